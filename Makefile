@@ -1,0 +1,43 @@
+# The two commands: `make run` and `make test`. Both install into .venv first.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck architecture unit install clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11+) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: start crisiscomms on SQLite (./var/crisis.db) with the example playbooks,
+## demo users and the sandbox channel.
+run: $(STAMP)
+	$(BIN)/crisis validate playbooks
+	$(BIN)/crisis demo
+	$(BIN)/crisis serve
+
+## make test: lint, types, architecture contract and the whole pytest suite.
+test: lint typecheck architecture
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check engine notifiers web tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+architecture: $(STAMP)
+	$(BIN)/lint-imports
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,109 @@
+"""The whole exception tree of the engine.
+
+::
+
+    CrisisError                      base: every error the engine raises on purpose
+    ├── PlaybookInvalid              a playbook or config file failed validation (.problems)
+    ├── NotFound                     no such incident, playbook, user or token
+    ├── Forbidden                    the actor's role may not do this (.required)
+    ├── Conflict                     the request clashes with current state
+    │   └── InvalidTransition        trigger not allowed from the incident's state
+    ├── ValidationFailed             bad field values in a command (.details)
+    └── AuditBroken                  the timeline hash chain does not verify (.findings)
+
+The web layer maps each class to one HTTP status, once, in ``web/errors.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+class CrisisError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    code = "error"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem, located in its source file."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.path}: {self.message}"
+
+
+class PlaybookInvalid(CrisisError):
+    """A playbook (or the channels/roster config) failed validation."""
+
+    code = "validation_failed"
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        first = str(self.problems[0]) if self.problems else "invalid"
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(first + more)
+
+
+class NotFound(CrisisError):
+    """The named thing does not exist."""
+
+    code = "not_found"
+
+
+class Forbidden(CrisisError):
+    """The actor's role does not allow the action."""
+
+    code = "forbidden"
+
+    def __init__(self, message: str, *, required: str | None = None) -> None:
+        super().__init__(message)
+        self.required = required
+
+
+class Conflict(CrisisError):
+    """The request clashes with the current state of the thing."""
+
+    code = "conflict"
+
+
+class InvalidTransition(Conflict):
+    """A trigger that the incident's current state does not allow."""
+
+    code = "invalid_transition"
+
+    def __init__(self, *, trigger: str, state: str, allowed: Sequence[str]) -> None:
+        self.trigger = trigger
+        self.state = state
+        self.allowed = tuple(allowed)
+        hint = ", ".join(self.allowed) if self.allowed else "none: the state is final"
+        super().__init__(
+            f"cannot '{trigger}' an incident in state '{state}' (allowed here: {hint})"
+        )
+
+
+class ValidationFailed(CrisisError):
+    """Field values in a command are wrong; ``details`` maps field → problem."""
+
+    code = "validation_failed"
+
+    def __init__(self, message: str, *, details: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.details = dict(details or {})
+
+
+class AuditBroken(CrisisError):
+    """The timeline's hash chain does not verify."""
+
+    code = "audit_broken"
+
+    def __init__(self, findings: Sequence[str]) -> None:
+        self.findings = tuple(findings)
+        super().__init__(self.findings[0] if self.findings else "audit failed")

@@ -1,0 +1,81 @@
+"""Plain records the engine hands out: incidents, timeline events, users, actors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is doing something: a user (or a machine identity) and the role it acts with."""
+
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    playbook_id: str
+    playbook_version: str
+    title: str
+    severity: str
+    state: str
+    regions: tuple[str, ...]
+    services: tuple[str, ...]
+    summary: str
+    declared_by: str
+    declared_at: datetime
+    updated_at: datetime
+    owner: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"INC-{self.id}"
+
+    def template_vars(self) -> dict[str, Any]:
+        """The ``incident`` variable message templates see."""
+        return {
+            "id": self.id,
+            "ref": self.ref,
+            "title": self.title,
+            "severity": self.severity,
+            "state": self.state,
+            "regions": list(self.regions),
+            "services": list(self.services),
+            "summary": self.summary,
+            "declared_at": self.declared_at,
+            "owner": self.owner,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    incident_id: int
+    seq: int
+    type: str
+    actor: str
+    at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
+    prev_hash: str = ""
+    hash: str = ""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    name: str
+    role: str
+    email: str | None = None
+    phone: str | None = None
+    timezone: str = "UTC"
+    active: bool = True
+
+    def as_actor(self) -> Actor:
+        return Actor(self.username, self.role)

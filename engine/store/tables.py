@@ -1,0 +1,116 @@
+"""The database schema (SQLAlchemy Core). Migrations in ``migrations/`` must match it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware UTC datetimes on every backend; always return them aware and in UTC."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the store keeps UTC-aware times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+playbook_versions = sa.Table(
+    "playbook_versions",
+    metadata,
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("playbook_id", sa.String(64), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("source", sa.String(500), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("loaded_at", UTCDateTime, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(100), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("email", sa.String(320)),
+    sa.Column("phone", sa.String(32)),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("password_hash", sa.String(255)),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_used_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),
+)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("playbook_id", sa.String(64), nullable=False),
+    sa.Column(
+        "playbook_version",
+        sa.String(64),
+        sa.ForeignKey("playbook_versions.version"),
+        nullable=False,
+    ),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("severity", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(64), nullable=False),
+    sa.Column("regions", sa.JSON, nullable=False),
+    sa.Column("services", sa.JSON, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False, server_default=""),
+    sa.Column("declared_by", sa.String(100), nullable=False),
+    sa.Column("declared_at", UTCDateTime, nullable=False),
+    sa.Column("owner", sa.String(100)),
+    sa.Column("acknowledged_at", UTCDateTime),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Head of the incident's hash chain: deleting the newest event is detected against it.
+    sa.Column("last_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_hash", sa.String(64), nullable=False, server_default=""),
+    sa.Index("ix_incidents_state", "state"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("incident_id", "seq", name="uq_events_incident_seq"),
+)

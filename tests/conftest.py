@@ -1,0 +1,112 @@
+"""Shared fixtures: a fresh store per test on SQLite and (when configured) PostgreSQL.
+
+Tests that need a tool a user may lack skip with a reason saying how to get it; with
+CRISIS_TEST_STRICT=1 (set by .ci/run) every such skip is turned into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from engine.catalog import Catalog
+from engine.channels import load_channels
+from engine.models import Actor
+from engine.ports import FakeClock
+from engine.service import Service
+from engine.store import Store, make_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAYBOOKS = ROOT / "playbooks"
+CHANNELS = ROOT / "config" / "channels.yaml"
+STRICT = os.environ.get("CRISIS_TEST_STRICT") == "1"
+POSTGRES_URL = os.environ.get("CRISIS_TEST_POSTGRES_URL")
+NEED_POSTGRES = (
+    "needs PostgreSQL: set CRISIS_TEST_POSTGRES_URL, e.g. postgresql://postgres@127.0.0.1:5432/test"
+)
+
+OPERATOR = Actor("olu", "operator")
+COMMS = Actor("cam", "comms_lead")
+VIEWER = Actor("vic", "viewer")
+ADMIN = Actor("ada", "admin")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"CRISIS_TEST_STRICT=1 forbids skips: {reason}"
+
+
+def pg_schema_engine_url() -> str:
+    if not POSTGRES_URL:
+        pytest.skip(NEED_POSTGRES)
+    return POSTGRES_URL
+
+
+class PgSchema:
+    """A throw-away schema on the test PostgreSQL server."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.name = "t_" + uuid.uuid4().hex[:12]
+        admin = make_engine(url)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{self.name}"'))
+        admin.dispose()
+
+    def store(self) -> Store:
+        return Store(make_engine(self.url, connect_args={"options": f"-csearch_path={self.name}"}))
+
+    def drop(self) -> None:
+        admin = make_engine(self.url)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated, empty store: once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        s = Store.from_url(f"sqlite:///{tmp_path / 'crisis.db'}")
+        s.upgrade()
+        yield s
+        s.dispose()
+        return
+    schema = PgSchema(pg_schema_engine_url())
+    s = schema.store()
+    s.upgrade()
+    try:
+        yield s
+    finally:
+        s.dispose()
+        schema.drop()
+
+
+@pytest.fixture
+def channels() -> frozenset[str]:
+    return frozenset(load_channels(CHANNELS))
+
+
+@pytest.fixture
+def catalog(channels: frozenset[str]) -> Catalog:
+    return Catalog.load([PLAYBOOKS], channels=channels)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def service(store: Store, catalog: Catalog, clock: FakeClock) -> Service:
+    return Service(store=store, catalog=catalog, clock=clock)

@@ -1,0 +1,137 @@
+"""The `crisis` command line, run as a user would: in a directory, against SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CHANNELS, PLAYBOOKS
+
+CRISIS = [sys.executable, "-m", "web"]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copytree(PLAYBOOKS, tmp_path / "playbooks")
+    (tmp_path / "config").mkdir()
+    shutil.copy(CHANNELS, tmp_path / "config" / "channels.yaml")
+    return tmp_path
+
+
+def crisis(
+    workdir: Path, *args: str, ok: bool = True, **env: str
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
+    full_env.update(env)
+    proc = subprocess.run(
+        [*CRISIS, *args], cwd=workdir, env=full_env, capture_output=True, text=True, timeout=120
+    )
+    if ok:
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc
+
+
+def test_validate_prints_each_problem_with_its_location(workdir: Path) -> None:
+    rail = workdir / "playbooks" / "rail-disruption.yaml"
+    text = rail.read_text().replace("{after: 10m,", "{after: '10 mins',")
+    text = text.replace("channels: [email, sms]", "channels: [email, fax]")
+    rail.write_text(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "10 mins" in t)
+    proc = crisis(workdir, "validate", "playbooks/", ok=False)
+    assert proc.returncode == 1
+    out = proc.stdout.splitlines()
+    assert (
+        f"playbooks/rail-disruption.yaml:{line}:15: escalation.steps[1].after: '10 mins' "
+        "is not a duration (use 10m, 1h30m)" in out
+    )
+    assert any(
+        o.startswith("playbooks/rail-disruption.yaml:") and "channel 'fax' is not configured" in o
+        for o in out
+    )
+    assert "2 problem(s)" in proc.stderr
+
+
+def test_validate_accepts_the_examples(workdir: Path) -> None:
+    proc = crisis(workdir, "validate", "playbooks")
+    assert proc.stdout.strip().endswith("4 playbook(s) valid")
+
+
+def test_the_cli_tour(workdir: Path) -> None:
+    """declare → incidents → show → transition → ack → audit verify, on ./var/crisis.db."""
+    out = crisis(
+        workdir,
+        "declare",
+        "rail-disruption",
+        "--severity",
+        "sev1",
+        "--title",
+        "Signalling failure at Lille",
+        "--region",
+        "lille",
+    ).stdout
+    assert out.startswith("declared INC-1 [sev1] Signalling failure at Lille")
+    assert (workdir / "var" / "crisis.db").exists()
+    assert "Signalling failure at Lille" in crisis(workdir, "incidents").stdout
+    bad = crisis(workdir, "transition", "1", "identify", ok=False)
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == (
+        "error: cannot 'identify' an incident in state 'declared' (allowed here: acknowledge)"
+    )
+    crisis(workdir, "demo")
+    assert "acknowledged by operator" in crisis(workdir, "ack", "1", "--as", "operator").stdout
+    assert "now identified" in crisis(workdir, "transition", "1", "identify").stdout
+    guarded = crisis(workdir, "transition", "1", "resolve", "--as", "operator", ok=False)
+    assert "needs the comms_lead role" in guarded.stderr
+    crisis(workdir, "transition", "1", "resolve", "--as", "comms")
+    show = crisis(workdir, "show", "1").stdout
+    assert "state      resolved" in show and "guard=comms_lead" in show
+    assert crisis(workdir, "audit", "verify").stdout.strip() == "timeline intact"
+
+
+def test_audit_verify_fails_and_names_the_event_after_tampering(workdir: Path) -> None:
+    import sqlite3
+
+    crisis(workdir, "declare", "payments-outage", "-s", "sev2", "-t", "Checkout errors")
+    crisis(workdir, "transition", "1", "identify")
+    with sqlite3.connect(workdir / "var" / "crisis.db") as db:
+        db.execute("update events set actor = 'mallory' where seq = 2")
+    proc = crisis(workdir, "audit", "verify", ok=False)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("BROKEN incident 1: event seq 2 (transitioned) was edited")
+
+
+def test_users_and_tokens(workdir: Path) -> None:
+    crisis(
+        workdir,
+        "users",
+        "add",
+        "ops1",
+        "--role",
+        "operator",
+        "--password-env",
+        "PW",
+        PW="correct-horse",
+    )
+    assert "ops1" in crisis(workdir, "users", "list").stdout
+    out = crisis(workdir, "tokens", "create", "ops1", "--name", "script").stdout
+    assert out.splitlines()[1].startswith("cc_")
+    crisis(workdir, "declare", "site-closure", "-s", "sev2", "-t", "Snow", "--as", "ops1")
+    shown = json.loads(crisis(workdir, "show", "1", "--json").stdout)
+    assert shown["declared_by"] == "ops1" and shown["allowed_triggers"][0] == "acknowledge"
+
+
+def test_json_listing_and_unknown_things(workdir: Path) -> None:
+    crisis(workdir, "declare", "data-breach", "-s", "sev3", "-t", "Suspicious export")
+    [item] = json.loads(crisis(workdir, "incidents", "--json").stdout)
+    assert item["state"] == "suspected" and item["ref"] == "INC-1"
+    assert "no incident 9" in crisis(workdir, "show", "9", ok=False).stderr
+    assert (
+        "unknown severity"
+        in crisis(workdir, "declare", "data-breach", "-s", "sev9", "-t", "x", ok=False).stderr
+    )

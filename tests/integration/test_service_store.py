@@ -1,0 +1,319 @@
+"""Use cases against a real database: SQLite and PostgreSQL, same behaviour on both."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from engine.catalog import Catalog
+from engine.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from engine.models import Actor
+from engine.ports import FakeClock
+from engine.service import Service
+from engine.store import Store
+from engine.store.tables import api_tokens, events, incidents, metadata, playbook_versions
+from tests.conftest import ADMIN, COMMS, OPERATOR, PLAYBOOKS, VIEWER
+
+
+def declare_rail(service: Service, **kw: object) -> int:
+    args: dict[str, object] = {
+        "actor": OPERATOR,
+        "playbook": "rail-disruption",
+        "severity": "sev1",
+        "title": "Signalling failure at Lille",
+        "regions": ["lille"],
+    }
+    args.update(kw)
+    return service.declare(**args).id  # type: ignore[arg-type]
+
+
+def test_migrations_match_the_table_definitions(store: Store) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+    assert store.current_revision() == store.head_revision()
+
+
+def test_declare_pins_the_version_and_records_the_first_event(service: Service) -> None:
+    inc = service.declare(
+        actor=OPERATOR,
+        playbook="rail-disruption",
+        severity="sev1",
+        title="  Signalling   failure at Lille ",
+        regions=["lille", "lille"],
+    )
+    pb = service.catalog.current("rail-disruption")
+    assert (inc.ref, inc.state, inc.playbook_version) == (f"INC-{inc.id}", "declared", pb.version)
+    assert inc.title == "Signalling failure at Lille" and inc.regions == ("lille",)
+    [event] = service.timeline(incident_id=inc.id)
+    assert (event.seq, event.type, event.actor) == (1, "declared", "olu")
+    assert event.data["version"] == pb.version
+    with service.store.engine.connect() as conn:
+        text = conn.execute(sa.select(playbook_versions.c.text)).scalar_one()
+    assert text == pb.text
+
+
+def test_transitions_write_state_and_timeline_together(service: Service, clock: FakeClock) -> None:
+    iid = declare_rail(service)
+    clock.advance(timedelta(minutes=3))
+    service.acknowledge(actor=OPERATOR, incident_id=iid, via="cli")
+    service.fire(actor=OPERATOR, incident_id=iid, trigger="identify", note="points at Fréthun")
+    inc = service.fire(actor=COMMS, incident_id=iid, trigger="resolve")
+    assert inc.state == "resolved" and inc.resolved_at == clock.now()
+    assert inc.owner == "olu" and inc.acknowledged_at is not None
+    types = [(e.type, e.data.get("to")) for e in service.timeline(incident_id=iid)]
+    assert types == [
+        ("declared", None),
+        ("acknowledged", None),
+        ("transitioned", "investigating"),
+        ("transitioned", "identified"),
+        ("transitioned", "resolved"),
+        ("resolved", None),
+    ]
+    note = service.timeline(incident_id=iid)[3].data["note"]
+    assert note == "points at Fréthun"
+    assert service.verify_audit() == []
+
+
+def test_an_invalid_trigger_changes_nothing(service: Service) -> None:
+    iid = declare_rail(service)
+    with pytest.raises(InvalidTransition) as info:
+        service.fire(actor=OPERATOR, incident_id=iid, trigger="resolve")
+    assert "cannot 'resolve' an incident in state 'declared'" in str(info.value)
+    assert service.get(incident_id=iid).state == "declared"
+    assert len(service.timeline(incident_id=iid)) == 1
+
+
+def test_role_guard_and_permissions(service: Service) -> None:
+    with pytest.raises(Forbidden):
+        declare_rail(service, actor=VIEWER)
+    iid = declare_rail(service)
+    service.acknowledge(actor=OPERATOR, incident_id=iid)
+    with pytest.raises(Forbidden, match="needs the comms_lead role"):
+        service.fire(actor=OPERATOR, incident_id=iid, trigger="resolve")
+    assert service.get(incident_id=iid).state == "investigating"
+    assert service.fire(actor=ADMIN, incident_id=iid, trigger="resolve").state == "resolved"
+    automation = Actor("alertmanager", "automation")
+    assert (
+        service.declare(
+            actor=automation, playbook="payments-outage", severity="sev2", title="Error rate"
+        ).state
+        == "investigating"
+    )
+    with pytest.raises(Forbidden):
+        service.fire(actor=automation, incident_id=iid, trigger="relapse")
+
+
+def test_bad_declarations_say_which_field(service: Service) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        declare_rail(service, severity="sev9", title=" ")
+    assert set(info.value.details) == {"severity", "title"}
+    with pytest.raises(NotFound, match="no playbook 'nope'"):
+        declare_rail(service, playbook="nope")
+    with pytest.raises(NotFound):
+        service.get(incident_id=999)
+
+
+def test_acknowledge_is_idempotent_for_the_owner_only(service: Service) -> None:
+    iid = declare_rail(service)
+    first = service.acknowledge(actor=OPERATOR, incident_id=iid)
+    again = service.acknowledge(actor=OPERATOR, incident_id=iid)
+    assert first == again and len(service.timeline(incident_id=iid)) == 3
+    with pytest.raises(Conflict, match="already acknowledged by olu"):
+        service.acknowledge(actor=COMMS, incident_id=iid)
+
+
+def test_amend_records_before_and_after(service: Service) -> None:
+    iid = declare_rail(service)
+    inc = service.amend(
+        actor=OPERATOR, incident_id=iid, severity="sev2", regions=["lille", "calais"]
+    )
+    assert inc.severity == "sev2" and inc.regions == ("lille", "calais")
+    last = service.timeline(incident_id=iid)[-1]
+    assert last.type == "amended"
+    assert last.data == {
+        "before": {"severity": "sev1", "regions": ["lille"]},
+        "after": {"severity": "sev2", "regions": ["lille", "calais"]},
+    }
+
+
+def test_listing_filters_and_pages(service: Service, clock: FakeClock) -> None:
+    ids = []
+    for i in range(5):
+        clock.advance(timedelta(minutes=1))
+        ids.append(
+            declare_rail(service, title=f"Incident {i}", severity="sev1" if i % 2 else "sev2")
+        )
+    service.acknowledge(actor=OPERATOR, incident_id=ids[0])
+    service.fire(actor=COMMS, incident_id=ids[0], trigger="resolve")
+    page = service.list_incidents(state="open", per_page=2)
+    assert page.total == 4 and [i.id for i in page.items] == [ids[4], ids[3]]
+    assert [i.id for i in service.list_incidents(state="open", per_page=2, page=2).items] == [
+        ids[2],
+        ids[1],
+    ]
+    assert [i.id for i in service.list_incidents(state="resolved").items] == [ids[0]]
+    assert {i.id for i in service.list_incidents(state="all", severity="sev1").items} == {
+        ids[1],
+        ids[3],
+    }
+
+
+def test_editing_a_playbook_never_changes_a_running_incident(
+    store: Store, tmp_path: Path, channels: frozenset[str]
+) -> None:
+    """Version pinning: the old incident keeps its lifecycle, even after a restart."""
+    books = tmp_path / "playbooks"
+    shutil.copytree(PLAYBOOKS, books)
+    catalog = Catalog.load([books], channels=channels)
+    service = Service(store=store, catalog=catalog, clock=FakeClock())
+    old = declare_rail(service)
+    old_version = service.get(incident_id=old).playbook_version
+
+    rail = books / "rail-disruption.yaml"
+    edited = rail.read_text().replace(
+        "  - {trigger: acknowledge, source: declared, dest: investigating}",
+        "  - {trigger: acknowledge, source: declared, dest: investigating}\n"
+        "  - {trigger: skip_ahead, source: declared, dest: monitoring}",
+    )
+    rail.write_text(edited)
+    assert catalog.reload() == ["rail-disruption"]
+    new = declare_rail(service)
+    assert service.get(incident_id=new).playbook_version != old_version
+    assert service.fire(actor=OPERATOR, incident_id=new, trigger="skip_ahead").state == "monitoring"
+    with pytest.raises(InvalidTransition):
+        service.fire(actor=OPERATOR, incident_id=old, trigger="skip_ahead")
+
+    # A fresh process knows only the edited file; the old version comes from the database.
+    restarted = Service(
+        store=store, catalog=Catalog.load([books], channels=channels), clock=FakeClock()
+    )
+    with pytest.raises(InvalidTransition):
+        restarted.fire(actor=OPERATOR, incident_id=old, trigger="skip_ahead")
+    assert restarted.acknowledge(actor=OPERATOR, incident_id=old).state == "investigating"
+
+
+def test_a_broken_reload_keeps_the_last_good_playbooks(
+    tmp_path: Path, channels: frozenset[str]
+) -> None:
+    from engine.errors import PlaybookInvalid
+
+    books = tmp_path / "playbooks"
+    shutil.copytree(PLAYBOOKS, books)
+    catalog = Catalog.load([books], channels=channels)
+    good = catalog.current("rail-disruption").version
+    rail = books / "rail-disruption.yaml"
+    rail.write_text(rail.read_text().replace("initial: declared", "initial: nowhere"))
+    with pytest.raises(PlaybookInvalid) as info:
+        catalog.reload()
+    assert str(info.value.problems[0]).startswith(f"{rail}:")
+    assert catalog.current("rail-disruption").version == good
+
+
+@pytest.mark.parametrize("tamper", ["edit", "delete", "reorder", "delete-newest"])
+def test_audit_verify_names_the_first_broken_event(service: Service, tamper: str) -> None:
+    iid = declare_rail(service)
+    service.acknowledge(actor=OPERATOR, incident_id=iid)
+    service.fire(actor=OPERATOR, incident_id=iid, trigger="identify")
+    service.fire(actor=OPERATOR, incident_id=iid, trigger="mitigate")
+    other = declare_rail(service, title="Untouched")
+    assert service.verify_audit() == []
+    ev = events.c
+    with service.store.transaction() as conn:
+        if tamper == "edit":
+            conn.execute(
+                events.update().where(ev.incident_id == iid, ev.seq == 3).values(actor="mallory")
+            )
+        elif tamper == "delete":
+            conn.execute(events.delete().where(ev.incident_id == iid, ev.seq == 2))
+        elif tamper == "delete-newest":
+            conn.execute(events.delete().where(ev.incident_id == iid, ev.seq == 5))
+        else:  # swap the content of seq 3 and 4, keeping the seq numbers in place
+            rows = {
+                r.seq: r
+                for r in conn.execute(
+                    sa.select(events).where(ev.incident_id == iid, ev.seq.in_([3, 4]))
+                )
+            }
+            for seq, src in ((3, rows[4]), (4, rows[3])):
+                conn.execute(
+                    events.update()
+                    .where(ev.incident_id == iid, ev.seq == seq)
+                    .values(
+                        type=src.type,
+                        actor=src.actor,
+                        at=src.at,
+                        data=src.data,
+                        prev_hash=src.prev_hash,
+                        hash=src.hash,
+                    )
+                )
+    findings = service.verify_audit()
+    expected = {
+        "edit": f"incident {iid}: event seq 3 (transitioned) was edited",
+        "delete": f"incident {iid}: event seq 2 is missing",
+        "reorder": f"incident {iid}: event seq 3 (transitioned) does not follow seq 2",
+        "delete-newest": f"incident {iid}: the newest event is seq 4 but the incident's chain "
+        "head says seq 5",
+    }[tamper]
+    assert len(findings) == 1 and findings[0].startswith(expected), findings
+    assert not any(f"incident {other}:" in f for f in findings)
+
+
+def test_concurrent_writers_on_one_incident_keep_the_chain_whole(service: Service) -> None:
+    iid = declare_rail(service)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for k in range(10):
+                service.amend(actor=OPERATOR, incident_id=iid, summary=f"writer {n} edit {k}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    timeline = service.timeline(incident_id=iid)
+    assert [e.seq for e in timeline] == list(range(1, len(timeline) + 1))
+    assert len(timeline) >= 2 and service.verify_audit() == []
+
+
+def test_users_passwords_and_tokens(service: Service) -> None:
+    user = service.add_user(
+        username="cam", role="comms_lead", password="s3cret-enough", email="cam@example.org"
+    )
+    assert service.authenticate(username="cam", password="s3cret-enough") == user
+    assert service.authenticate(username="cam", password="wrong-password") is None
+    assert service.authenticate(username="nobody", password="s3cret-enough") is None
+    with pytest.raises(Conflict):
+        service.add_user(username="cam", role="viewer", password="another-one")
+    with pytest.raises(ValidationFailed) as info:
+        service.add_user(username="bad name", role="wizard", password="short")
+    assert set(info.value.details) == {"username", "role", "password"}
+    tid, secret = service.create_token(username="cam", name="script")
+    assert service.user_for_token(token=secret) == user
+    assert service.user_for_token(token=secret + "x") is None
+    with service.store.engine.connect() as conn:
+        stored = conn.execute(sa.select(api_tokens.c.token_hash)).scalar_one()
+        pw = conn.execute(sa.text("select password_hash from users")).scalar_one()
+    assert secret not in stored and "s3cret" not in pw and pw.startswith("$argon2id$")
+
+
+def test_times_are_stored_and_read_back_in_utc(service: Service, clock: FakeClock) -> None:
+    iid = declare_rail(service)
+    inc = service.get(incident_id=iid)
+    assert inc.declared_at == clock.now() and inc.declared_at.utcoffset() == timedelta(0)
+    with service.store.engine.connect() as conn:
+        raw = conn.execute(sa.select(incidents.c.declared_at)).scalar_one()
+    assert raw == clock.now()

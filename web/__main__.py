@@ -1,0 +1,5 @@
+"""Allow ``python -m web`` as another spelling of ``crisis``."""
+
+from web.cli import main
+
+main()

@@ -1,0 +1,27 @@
+"""The composition root shared by the CLI and the app factory: config → store → service."""
+
+from __future__ import annotations
+
+from engine.catalog import Catalog
+from engine.channels import load_channels
+from engine.errors import CrisisError
+from engine.ports import Clock
+from engine.service import Service
+from engine.store import Store
+from web.config import Config
+
+
+class NotMigrated(CrisisError):
+    code = "not_migrated"
+
+
+def build_service(config: Config, *, clock: Clock | None = None) -> Service:
+    """Open the store (migrating it if configured to), load channels and playbooks."""
+    store = Store.from_url(config.database_url)
+    if config.auto_migrate:
+        store.upgrade()
+    elif store.current_revision() != store.head_revision():
+        raise NotMigrated("the database schema is not current: run `crisis db upgrade`")
+    channels = load_channels(config.channels_file)
+    catalog = Catalog.load(config.playbooks, channels=channels)
+    return Service(store=store, catalog=catalog, clock=clock)

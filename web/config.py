@@ -1,0 +1,64 @@
+"""Configuration: read once from the environment, typed, with secrets masked in ``repr``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DB = "sqlite:///var/crisis.db"
+
+
+class Secret(str):
+    """A string that never shows itself in logs or reprs."""
+
+    def __repr__(self) -> str:
+        return "Secret('****')" if self else "Secret('')"
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = DEFAULT_DB
+    playbooks: tuple[Path, ...] = (Path("playbooks"),)
+    channels_file: Path = Path("config/channels.yaml")
+    secret_key: Secret = field(default_factory=lambda: Secret(""))
+    host: str = "127.0.0.1"
+    port: int = 8080
+    auto_migrate: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+        db = env.get("CRISIS_DATABASE_URL", DEFAULT_DB)
+        books = tuple(
+            Path(p) for p in env.get("CRISIS_PLAYBOOKS", "playbooks").split(os.pathsep) if p
+        )
+        return cls(
+            database_url=db,
+            playbooks=books or (Path("playbooks"),),
+            channels_file=Path(env.get("CRISIS_CHANNELS", "config/channels.yaml")),
+            secret_key=Secret(env.get("CRISIS_SECRET_KEY", "")),
+            host=env.get("CRISIS_HOST", "127.0.0.1"),
+            port=int(env.get("CRISIS_PORT", "8080")),
+            auto_migrate=env.get("CRISIS_AUTO_MIGRATE", "1" if db.startswith("sqlite") else "0")
+            not in ("0", "false", "no"),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Config(database_url={_mask_url(self.database_url)!r}, "
+            f"playbooks={[str(p) for p in self.playbooks]}, channels={str(self.channels_file)!r}, "
+            f"secret_key={self.secret_key!r}, host={self.host!r}, port={self.port})"
+        )
+
+
+def _mask_url(url: str) -> str:
+    """Hide a password in a database URL (``postgresql://u:****@host/db``)."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":****"
+    return f"{scheme}://{creds}@{host}"
