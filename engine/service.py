@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +29,8 @@ from engine.timeline import GENESIS, canonical_data, event_hash, verify_chain
 
 OPEN, RESOLVED, ALL = "open", "resolved", "all"
 MAX_TITLE = 300
+MAX_LOGIN_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -382,11 +384,34 @@ class Service:
             return [_user(r) for r in conn.execute(sa.select(users).order_by(users.c.username))]
 
     def authenticate(self, *, username: str, password: str) -> User | None:
-        """Return the active user with this password, or None (same time either way)."""
-        with self.store.engine.connect() as conn:
-            row = conn.execute(sa.select(users).where(users.c.username == username)).first()
-        ok = verify_password(row.password_hash if row else None, password)
-        return _user(row) if ok and row is not None and row.active else None
+        """Return the active user with this password, or None.
+
+        Five failures in a row lock the account for 15 minutes (kept in the database, so
+        every process agrees); a locked account refuses even the right password.
+        """
+        now = self.clock.now()
+        with self.store.transaction() as conn:
+            q = sa.select(users).where(users.c.username == username)
+            row = conn.execute(q.with_for_update()).first()
+            ok = verify_password(row.password_hash if row else None, password)
+            if row is None:
+                return None
+            if row.locked_until is not None and row.locked_until > now:
+                return None
+            if ok and row.active:
+                if row.failed_logins:
+                    conn.execute(
+                        users.update()
+                        .where(users.c.id == row.id)
+                        .values(failed_logins=0, locked_until=None)
+                    )
+                return _user(row)
+            failures = row.failed_logins + 1
+            values: dict[str, Any] = {"failed_logins": failures}
+            if failures >= MAX_LOGIN_FAILURES:
+                values = {"failed_logins": 0, "locked_until": now + LOCKOUT}
+            conn.execute(users.update().where(users.c.id == row.id).values(**values))
+            return None
 
     def create_token(self, *, username: str, name: str) -> tuple[int, str]:
         """Create an API token for a user; the secret is returned once and stored hashed."""

@@ -1,0 +1,83 @@
+"""The web app: ``create_app`` is the composition root for HTTP."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response
+
+from engine.ports import Clock
+from engine.service import Service
+from web.config import Config
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(
+    config: Config | None = None,
+    *,
+    service: Service | None = None,
+    clock: Clock | None = None,
+    test_config: dict[str, Any] | None = None,
+) -> Flask:
+    """Build the app: wire the service, blueprints, auth, errors and security headers."""
+    from web import api, auth, errors, ops, ui
+    from web.bootstrap import build_service
+
+    config = config or Config.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=config.secret_key or _embedded_secret(config),
+        SESSION_COOKIE_NAME="crisis_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("CRISIS_SECURE_COOKIES", "0") == "1",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["crisis.service"] = service or build_service(config, clock=clock)
+    app.extensions["crisis.config"] = config
+
+    errors.init_app(app)
+    auth.init_app(app)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(ui.bp)
+    app.after_request(_security_headers)
+    return app
+
+
+def _security_headers(resp: Response) -> Response:
+    resp.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    )
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    if resp.mimetype == "text/html":
+        resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def _embedded_secret(config: Config) -> str:
+    """For the embedded default only: a random key kept in ./var so sessions survive restarts."""
+    if not config.database_url.startswith("sqlite"):
+        raise RuntimeError("set CRISIS_SECRET_KEY: a production deployment needs its own key")
+    path = Path("var") / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

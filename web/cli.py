@@ -21,6 +21,7 @@ from engine.playbook import load_many
 from engine.service import Service
 from web.bootstrap import build_service
 from web.config import Config
+from web.present import event_json, incident_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -166,7 +167,9 @@ def incidents(ctx: click.Context, state: str, severity: str | None, as_json: boo
     """List incidents, newest first."""
     page = _service(ctx).list_incidents(state=state, severity=severity, per_page=200)
     if as_json:
-        click.echo(json.dumps([_incident_json(i) for i in page.items], indent=2))
+        svc = _service(ctx)
+        items = [incident_json(i, svc.playbook_of(i)) for i in page.items]
+        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
         return
     if not page.items:
         click.echo(f"no {state} incidents")
@@ -190,11 +193,8 @@ def show(ctx: click.Context, incident_id: int, as_json: bool) -> None:
     pb = svc.playbook_of(inc)
     events = svc.timeline(incident_id=incident_id)
     if as_json:
-        out = _incident_json(inc) | {
-            "allowed_triggers": list(pb.allowed_triggers(inc.state)),
-            "timeline": [_event_json(e) for e in events],
-        }
-        click.echo(json.dumps(out, indent=2))
+        out = incident_json(inc, pb) | {"timeline": [event_json(e) for e in events]}
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
         return
     click.echo(f"{inc.ref}  {inc.title}")
     click.echo(f"  playbook   {pb.id} @ {pb.short_version}")
@@ -353,6 +353,34 @@ def db_upgrade() -> None:
 
 
 @main.command()
+@click.option("--host", envvar="CRISIS_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="CRISIS_PORT", default=8080, show_default=True, type=int)
+@handles_errors
+def serve(host: str, port: int) -> None:
+    """Run the web app (threaded) in this process, on the embedded default or PostgreSQL."""
+    import signal
+
+    from werkzeug.serving import make_server
+
+    from web import create_app
+
+    app = create_app()
+    server = make_server(host, port, app, threaded=True)
+
+    def _stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    click.echo(f"crisiscomms is serving on http://{host}:{port}/  (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        server.server_close()
+
+
+@main.command()
 @click.pass_context
 @handles_errors
 def demo(ctx: click.Context) -> None:
@@ -371,34 +399,3 @@ def demo(ctx: click.Context) -> None:
     click.echo("demo logins (user / password / role):")
     for username, role, _, password in DEMO_USERS:
         click.echo(f"  {username:<10} {password:<20} {role}")
-
-
-def _incident_json(i: Any) -> dict[str, Any]:
-    return {
-        "id": i.id,
-        "ref": i.ref,
-        "playbook": i.playbook_id,
-        "playbook_version": i.playbook_version,
-        "title": i.title,
-        "severity": i.severity,
-        "state": i.state,
-        "regions": list(i.regions),
-        "services": list(i.services),
-        "summary": i.summary,
-        "declared_by": i.declared_by,
-        "declared_at": _when(i.declared_at),
-        "owner": i.owner,
-        "acknowledged_at": _when(i.acknowledged_at) if i.acknowledged_at else None,
-        "resolved_at": _when(i.resolved_at) if i.resolved_at else None,
-    }
-
-
-def _event_json(e: Any) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "type": e.type,
-        "actor": e.actor,
-        "at": _when(e.at),
-        "data": e.data,
-        "hash": e.hash,
-    }

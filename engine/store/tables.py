@@ -57,6 +57,8 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(255)),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UTCDateTime),
 )
 
 api_tokens = sa.Table(

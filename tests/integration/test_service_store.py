@@ -317,3 +317,14 @@ def test_times_are_stored_and_read_back_in_utc(service: Service, clock: FakeCloc
     with service.store.engine.connect() as conn:
         raw = conn.execute(sa.select(incidents.c.declared_at)).scalar_one()
     assert raw == clock.now()
+
+
+def test_five_failed_logins_lock_the_account_for_fifteen_minutes(
+    service: Service, clock: FakeClock
+) -> None:
+    service.add_user(username="olu", role="operator", password="right-password")
+    for _ in range(5):
+        assert service.authenticate(username="olu", password="wrong") is None
+    assert service.authenticate(username="olu", password="right-password") is None
+    clock.advance(timedelta(minutes=16))
+    assert service.authenticate(username="olu", password="right-password") is not None

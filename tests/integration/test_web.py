@@ -1,0 +1,418 @@
+"""The web app through Flask's test client on a real SQLite store."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from engine.catalog import Catalog
+from engine.ports import FakeClock
+from engine.service import Service
+from engine.store import Store
+from web import create_app
+from web.config import Config, Secret
+
+
+@pytest.fixture
+def svc(tmp_path: Path, catalog: Catalog) -> Iterator[Service]:
+    store = Store.from_url(f"sqlite:///{tmp_path / 'web.db'}")
+    store.upgrade()
+    s = Service(store=store, catalog=catalog, clock=FakeClock())
+    for username, role in [
+        ("viewer", "viewer"),
+        ("operator", "operator"),
+        ("comms", "comms_lead"),
+        ("marketer", "marketer"),
+        ("admin", "admin"),
+        ("robot", "automation"),
+    ]:
+        s.add_user(
+            username=username,
+            role=role,
+            password=f"{username}-password" if role != "automation" else None,
+        )
+    yield s
+    store.dispose()
+
+
+@pytest.fixture
+def app(svc: Service) -> Flask:
+    config = Config(database_url="sqlite://", secret_key=Secret("test-secret"))
+    return create_app(config, service=svc, test_config={"TESTING": True})
+
+
+@pytest.fixture
+def tokens(svc: Service) -> dict[str, str]:
+    return {
+        u.username: svc.create_token(username=u.username, name="t")[1] for u in svc.list_users()
+    }
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def declare(client: FlaskClient, token: str, **body: Any) -> Any:
+    payload = {
+        "playbook": "rail-disruption",
+        "severity": "sev1",
+        "title": "Lille signalling",
+        "regions": ["lille"],
+    } | body
+    return client.post("/api/v1/incidents", json=payload, headers=bearer(token))
+
+
+def login(client: FlaskClient, username: str, password: str | None = None) -> Any:
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    return client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": password or f"{username}-password",
+            "csrf_token": token.group(1),
+        },
+    )
+
+
+def csrf_of(client: FlaskClient, path: str = "/") -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True))
+    assert m
+    return m.group(1)
+
+
+# --- the authorization matrix -----------------------------------------------------------
+ROLES = ["viewer", "operator", "comms", "marketer", "admin", "robot"]
+READ_ALL = {r: 200 for r in ROLES}
+MATRIX: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
+    ("GET", "/api/v1/incidents", None, READ_ALL),
+    ("GET", "/api/v1/incidents/{id}", None, READ_ALL),
+    ("GET", "/api/v1/incidents/{id}/timeline", None, READ_ALL),
+    (
+        "POST",
+        "/api/v1/incidents",
+        {"playbook": "site-closure", "severity": "sev2", "title": "Snow"},
+        {"viewer": 403, "operator": 201, "comms": 201, "marketer": 403, "admin": 201, "robot": 201},
+    ),
+    (
+        "PATCH",
+        "/api/v1/incidents/{id}",
+        {"summary": "more"},
+        {"viewer": 403, "operator": 200, "comms": 200, "marketer": 403, "admin": 200, "robot": 403},
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/transitions",
+        {"trigger": "close_site"},
+        {"viewer": 403, "operator": 200, "comms": 200, "marketer": 403, "admin": 200, "robot": 403},
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/acknowledge",
+        None,
+        {"viewer": 403, "operator": 200, "comms": 200, "marketer": 403, "admin": 200, "robot": 403},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX]
+)
+def test_authorization_matrix(
+    app: Flask,
+    tokens: dict[str, str],
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    expected: dict[str, int],
+) -> None:
+    client = app.test_client()
+    for role in ROLES:
+        iid = declare(
+            client, tokens["admin"], playbook="site-closure", severity="sev2", title="Snow at Leeds"
+        ).get_json()["id"]
+        url = path.format(id=iid)
+        resp = client.open(url, method=method, json=body, headers=bearer(tokens[role]))
+        assert resp.status_code == expected[role], (role, resp.get_json())
+        if resp.status_code >= 400:
+            assert set(resp.get_json()) >= {"error", "message"}
+    anonymous = client.open(path.format(id=1), method=method, json=body)
+    assert anonymous.status_code == 401
+    assert anonymous.get_json()["error"] == "unauthorized"
+
+
+def test_every_api_operation_is_in_the_matrix(app: Flask) -> None:
+    from web.api import api
+
+    declared = {
+        (op.method, "/api/v1" + re.sub(r"<(?:\w+:)?(\w+)>", "{id}", op.rule))
+        for op in api.operations
+        if op.produces == "application/json"
+    }
+    assert declared == {(m, p) for m, p, _, _ in MATRIX}
+
+
+def test_pages_redirect_anonymous_users_to_login(app: Flask) -> None:
+    client = app.test_client()
+    for path in ["/", "/incidents/new", "/incidents/1"]:
+        resp = client.get(path)
+        assert resp.status_code == 302 and "/login?next=" in resp.headers["Location"]
+
+
+# --- API behaviour -------------------------------------------------------------------------
+def test_api_declare_show_transition_timeline(app: Flask, tokens: dict[str, str]) -> None:
+    client = app.test_client()
+    resp = declare(client, tokens["operator"])
+    assert resp.status_code == 201 and resp.headers["Location"].endswith(
+        f"/api/v1/incidents/{resp.get_json()['id']}"
+    )
+    inc = resp.get_json()
+    assert inc["state"] == "declared" and inc["allowed_triggers"] == ["acknowledge"]
+    assert inc["declared_at"].endswith("Z")
+    iid = inc["id"]
+    bad = client.post(
+        f"/api/v1/incidents/{iid}/transitions",
+        json={"trigger": "resolve"},
+        headers=bearer(tokens["operator"]),
+    )
+    assert bad.status_code == 409 and bad.get_json()["error"] == "invalid_transition"
+    assert bad.get_json()["details"] == {
+        "trigger": "resolve",
+        "state": "declared",
+        "allowed": ["acknowledge"],
+    }
+    ack = client.post(f"/api/v1/incidents/{iid}/acknowledge", headers=bearer(tokens["operator"]))
+    assert ack.get_json()["owner"] == "operator"
+    again = client.post(f"/api/v1/incidents/{iid}/acknowledge", headers=bearer(tokens["operator"]))
+    assert again.status_code == 200
+    other = client.post(f"/api/v1/incidents/{iid}/acknowledge", headers=bearer(tokens["comms"]))
+    assert other.status_code == 409
+    guarded = client.post(
+        f"/api/v1/incidents/{iid}/transitions",
+        json={"trigger": "resolve"},
+        headers=bearer(tokens["operator"]),
+    )
+    assert guarded.status_code == 403 and guarded.get_json()["details"]["required"] == "comms_lead"
+    done = client.post(
+        f"/api/v1/incidents/{iid}/transitions",
+        json={"trigger": "resolve", "note": "trains moving"},
+        headers=bearer(tokens["comms"]),
+    )
+    assert done.get_json()["state"] == "resolved" and done.get_json()["resolved_at"]
+    events = client.get(
+        f"/api/v1/incidents/{iid}/timeline", headers=bearer(tokens["viewer"])
+    ).get_json()["items"]
+    assert [e["type"] for e in events] == [
+        "declared",
+        "acknowledged",
+        "transitioned",
+        "transitioned",
+        "resolved",
+    ]
+    listing = client.get("/api/v1/incidents?state=resolved", headers=bearer(tokens["viewer"]))
+    assert listing.get_json()["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "code"),
+    [
+        ({"data": "{not json", "content_type": "application/json"}, 400, "bad_request"),
+        (
+            {"data": "title=x", "content_type": "application/x-www-form-urlencoded"},
+            400,
+            "bad_request",
+        ),
+        ({"json": {"playbook": "rail-disruption"}}, 422, "validation_failed"),
+        (
+            {"json": {"playbook": "rail-disruption", "severity": "sev1", "title": "x", "extra": 1}},
+            422,
+            "validation_failed",
+        ),
+        (
+            {"json": {"playbook": "rail-disruption", "severity": "sev9", "title": "x"}},
+            422,
+            "validation_failed",
+        ),
+        ({"json": {"playbook": "nope", "severity": "sev1", "title": "x"}}, 404, "not_found"),
+        ({"json": [1, 2]}, 422, "validation_failed"),
+        (
+            {"json": {"playbook": "rail-disruption", "severity": "sev1", "title": "x" * 301}},
+            422,
+            "validation_failed",
+        ),
+        (
+            {"data": '{"title": "' + "a" * 1_100_000 + '"}', "content_type": "application/json"},
+            413,
+            "payload_too_large",
+        ),
+    ],
+)
+def test_bad_payloads_get_json_4xx(
+    app: Flask, tokens: dict[str, str], kwargs: dict[str, Any], status: int, code: str
+) -> None:
+    resp = app.test_client().post("/api/v1/incidents", headers=bearer(tokens["operator"]), **kwargs)
+    assert resp.status_code == status and resp.get_json()["error"] == code
+    assert "Traceback" not in resp.get_data(as_text=True)
+
+
+def test_unicode_titles_round_trip(app: Flask, tokens: dict[str, str]) -> None:
+    title = "Zürich ↔ Lille 🚆 « grève » \u202e"
+    inc = declare(app.test_client(), tokens["operator"], title=title).get_json()
+    assert inc["title"] == title
+
+
+def test_bad_tokens_and_query_values(app: Flask, tokens: dict[str, str]) -> None:
+    client = app.test_client()
+    assert client.get("/api/v1/incidents", headers=bearer("cc_nope")).status_code == 401
+    assert (
+        client.get("/api/v1/incidents", headers={"Authorization": "Basic abc"}).status_code == 401
+    )
+    bad = client.get("/api/v1/incidents?per_page=abc", headers=bearer(tokens["viewer"]))
+    assert bad.status_code == 422
+    assert (
+        client.get("/api/v1/incidents?state=weird", headers=bearer(tokens["viewer"])).status_code
+        == 422
+    )
+    assert client.get("/api/v1/incidents/999", headers=bearer(tokens["viewer"])).status_code == 404
+
+
+def test_openapi_document_is_valid_and_complete(app: Flask) -> None:
+    from openapi_spec_validator import validate
+
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    validate(doc)
+    assert set(doc["paths"]) >= {
+        "/api/v1/incidents",
+        "/api/v1/incidents/{incident_id}",
+        "/api/v1/incidents/{incident_id}/transitions",
+    }
+    assert "operator" in doc["paths"]["/api/v1/incidents"]["post"]["description"]
+
+
+# --- pages, CSRF, XSS --------------------------------------------------------------------
+def test_login_declare_and_transition_through_pages(app: Flask) -> None:
+    client = app.test_client()
+    assert login(client, "operator").status_code == 302
+    token = csrf_of(client, "/incidents/new")
+    resp = client.post(
+        "/incidents/new",
+        data={
+            "playbook": "rail-disruption",
+            "severity": "sev1",
+            "title": "Stranded at Calais",
+            "regions": "calais, lille",
+            "csrf_token": token,
+        },
+    )
+    assert resp.status_code == 302
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "Stranded at Calais" in page and "Acknowledge" in page
+    iid = int(resp.headers["Location"].rsplit("/", 1)[1])
+    client.post(f"/incidents/{iid}/ack", data={"csrf_token": token})
+    client.post(f"/incidents/{iid}/transition", data={"trigger": "identify", "csrf_token": token})
+    page = client.get(f"/incidents/{iid}").get_data(as_text=True)
+    assert '<dd class="state">identified</dd>' in page
+    assert "Acknowledge — I own this" not in page  # owned now: the button is gone
+    assert client.get("/").status_code == 200
+
+
+def test_forms_without_the_csrf_token_are_refused(app: Flask) -> None:
+    client = app.test_client()
+    login(client, "operator")
+    resp = client.post(
+        "/incidents/new", data={"playbook": "rail-disruption", "severity": "sev1", "title": "x"}
+    )
+    assert resp.status_code == 403
+    cookie_api = client.post(
+        "/api/v1/incidents", json={"playbook": "rail-disruption", "severity": "sev1", "title": "x"}
+    )
+    assert cookie_api.status_code == 403 and cookie_api.get_json()["error"] == "csrf_failed"
+    with_header = client.post(
+        "/api/v1/incidents",
+        json={"playbook": "rail-disruption", "severity": "sev1", "title": "x"},
+        headers={"X-CSRF-Token": csrf_of(client)},
+    )
+    assert with_header.status_code == 201
+
+
+def test_login_form_needs_csrf_and_locks_after_five_failures(app: Flask) -> None:
+    client = app.test_client()
+    assert (
+        client.post(
+            "/login", data={"username": "operator", "password": "operator-password"}
+        ).status_code
+        == 403
+    )
+    for _ in range(5):
+        assert login(client, "operator", "wrong").status_code == 401
+    locked = login(client, "operator")
+    assert locked.status_code == 401
+
+
+def test_session_cookie_is_httponly_and_samesite(app: Flask) -> None:
+    client = app.test_client()
+    resp = login(client, "operator")
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_open_redirects_are_refused(app: Flask) -> None:
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    resp = client.post(
+        "/login?next=//evil.example/x",
+        data={"username": "operator", "password": "operator-password", "csrf_token": token},
+    )
+    assert resp.headers["Location"] == "/"
+
+
+def test_titles_are_escaped_everywhere(app: Flask, tokens: dict[str, str]) -> None:
+    evil = "<script>alert(1)</script>"
+    client = app.test_client()
+    iid = declare(client, tokens["operator"], title=evil, regions=["<b>x</b>"]).get_json()["id"]
+    login(client, "viewer")
+    for path in ["/", f"/incidents/{iid}"]:
+        html = client.get(path).get_data(as_text=True)
+        assert evil not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        assert "<b>x</b>" not in html
+
+
+def test_security_headers(app: Flask) -> None:
+    resp = app.test_client().get("/login")
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_health_and_readiness(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["checks"] == {
+        "database": "ok",
+        "migrations": "ok",
+    }
+
+
+def test_event_stream_sends_timeline_events(
+    app: Flask, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import web.api
+
+    monkeypatch.setattr(web.api, "SSE_WINDOW_SECONDS", 0.01)
+    client = app.test_client()
+    iid = declare(client, tokens["operator"], title="<i>sse</i>").get_json()["id"]
+    resp = client.get(f"/api/v1/incidents/{iid}/events", headers=bearer(tokens["viewer"]))
+    body = resp.get_data(as_text=True)
+    assert resp.mimetype == "text/event-stream"
+    assert "id: 1\nevent: timeline\n" in body and '"type": "declared"' in body
+    assert "<i>sse</i>" not in body and "\\u003ci\\u003esse" in body

@@ -1,0 +1,240 @@
+"""The REST API, ``/api/v1`` (the contract is shared/API.md)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, render_template, request, stream_with_context
+
+from engine.roles import Perm
+from web.apispec import Api, query_int
+from web.auth import current_actor, service
+from web.present import event_json, incident_json
+from web.schemas import (
+    AMEND_IN,
+    DECLARE_IN,
+    EVENT,
+    INCIDENT,
+    TRANSITION_IN,
+    page_of,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+api = Api(bp)
+
+SSE_WINDOW_SECONDS = 55.0
+SSE_POLL_SECONDS = 1.0
+
+
+def _incident(incident_id: int) -> dict[str, Any]:
+    svc = service()
+    inc = svc.get(incident_id=incident_id)
+    return incident_json(inc, svc.playbook_of(inc))
+
+
+def _actor() -> Any:
+    actor = current_actor()
+    assert actor is not None  # @requires ran first
+    return actor
+
+
+@api.operation(
+    "/incidents",
+    "POST",
+    perm=Perm.DECLARE,
+    summary="Declare an incident.",
+    body=DECLARE_IN,
+    response=INCIDENT,
+    status=201,
+    errors=(404, 422),
+)
+def declare() -> Any:
+    """Declare an incident under a playbook."""
+    b = g.body
+    inc = service().declare(
+        actor=_actor(),
+        playbook=b["playbook"],
+        severity=b["severity"],
+        title=b["title"],
+        regions=b.get("regions", []),
+        services=b.get("services", []),
+        summary=b.get("summary", ""),
+    )
+    resp = jsonify(_incident(inc.id))
+    resp.status_code = 201
+    resp.headers["Location"] = f"/api/v1/incidents/{inc.id}"
+    return resp
+
+
+@api.operation(
+    "/incidents",
+    "GET",
+    perm=Perm.READ,
+    summary="List incidents, newest first.",
+    response=page_of(INCIDENT),
+    errors=(422,),
+    query={
+        "state": {"type": "string", "enum": ["open", "resolved", "all"]},
+        "severity": {"type": "string"},
+        "page": {"type": "integer", "minimum": 1},
+        "per_page": {"type": "integer", "minimum": 1, "maximum": 200},
+    },
+)
+def list_incidents() -> Any:
+    """List incidents, newest first."""
+    svc = service()
+    state = request.args.get("state", "open")
+    page = svc.list_incidents(
+        state=state,
+        severity=request.args.get("severity") or None,
+        page=query_int("page", 1, lo=1, hi=100_000),
+        per_page=query_int("per_page", 50, lo=1, hi=200),
+    )
+    return jsonify(
+        {
+            "items": [incident_json(i, svc.playbook_of(i)) for i in page.items],
+            "page": page.page,
+            "per_page": page.per_page,
+            "total": page.total,
+        }
+    )
+
+
+@api.operation(
+    "/incidents/<int:incident_id>",
+    "GET",
+    perm=Perm.READ,
+    summary="Show one incident.",
+    response=INCIDENT,
+    errors=(404,),
+)
+def get_incident(incident_id: int) -> Any:
+    """Show one incident."""
+    return jsonify(_incident(incident_id))
+
+
+@api.operation(
+    "/incidents/<int:incident_id>",
+    "PATCH",
+    perm=Perm.TRANSITION,
+    summary="Change severity, title, regions or summary.",
+    body=AMEND_IN,
+    response=INCIDENT,
+    errors=(404, 422),
+)
+def amend_incident(incident_id: int) -> Any:
+    """Change an incident's severity, title, regions or summary."""
+    b = g.body
+    service().amend(
+        actor=_actor(),
+        incident_id=incident_id,
+        severity=b.get("severity"),
+        title=b.get("title"),
+        regions=b.get("regions"),
+        summary=b.get("summary"),
+    )
+    return jsonify(_incident(incident_id))
+
+
+@api.operation(
+    "/incidents/<int:incident_id>/transitions",
+    "POST",
+    perm=Perm.TRANSITION,
+    summary="Fire a lifecycle trigger.",
+    body=TRANSITION_IN,
+    response=INCIDENT,
+    errors=(404, 409),
+)
+def transition(incident_id: int) -> Any:
+    """Fire a lifecycle trigger on an incident."""
+    service().fire(
+        actor=_actor(), incident_id=incident_id, trigger=g.body["trigger"], note=g.body.get("note")
+    )
+    return jsonify(_incident(incident_id))
+
+
+@api.operation(
+    "/incidents/<int:incident_id>/acknowledge",
+    "POST",
+    perm=Perm.ACKNOWLEDGE,
+    summary="Acknowledge: take ownership and stop paging.",
+    response=INCIDENT,
+    errors=(404, 409),
+)
+def acknowledge(incident_id: int) -> Any:
+    """Acknowledge an incident (idempotent for its owner)."""
+    via = "api" if g.get("via") == "token" else "web"
+    service().acknowledge(actor=_actor(), incident_id=incident_id, via=via)
+    return jsonify(_incident(incident_id))
+
+
+@api.operation(
+    "/incidents/<int:incident_id>/timeline",
+    "GET",
+    perm=Perm.READ,
+    summary="The incident's hash-chained timeline.",
+    response=page_of(EVENT),
+    errors=(404,),
+    query={"after": {"type": "integer", "minimum": 0}},
+)
+def timeline(incident_id: int) -> Any:
+    """List an incident's timeline events in order."""
+    after = query_int("after", 0, lo=0, hi=10**9)
+    items = [event_json(e) for e in service().timeline(incident_id=incident_id, after_seq=after)]
+    return jsonify({"items": items, "page": 1, "per_page": len(items), "total": len(items)})
+
+
+@api.operation(
+    "/incidents/<int:incident_id>/events",
+    "GET",
+    perm=Perm.READ,
+    summary="Server-sent events: new timeline events as they happen.",
+    response={"type": "string"},
+    produces="text/event-stream",
+    errors=(404,),
+)
+def events(incident_id: int) -> Any:
+    """Stream new timeline events (resume with Last-Event-ID)."""
+    svc = service()
+    svc.get(incident_id=incident_id)  # 404 before the stream starts
+    try:
+        after = int(request.headers.get("Last-Event-ID") or request.args.get("after") or 0)
+    except ValueError:
+        after = 0
+
+    def stream() -> Iterator[str]:
+        nonlocal after
+        deadline = time.monotonic() + SSE_WINDOW_SECONDS
+        yield "retry: 2000\n\n"
+        while time.monotonic() < deadline:
+            for e in svc.timeline(incident_id=incident_id, after_seq=after):
+                after = e.seq
+                yield f"id: {e.seq}\nevent: timeline\ndata: {html_safe_json(event_json(e))}\n\n"
+            yield ": keep-alive\n\n"
+            time.sleep(SSE_POLL_SECONDS)
+
+    return Response(
+        stream_with_context(stream()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def html_safe_json(value: Any) -> str:
+    """JSON with <, > and & escaped, so no markup survives even if a client misuses it."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    """Serve the OpenAPI document generated from the operations above."""
+    return jsonify(api.openapi(title="crisiscomms API", version="1"))
+
+
+@bp.get("/docs")
+def docs() -> Any:
+    """Show the API as a readable page."""
+    return render_template("api_docs.html", spec=api.openapi(title="crisiscomms API", version="1"))

@@ -1,0 +1,181 @@
+"""Declare API operations once: the route, its role, its schemas, its OpenAPI entry.
+
+Each view is registered through :meth:`Api.operation`, which wires the role check and the
+request-body validation and records the operation; ``openapi()`` then builds the document
+from those records, so the document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, g, request
+from jsonschema import Draft202012Validator
+
+from engine.roles import PERMISSIONS, Perm
+from web.auth import requires
+from web.errors import ApiError
+from web.schemas import ERROR, Schema
+
+_RULE_ARG = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+@dataclass
+class Operation:
+    rule: str
+    method: str
+    perm: Perm
+    summary: str
+    body: Schema | None
+    response: Schema | None
+    status: int
+    query: dict[str, Schema] = field(default_factory=dict)
+    produces: str = "application/json"
+    errors: tuple[int, ...] = ()
+
+
+class Api:
+    """A blueprint whose operations are described as they are declared."""
+
+    def __init__(self, blueprint: Blueprint) -> None:
+        self.bp = blueprint
+        self.operations: list[Operation] = []
+
+    def operation(
+        self,
+        rule: str,
+        method: str,
+        *,
+        perm: Perm,
+        summary: str,
+        body: Schema | None = None,
+        response: Schema | None = None,
+        status: int = 200,
+        query: dict[str, Schema] | None = None,
+        produces: str = "application/json",
+        errors: tuple[int, ...] = (),
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        validator = Draft202012Validator(body) if body is not None else None
+
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            guarded = requires(perm)(fn)
+
+            @wraps(fn)
+            def view(**kwargs: Any) -> Any:
+                if validator is not None:
+                    g.body = _read_json(validator)
+                return guarded(**kwargs)
+
+            self.bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
+            self.operations.append(
+                Operation(
+                    rule,
+                    method,
+                    perm,
+                    summary,
+                    body,
+                    response,
+                    status,
+                    dict(query or {}),
+                    produces,
+                    errors,
+                )
+            )
+            return view
+
+        return decorate
+
+    def openapi(self, *, title: str, version: str) -> dict[str, Any]:
+        prefix = self.bp.url_prefix or ""
+        paths: dict[str, dict[str, Any]] = {}
+        for op in self.operations:
+            path = prefix + _RULE_ARG.sub(r"{\2}", op.rule)
+            roles = sorted(r for r, perms in PERMISSIONS.items() if op.perm in perms)
+            entry: dict[str, Any] = {
+                "summary": op.summary,
+                "description": f"Roles: {', '.join(roles)}.",
+                "operationId": f"{op.method.lower()}_{path.strip('/').replace('/', '_')}".replace(
+                    "{", ""
+                ).replace("}", ""),
+                "security": [{"bearer": []}, {"session": []}],
+                "responses": {},
+            }
+            params = [
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer" if conv == "int" else "string"},
+                }
+                for conv, name in _RULE_ARG.findall(op.rule)
+            ]
+            params += [
+                {"name": name, "in": "query", "required": False, "schema": schema}
+                for name, schema in op.query.items()
+            ]
+            if params:
+                entry["parameters"] = params
+            if op.body is not None:
+                entry["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": op.body}},
+                }
+            ok: dict[str, Any] = {"description": "OK"}
+            if op.response is not None:
+                ok["content"] = {op.produces: {"schema": op.response}}
+            entry["responses"][str(op.status)] = ok
+            for status in sorted(
+                {400, 401, 403, *op.errors} if op.body is not None else {401, 403, *op.errors}
+            ):
+                entry["responses"][str(status)] = {
+                    "description": "error",
+                    "content": {"application/json": {"schema": ERROR}},
+                }
+            paths.setdefault(path, {})[op.method.lower()] = entry
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": title, "version": version},
+            "paths": paths,
+            "components": {
+                "securitySchemes": {
+                    "bearer": {"type": "http", "scheme": "bearer"},
+                    "session": {"type": "apiKey", "in": "cookie", "name": "crisis_session"},
+                }
+            },
+        }
+
+
+def _read_json(validator: Draft202012Validator) -> Any:
+    if not request.is_json:
+        raise ApiError(400, "send a JSON body with Content-Type: application/json")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ApiError(400, "the body is not valid JSON")
+    problems: dict[str, str] = {}
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        where = ".".join(str(p) for p in err.absolute_path) or "(body)"
+        problems.setdefault(where, err.message)
+    if problems:
+        raise ApiError(422, "some fields are not valid", details=problems)
+    return data
+
+
+def query_int(name: str, default: int, *, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(
+            422, f"{name} must be a whole number", details={name: "not a number"}
+        ) from None
+    if not lo <= value <= hi:
+        raise ApiError(
+            422, f"{name} must be between {lo} and {hi}", details={name: f"between {lo} and {hi}"}
+        )
+    return value

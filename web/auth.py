@@ -1,0 +1,133 @@
+"""Who is calling: a session cookie (people) or a bearer token (scripts, monitoring).
+
+CSRF: every state-changing request made with the session cookie must carry the session's
+CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``). Bearer-token requests
+carry no ambient credentials and are exempt, as are the signed inbound hooks.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, g, redirect, request, session, url_for
+
+from engine.errors import NotFound
+from engine.models import Actor, User
+from engine.roles import Perm, may
+from engine.service import Service
+from web.errors import ApiError
+
+F = TypeVar("F", bound=Callable[..., Any])
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_EXEMPT_PREFIXES = ("/hooks/",)
+
+
+def service() -> Service:
+    svc: Service = current_app.extensions["crisis.service"]
+    return svc
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return str(token)
+
+
+def current_user() -> User | None:
+    user: User | None = g.get("user")
+    return user
+
+
+def current_actor() -> Actor | None:
+    user = current_user()
+    return user.as_actor() if user else None
+
+
+def log_in(user: User) -> None:
+    session.clear()
+    session["uid"] = user.username
+    session["csrf"] = secrets.token_urlsafe(32)
+    session.permanent = True
+
+
+def log_out() -> None:
+    session.clear()
+
+
+def _identify() -> None:
+    g.user = None
+    g.via = None
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "use Authorization: Bearer <token>")
+        user = service().user_for_token(token=token.strip())
+        if user is None:
+            raise ApiError(401, "that token is unknown or revoked")
+        g.user, g.via = user, "token"
+        return
+    username = session.get("uid")
+    if username:
+        try:
+            user = service().find_user(username=username)
+        except NotFound:  # a deleted user is simply logged out
+            session.clear()
+            return
+        if user.active:
+            g.user, g.via = user, "session"
+        else:
+            session.clear()
+
+
+def _check_csrf() -> None:
+    if request.method in SAFE_METHODS or request.path.startswith(CSRF_EXEMPT_PREFIXES):
+        return
+    if g.get("via") == "token":
+        return
+    if request.path.startswith("/api/") and g.get("via") is None:
+        return  # no credentials at all: the view answers 401
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    expected = session.get("csrf") or ""
+    if not expected or not hmac.compare_digest(str(sent), str(expected)):
+        raise ApiError(
+            403,
+            "the form expired or was not sent from this site: reload and retry",
+            code="csrf_failed",
+        )
+
+
+def requires(perm: Perm) -> Callable[[F], F]:
+    """Refuse the view unless the caller is known (401) and carries ``perm`` (403)."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                if request.path.startswith("/api/"):
+                    raise ApiError(401, "log in or send Authorization: Bearer <token>")
+                return redirect(url_for("ui.login", next=request.full_path))
+            if not may(user.role, perm):
+                raise ApiError(
+                    403, f"the {user.role} role may not do this", details={"required": perm.value}
+                )
+            return view(*args, **kwargs)
+
+        wrapper.required_perm = perm  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_identify)
+    app.before_request(_check_csrf)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["current_user"] = current_user

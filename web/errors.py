@@ -1,0 +1,119 @@
+"""Map the engine's errors and HTTP errors to responses, once for the whole app.
+
+API paths (``/api/``, ``/hooks/``) always answer JSON ``{error, message, details}``; pages
+answer a short HTML page. Nothing ever shows a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import (
+    Conflict,
+    CrisisError,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    PlaybookInvalid,
+    ValidationFailed,
+)
+
+log = logging.getLogger("crisis.web")
+
+_STATUS: list[tuple[type[CrisisError], int]] = [
+    (InvalidTransition, 409),
+    (Conflict, 409),
+    (NotFound, 404),
+    (Forbidden, 403),
+    (ValidationFailed, 422),
+    (PlaybookInvalid, 422),
+]
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+}
+
+
+class ApiError(Exception):
+    """An HTTP error raised by a view with a code, a message and details."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or _HTTP_CODES.get(status, "error")
+        self.details = details or {}
+
+
+def wants_json() -> bool:
+    return request.path.startswith(("/api/", "/hooks/")) or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> Response | tuple[str, int]:
+    if wants_json():
+        body: dict[str, Any] = {"error": code, "message": message}
+        if details:
+            body["details"] = details
+        resp = jsonify(body)
+        resp.status_code = status
+        if status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="crisiscomms"'
+        return resp
+    return render_template("error.html", status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api(exc: ApiError) -> Any:
+        return error_response(exc.status, exc.code, str(exc), exc.details)
+
+    @app.errorhandler(CrisisError)
+    def _engine(exc: CrisisError) -> Any:
+        status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 400)
+        details: dict[str, Any] = {}
+        if isinstance(exc, ValidationFailed):
+            details = dict(exc.details)
+        elif isinstance(exc, PlaybookInvalid):
+            details = {"problems": [str(p) for p in exc.problems]}
+        elif isinstance(exc, InvalidTransition):
+            details = {"trigger": exc.trigger, "state": exc.state, "allowed": list(exc.allowed)}
+        elif isinstance(exc, Forbidden) and exc.required:
+            details = {"required": exc.required}
+        return error_response(status, exc.code, str(exc), details)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        message = {
+            404: "nothing here: check the path",
+            405: f"{request.method} is not allowed here",
+            413: "the request body is too large",
+        }.get(status, exc.description or exc.name)
+        return error_response(status, _HTTP_CODES.get(status, "error"), message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "something went wrong on our side; it is logged")

@@ -1,0 +1,51 @@
+"""JSON shapes of engine records, shared by the API, the CLI and server-sent events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.models import Event, Incident
+from engine.playbook import Playbook
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def incident_json(i: Incident, pb: Playbook) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "ref": i.ref,
+        "playbook": i.playbook_id,
+        "playbook_version": i.playbook_version,
+        "title": i.title,
+        "severity": i.severity,
+        "state": i.state,
+        "allowed_triggers": list(pb.allowed_triggers(i.state)),
+        "regions": list(i.regions),
+        "services": list(i.services),
+        "summary": i.summary,
+        "declared_by": i.declared_by,
+        "declared_at": rfc3339(i.declared_at),
+        "owner": i.owner,
+        "acknowledged_at": rfc3339(i.acknowledged_at),
+        "resolved_at": rfc3339(i.resolved_at),
+        # Filled in as escalation (issue 3) and freezes (issue 4) land.
+        "next_update_due_at": None,
+        "escalation": None,
+        "freezes": [],
+    }
+
+
+def event_json(e: Event) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "type": e.type,
+        "actor": e.actor,
+        "at": rfc3339(e.at),
+        "data": dict(e.data),
+        "hash": e.hash,
+    }
