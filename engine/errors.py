@@ -9,7 +9,8 @@
     ├── Conflict                     the request clashes with current state
     │   └── InvalidTransition        trigger not allowed from the incident's state
     ├── ValidationFailed             bad field values in a command (.details)
-    └── AuditBroken                  the timeline hash chain does not verify (.findings)
+    ├── AuditBroken                  the timeline hash chain does not verify (.findings)
+    └── SendFailed                   a notifier could not send (.permanent, .code, .retry_after)
 
 The web layer maps each class to one HTTP status, once, in ``web/errors.py``.
 """
@@ -107,3 +108,27 @@ class AuditBroken(CrisisError):
     def __init__(self, findings: Sequence[str]) -> None:
         self.findings = tuple(findings)
         super().__init__(self.findings[0] if self.findings else "audit failed")
+
+
+class SendFailed(CrisisError):
+    """A notifier could not send a message.
+
+    ``permanent`` errors (invalid number, unsubscribed) are never retried; transient ones
+    (timeouts, 5xx, rate limits) are retried with backoff, no sooner than ``retry_after``
+    seconds when the provider said so.
+    """
+
+    code = "send_failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.provider_code = code
+        self.retry_after = retry_after

@@ -33,6 +33,13 @@ class Incident:
     owner: str | None = None
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
+    ladder_generation: int = 0
+    ladder_started_at: datetime | None = None
+    ladder_stopped_at: datetime | None = None
+    escalation_step: str | None = None
+    escalation_exhausted: bool = False
+    last_public_update_at: datetime | None = None
+    next_update_due_at: datetime | None = None
 
     @property
     def ref(self) -> str:

@@ -68,6 +68,8 @@ class Escalation:
     until: str
     repeat: int
     steps: tuple[EscalationStep, ...]
+    repeat_after: timedelta | None = None  # length of one round; None: derived from the steps
+    urgent: tuple[str, ...] | None = None  # severities that ignore quiet hours; None: all
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ class Playbook:
     escalation: Escalation | None = None
     freeze: FreezeRule | None = None
     cadence: Mapping[str, timedelta] = field(default_factory=lambda: MappingProxyType({}))
+    cadence_remind: tuple[str, ...] = ("comms-lead",)
     audiences: Mapping[str, Audience] = field(default_factory=lambda: MappingProxyType({}))
     templates: Mapping[str, Template] = field(default_factory=lambda: MappingProxyType({}))
     policy: Policy = field(default_factory=Policy)
@@ -318,7 +321,7 @@ class _Builder:
 
         escalation = self._escalation(v["escalation"]) if "escalation" in v else None
         freeze = self._freeze(v["freeze"]) if "freeze" in v else None
-        cadence = self._cadence(v["cadence"]) if "cadence" in v else {}
+        cadence, remind = self._cadence(v["cadence"]) if "cadence" in v else ({}, ("comms-lead",))
         audiences = self._audiences(v["audiences"]) if "audiences" in v else {}
         templates = self._templates(v["templates"], audiences) if "templates" in v else {}
         policy = self._policy(v["policy"]) if "policy" in v else Policy()
@@ -342,6 +345,7 @@ class _Builder:
             escalation=escalation,
             freeze=freeze,
             cadence=MappingProxyType(cadence),
+            cadence_remind=remind,
             audiences=MappingProxyType(audiences),
             templates=MappingProxyType(templates),
             policy=policy,
@@ -510,7 +514,12 @@ class _Builder:
 
     def _escalation(self, node: Node) -> Escalation | None:
         r = self.r
-        spec = r.keys(node, "escalation", required=("steps",), optional=("until", "repeat"))
+        spec = r.keys(
+            node,
+            "escalation",
+            required=("steps",),
+            optional=("until", "repeat", "repeat_after", "urgent"),
+        )
         if spec is None:
             return None
         until = "acknowledge"
@@ -566,7 +575,25 @@ class _Builder:
             ]
             if after is not None and targets and via:
                 steps.append(EscalationStep(after, tuple(targets), tuple(via)))
-        return Escalation(until, repeat, tuple(steps))
+        repeat_after = None
+        if "repeat_after" in spec:
+            repeat_after = r.convert(
+                spec["repeat_after"][1], "escalation.repeat_after", parse_duration
+            )
+            if repeat_after is not None and steps and repeat_after <= steps[-1].after:
+                r.problem(
+                    spec["repeat_after"][1],
+                    "escalation.repeat_after",
+                    "a round must last longer than its last step's 'after'",
+                )
+        urgent = None
+        if "urgent" in spec:
+            urgent = tuple(
+                s
+                for s, n in r.names(spec["urgent"][1], "escalation.urgent")
+                if self._known_severity(s, n, "escalation.urgent")
+            )
+        return Escalation(until, repeat, tuple(steps), repeat_after, urgent)
 
     def _freeze(self, node: Node) -> FreezeRule | None:
         r = self.r
@@ -626,10 +653,14 @@ class _Builder:
                 scope = FreezeScope(chans, tags, regions, from_incident)
         return FreezeRule(on, scope, on_lift, cooldown)
 
-    def _cadence(self, node: Node) -> dict[str, timedelta]:
+    def _cadence(self, node: Node) -> tuple[dict[str, timedelta], tuple[str, ...]]:
         out: dict[str, timedelta] = {}
+        remind: tuple[str, ...] = ("comms-lead",)
         for sev, (key_node, value_node) in (self.r.mapping(node, "cadence") or {}).items():
             path = f"cadence.{sev}"
+            if sev == "remind":
+                remind = tuple(n for n, _ in self.r.names(value_node, path)) or remind
+                continue
             if not self._known_severity(sev, key_node, path):
                 continue
             d = self.r.convert(value_node, path, parse_duration)
@@ -637,7 +668,7 @@ class _Builder:
                 self.r.problem(value_node, path, "a cadence must be longer than zero")
             elif d is not None:
                 out[sev] = d
-        return out
+        return out, remind
 
     # --- audiences, templates, policy -----------------------------------------------------
     def _audiences(self, node: Node) -> dict[str, Audience]:

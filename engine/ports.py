@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -32,3 +34,37 @@ class FakeClock:
 
     def set(self, when: datetime) -> None:
         self._now = when
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One message for one recipient on one channel, as the outbox hands it to a notifier."""
+
+    delivery_id: int
+    kind: str  # page, notice, update, post, webhook
+    channel: str
+    medium: str  # sms, voice, email, social, newsletter, webhook, status_page
+    address: str  # phone number, email address or URL
+    body: str
+    subject: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a provider said when it took a message."""
+
+    provider_id: str | None
+    final: bool = True  # False: accepted, a delivery receipt will follow (Twilio)
+
+
+class Notifier(Protocol):
+    """Send one message; return a receipt or raise engine.errors.SendFailed."""
+
+    def send(self, message: OutboundMessage) -> Receipt: ...
+
+
+class Alarm(Protocol):
+    """Told when a timer is added, so the process wakes in time for it."""
+
+    def rearm(self, when: datetime) -> None: ...

@@ -15,17 +15,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from engine import lifecycle
+from engine import lifecycle, paging, rosterdb, timers
 from engine.catalog import Catalog
+from engine.channels import Channel
 from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from engine.journal import append_event
 from engine.models import Actor, Event, Incident, User
 from engine.playbook import Playbook
-from engine.ports import Clock, SystemClock
+from engine.ports import Alarm, Clock, SystemClock
 from engine.roles import ROLES, Perm, may
 from engine.security import hash_password, new_token, token_digest, verify_password
 from engine.store import Store
-from engine.store.tables import api_tokens, events, incidents, users
-from engine.timeline import GENESIS, canonical_data, event_hash, verify_chain
+from engine.store.tables import api_tokens, deliveries, events, incidents, users
+from engine.store.tables import timers as timer_table
+from engine.timeline import verify_chain
+from engine.timers import Handler
 
 OPEN, RESOLVED, ALL = "open", "resolved", "all"
 MAX_TITLE = 300
@@ -44,10 +48,32 @@ class Page:
 class Service:
     """The engine's front door for the CLI, the web app and the workers."""
 
-    def __init__(self, *, store: Store, catalog: Catalog, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        catalog: Catalog,
+        clock: Clock | None = None,
+        channels: Mapping[str, Channel] | None = None,
+        alarm: Alarm | None = None,
+    ) -> None:
         self.store = store
         self.catalog = catalog
         self.clock = clock or SystemClock()
+        self.channels = dict(channels or {})
+        self.alarm = alarm
+
+    def timer_handlers(self) -> dict[str, Handler]:
+        """The effects of every timer kind, for the alarm clock."""
+        return paging.make_handlers(self.catalog.pinned, self.channels)
+
+    def _rearm(self) -> None:
+        """Wake the alarm clock for whatever timer the last transaction added."""
+        if self.alarm is None:
+            return
+        upcoming = timers.next_due(self.store)
+        if upcoming is not None:
+            self.alarm.rearm(upcoming)
 
     # --- incidents --------------------------------------------------------------------
     def declare(
@@ -114,7 +140,13 @@ class Service:
                     "state": pb.initial,
                 },
             )
-            return _incident(_load_row(conn, incident_id, lock=False))
+            paging.start_ladder(conn, pb, incident_id=incident_id, generation=1, now=now)
+            paging.plan_cadence(
+                conn, pb, incident_id=incident_id, severity=severity, since=now, now=now
+            )
+            inc = _incident(_load_row(conn, incident_id, lock=False))
+        self._rearm()
+        return inc
 
     def fire(
         self,
@@ -131,13 +163,22 @@ class Service:
             row = _load_row(conn, incident_id, lock=True)
             pb = self.catalog.pinned(conn, row.playbook_version)
             self._apply(conn, pb, row, actor=actor, trigger=trigger, note=note, now=now)
-            return _incident(_load_row(conn, incident_id, lock=False))
+            inc = _incident(_load_row(conn, incident_id, lock=False))
+        self._rearm()
+        return inc
 
     def acknowledge(self, *, actor: Actor, incident_id: int, via: str = "api") -> Incident:
-        """Take ownership of an incident; fires the ladder's stop trigger where it applies."""
-        _require(actor, Perm.ACKNOWLEDGE, "acknowledge incidents")
+        """Take ownership of an incident; fires the ladder's stop trigger where it applies.
+
+        Operators may acknowledge any incident; anyone the incident paged may acknowledge it
+        (by replying to the page, pressing 1 on the call, or from the UI).
+        """
         now = self.clock.now()
         with self.store.transaction() as conn:
+            if not may(actor.role, Perm.ACKNOWLEDGE) and not _was_paged(
+                conn, actor.name, incident_id
+            ):
+                _require(actor, Perm.ACKNOWLEDGE, "acknowledge incidents")
             row = _load_row(conn, incident_id, lock=True)
             pb = self.catalog.pinned(conn, row.playbook_version)
             if row.owner is not None:
@@ -159,6 +200,7 @@ class Service:
                 at=now,
                 data={"via": via},
             )
+            paging.stop_ladder(conn, incident_id=row.id, now=now)
             until = pb.escalation.until if pb.escalation else "acknowledge"
             if until in pb.allowed_triggers(row.state):
                 row = _load_row(conn, incident_id, lock=False)
@@ -216,7 +258,27 @@ class Service:
                     at=now,
                     data={"before": before, "after": changes},
                 )
-            return _incident(_load_row(conn, incident_id, lock=False))
+            if "severity" in changes and row.resolved_at is None:
+                if paging.replan_ladder(conn, pb, row, now=now):
+                    append_event(
+                        conn,
+                        incident_id=row.id,
+                        type="escalation_replanned",
+                        actor=actor.name,
+                        at=now,
+                        data={"severity": changes["severity"]},
+                    )
+                paging.plan_cadence(
+                    conn,
+                    pb,
+                    incident_id=row.id,
+                    severity=changes["severity"],
+                    since=row.last_public_update_at or row.declared_at,
+                    now=now,
+                )
+            inc = _incident(_load_row(conn, incident_id, lock=False))
+        self._rearm()
+        return inc
 
     def _apply(
         self,
@@ -242,7 +304,14 @@ class Service:
         append_event(
             conn, incident_id=row.id, type="transitioned", actor=actor.name, at=now, data=data
         )
+        until = pb.escalation.until if pb.escalation else None
+        if trigger == until or dest in pb.final:
+            paging.stop_ladder(conn, incident_id=row.id, now=now)
         if dest in pb.final:
+            timers.cancel_pending(conn, incident_id=row.id, kinds=paging.CADENCE_KINDS)
+            conn.execute(
+                incidents.update().where(incidents.c.id == row.id).values(next_update_due_at=None)
+            )
             append_event(
                 conn,
                 incident_id=row.id,
@@ -251,6 +320,53 @@ class Service:
                 at=now,
                 data={"state": dest},
             )
+
+    def record_public_update(self, *, incident_id: int, at: datetime | None = None) -> Incident:
+        """A public update went out: reset the cadence clock from ``at``."""
+        now = self.clock.now()
+        at = at or now
+        with self.store.transaction() as conn:
+            row = _load_row(conn, incident_id, lock=True)
+            pb = self.catalog.pinned(conn, row.playbook_version)
+            conn.execute(
+                incidents.update().where(incidents.c.id == row.id).values(last_public_update_at=at)
+            )
+            if row.resolved_at is None:
+                paging.plan_cadence(
+                    conn, pb, incident_id=row.id, severity=row.severity, since=at, now=now
+                )
+            inc = _incident(_load_row(conn, incident_id, lock=False))
+        self._rearm()
+        return inc
+
+    def escalation_status(self, incident: Incident) -> dict[str, Any] | None:
+        """The ladder's step, next wake-up and whether it is spent (None: no ladder)."""
+        if incident.ladder_started_at is None:
+            return None
+        t = timer_table.c
+        with self.store.engine.connect() as conn:
+            pending = conn.execute(
+                sa.select(t.due_at, t.payload)
+                .where(
+                    t.incident_id == incident.id, t.state == "pending", t.kind == "escalation_step"
+                )
+                .order_by(t.due_at)
+            ).all()
+        next_at = next(
+            (
+                r.due_at
+                for r in pending
+                if r.payload.get("generation") == incident.ladder_generation
+            ),
+            None,
+        )
+        active = incident.ladder_stopped_at is None and incident.resolved_at is None
+        return {
+            "step": incident.escalation_step,
+            "next_at": next_at if active else None,
+            "exhausted": incident.escalation_exhausted,
+            "stopped": not active,
+        }
 
     def get(self, *, incident_id: int) -> Incident:
         with self.store.engine.connect() as conn:
@@ -326,6 +442,110 @@ class Service:
                     head_hash=head.last_hash,
                 )
         return findings
+
+    # --- roster ------------------------------------------------------------------------
+    def load_roster(self, *, seed: rosterdb.RosterSeed) -> dict[str, int]:
+        """Upsert people and replace the seeded roles' members and rotations."""
+        with self.store.transaction() as conn:
+            return rosterdb.apply_seed(conn, seed, now=self.clock.now())
+
+    def roster(self, *, at: datetime | None = None) -> list[dict[str, Any]]:
+        with self.store.engine.connect() as conn:
+            return rosterdb.roles_view(conn, at=at or self.clock.now())
+
+    def roster_add(self, *, role: str, username: str) -> None:
+        with self.store.transaction() as conn:
+            rosterdb.add_member(conn, role=role, username=username)
+
+    def roster_remove(self, *, role: str, username: str) -> None:
+        with self.store.transaction() as conn:
+            rosterdb.remove_member(conn, role=role, username=username)
+
+    def roster_override(
+        self, *, actor: Actor, role: str, username: str, starts_at: datetime, ends_at: datetime
+    ) -> None:
+        """Put ``username`` on call for ``role`` between two instants (holidays, swaps)."""
+        _require(actor, Perm.ADMIN, "change the roster")
+        with self.store.transaction() as conn:
+            rosterdb.add_override(
+                conn,
+                role=role,
+                username=username,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                actor=actor.name,
+                now=self.clock.now(),
+            )
+
+    def user_by_phone(self, *, phone: str) -> User | None:
+        wanted = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(users).where(users.c.phone == wanted, users.c.active.is_(True))
+            ).first()
+        return _user(row) if row else None
+
+    def last_paged_incident(self, *, user: User) -> int | None:
+        """The open incident that most recently paged ``user`` (for a bare "ACK" reply)."""
+        d = deliveries.c
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(d.incident_id)
+                .join(incidents, incidents.c.id == d.incident_id)
+                .where(d.user_id == user.id, d.kind == "page", incidents.c.resolved_at.is_(None))
+                .order_by(d.id.desc())
+                .limit(1)
+            ).first()
+        return int(row.incident_id) if row else None
+
+    def record_receipt(self, *, provider_id: str, status: str, code: str | None = None) -> bool:
+        """Apply a provider's delivery receipt to the outbox row it names."""
+        final = {
+            "delivered": "delivered",
+            "read": "delivered",
+            "completed": "delivered",
+            "undelivered": "failed",
+            "failed": "failed",
+            "busy": "failed",
+            "no-answer": "failed",
+            "canceled": "failed",
+        }
+        now = self.clock.now()
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                sa.select(deliveries)
+                .where(deliveries.c.provider_id == provider_id)
+                .with_for_update()
+            ).first()
+            if row is None:
+                return False
+            values: dict[str, Any] = {"provider_status": status[:32], "updated_at": now}
+            new = final.get(status)
+            if new and row.status in ("sent", "sending", "delivered"):
+                values["status"] = new
+                if new == "delivered":
+                    values["delivered_at"] = now
+                else:
+                    values["error_code"] = code
+                    values["last_error"] = f"provider reported {status}"
+            conn.execute(deliveries.update().where(deliveries.c.id == row.id).values(**values))
+            if new == "failed" and row.incident_id is not None:
+                _load_row(conn, row.incident_id, lock=True)
+                append_event(
+                    conn,
+                    incident_id=row.incident_id,
+                    type="delivery_failed",
+                    actor="provider",
+                    at=now,
+                    data={
+                        "delivery": row.id,
+                        "kind": row.kind,
+                        "channel": row.channel,
+                        "status": status,
+                        "code": code,
+                    },
+                )
+        return True
 
     # --- users and tokens -------------------------------------------------------------
     def add_user(
@@ -446,47 +666,17 @@ class Service:
 
 
 # --- helpers shared by the use cases ------------------------------------------------------
-def append_event(
-    conn: Connection,
-    *,
-    incident_id: int,
-    type: str,
-    actor: str,
-    at: datetime,
-    data: Mapping[str, Any],
-) -> Event:
-    """Append one event to an incident's hash chain and move the chain's head.
-
-    The caller holds the incident row (``FOR UPDATE`` on PostgreSQL, the write lock on
-    SQLite), so two appends to one incident cannot interleave.
-    """
-    head = conn.execute(
-        sa.select(incidents.c.last_seq, incidents.c.last_hash).where(incidents.c.id == incident_id)
-    ).one()
-    seq = head.last_seq + 1
-    prev = head.last_hash or GENESIS
-    clean = canonical_data(data)
-    digest = event_hash(
-        incident_id=incident_id, seq=seq, type=type, actor=actor, at=at, data=clean, prev_hash=prev
+def _was_paged(conn: Connection, username: str, incident_id: int) -> bool:
+    d = deliveries.c
+    return (
+        conn.execute(
+            sa.select(d.id)
+            .join(users, users.c.id == d.user_id)
+            .where(d.incident_id == incident_id, d.kind == "page", users.c.username == username)
+            .limit(1)
+        ).first()
+        is not None
     )
-    conn.execute(
-        events.insert().values(
-            incident_id=incident_id,
-            seq=seq,
-            type=type,
-            actor=actor,
-            at=at,
-            data=clean,
-            prev_hash=prev,
-            hash=digest,
-        )
-    )
-    conn.execute(
-        incidents.update()
-        .where(incidents.c.id == incident_id)
-        .values(last_seq=seq, last_hash=digest)
-    )
-    return Event(incident_id, seq, type, actor, at, clean, prev, digest)
 
 
 def _require(actor: Actor, perm: Perm, what: str) -> None:
@@ -535,6 +725,13 @@ def _incident(r: Row[Any]) -> Incident:
         owner=r.owner,
         acknowledged_at=r.acknowledged_at,
         resolved_at=r.resolved_at,
+        ladder_generation=r.ladder_generation,
+        ladder_started_at=r.ladder_started_at,
+        ladder_stopped_at=r.ladder_stopped_at,
+        escalation_step=r.escalation_step,
+        escalation_exhausted=bool(r.escalation_exhausted),
+        last_public_update_at=r.last_public_update_at,
+        next_update_due_at=r.next_update_due_at,
     )
 
 

@@ -183,7 +183,7 @@ def scalar_value(node: Node) -> Any:
 
 
 def literal(node: Node) -> Any:
-    """A scalar read as text where YAML 1.1 would make it a bool or number (``no``, ``1.0``).
+    """A scalar read as text where YAML 1.1 would make it a bool, number or date.
 
     Names, regions and messages are always text in our files; ``regions: [no]`` means
     Norway, not False. Null stays None and non-scalars are returned as None.
@@ -191,7 +191,7 @@ def literal(node: Node) -> Any:
     value = scalar_value(node)
     if value is None or not isinstance(node, ScalarNode):
         return None
-    if isinstance(value, bool | int | float):
+    if not isinstance(value, str):  # bools, numbers, dates: keep the spelling
         return str(node.value)
     return value
 

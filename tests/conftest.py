@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.catalog import Catalog
-from engine.channels import load_channels
+from engine.channels import Channel, load_channels
 from engine.models import Actor
 from engine.ports import FakeClock
 from engine.service import Service
@@ -93,8 +93,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def channels() -> frozenset[str]:
-    return frozenset(load_channels(CHANNELS))
+def channel_map() -> dict[str, Channel]:
+    return load_channels(CHANNELS)
+
+
+@pytest.fixture
+def channels(channel_map: dict[str, Channel]) -> frozenset[str]:
+    return frozenset(channel_map)
 
 
 @pytest.fixture
@@ -108,5 +113,37 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def service(store: Store, catalog: Catalog, clock: FakeClock) -> Service:
-    return Service(store=store, catalog=catalog, clock=clock)
+def service(
+    store: Store, catalog: Catalog, clock: FakeClock, channel_map: dict[str, Channel]
+) -> Service:
+    return Service(store=store, catalog=catalog, clock=clock, channels=channel_map)
+
+
+TEST_ROSTER = """\
+people:
+  dana:
+    name: Dana Duty
+    phone: "+15555550105"
+    email: dana@example.org
+    timezone: Europe/London
+    quiet_hours: "23:00-07:00"
+  ed:    {name: Ed Director, phone: "+15555550106", email: ed@example.org}
+  boss:  {name: Bo Boss, phone: "+15555550110", email: boss@example.org, role: admin}
+  cam:   {name: Cam Comms, phone: "+15555550102", email: cam@example.org, role: comms_lead}
+roles:
+  duty-manager: {members: [dana]}
+  ops-director: {members: [ed]}
+  ceo-office: {members: [boss]}
+  comms-lead: {members: [cam]}
+  site-manager: {members: [dana]}
+  regional-director: {members: [ed]}
+"""
+
+
+@pytest.fixture
+def roster(service: Service) -> Service:
+    """The service with a small, fixed roster loaded."""
+    from engine.rosterdb import parse_roster
+
+    service.load_roster(seed=parse_roster(TEST_ROSTER, file="roster.yaml"))
+    return service

@@ -25,7 +25,7 @@ def create_app(
     test_config: dict[str, Any] | None = None,
 ) -> Flask:
     """Build the app: wire the service, blueprints, auth, errors and security headers."""
-    from web import api, auth, errors, ops, ui
+    from web import api, auth, errors, hooks, ops, ui
     from web.bootstrap import build_service
 
     config = config or Config.from_env()
@@ -42,14 +42,18 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if test_config:
         app.config.update(test_config)
-    app.extensions["crisis.service"] = service or build_service(config, clock=clock)
+    svc = service or build_service(config, clock=clock)
+    app.extensions["crisis.service"] = svc
     app.extensions["crisis.config"] = config
+    app.config["TWILIO_TOKEN_ENV"] = hooks.twilio_token_env(svc.channels)
+    app.config["PUBLIC_URL"] = os.environ.get("CRISIS_PUBLIC_URL", "")
 
     errors.init_app(app)
     auth.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)
+    app.register_blueprint(hooks.bp)
     app.after_request(_security_headers)
     return app
 

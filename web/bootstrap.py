@@ -24,4 +24,4 @@ def build_service(config: Config, *, clock: Clock | None = None) -> Service:
         raise NotMigrated("the database schema is not current: run `crisis db upgrade`")
     channels = load_channels(config.channels_file)
     catalog = Catalog.load(config.playbooks, channels=channels)
-    return Service(store=store, catalog=catalog, clock=clock)
+    return Service(store=store, catalog=catalog, clock=clock, channels=channels)

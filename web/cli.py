@@ -321,6 +321,95 @@ def users_list(ctx: click.Context) -> None:
 
 
 @main.group()
+def roster() -> None:
+    """Who holds the roles playbooks page, rotations and overrides."""
+
+
+@roster.command("load")
+@click.argument("path", type=click.Path(exists=True, path_type=Path), default="config/roster.yaml")
+@click.pass_context
+@handles_errors
+def roster_load(ctx: click.Context, path: Path) -> None:
+    """Load people, roles and rotations from a roster file (people become users)."""
+    from engine.rosterdb import load_roster_file
+
+    result = _service(ctx).load_roster(seed=load_roster_file(path))
+    click.echo(
+        f"roster: {result['people']} people ({result['created']} new), {result['roles']} roles"
+    )
+
+
+@roster.command("show")
+@click.option("--at", "at", help="Instant to evaluate (RFC 3339, default now).")
+@click.pass_context
+@handles_errors
+def roster_show(ctx: click.Context, at: str | None) -> None:
+    """Show each role's members, rotation and who is on call."""
+    when = _parse_instant(at) if at else None
+    for r in _service(ctx).roster(at=when):
+        rotation = f"  [{r['rotation']}]" if r["rotation"] else ""
+        click.echo(
+            f"{r['role']:<22} on call: {', '.join(r['on_call']) or 'NOBODY':<18} "
+            f"members: {', '.join(r['members'])}{rotation}"
+        )
+
+
+@roster.command("add")
+@click.argument("role")
+@click.argument("username")
+@click.pass_context
+@handles_errors
+def roster_add(ctx: click.Context, role: str, username: str) -> None:
+    """Add USERNAME to ROLE."""
+    _service(ctx).roster_add(role=role, username=username)
+    click.echo(f"{username} holds {role}")
+
+
+@roster.command("remove")
+@click.argument("role")
+@click.argument("username")
+@click.pass_context
+@handles_errors
+def roster_remove(ctx: click.Context, role: str, username: str) -> None:
+    """Remove USERNAME from ROLE."""
+    _service(ctx).roster_remove(role=role, username=username)
+    click.echo(f"{username} no longer holds {role}")
+
+
+@roster.command("override")
+@click.argument("role")
+@click.argument("username")
+@click.option("--from", "start", required=True, help="RFC 3339, e.g. 2026-12-24T18:00:00Z")
+@click.option("--until", "end", required=True, help="RFC 3339")
+@as_option
+@click.pass_context
+@handles_errors
+def roster_override(
+    ctx: click.Context, role: str, username: str, start: str, end: str, as_user: str | None
+) -> None:
+    """Put USERNAME on call for ROLE between two instants."""
+    svc = _service(ctx)
+    svc.roster_override(
+        actor=_actor(svc, as_user),
+        role=role,
+        username=username,
+        starts_at=_parse_instant(start),
+        ends_at=_parse_instant(end),
+    )
+    click.echo(f"{username} covers {role} from {start} until {end}")
+
+
+def _parse_instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed(f"{text!r} is not a time (use 2026-12-24T18:00:00Z)") from None
+    if value.tzinfo is None:
+        raise ValidationFailed(f"{text!r} has no time zone (add Z or +01:00)")
+    return value.astimezone(UTC)
+
+
+@main.group()
 def tokens() -> None:
     """API tokens for scripts and monitoring."""
 
@@ -363,21 +452,47 @@ def serve(host: str, port: int) -> None:
     from werkzeug.serving import make_server
 
     from web import create_app
+    from web.runtime import Runtime
 
     app = create_app()
+    runtime = Runtime(app.extensions["crisis.service"])
     server = make_server(host, port, app, threaded=True)
 
     def _stop(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    runtime.start()
     click.echo(f"crisiscomms is serving on http://{host}:{port}/  (Ctrl-C to stop)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        click.echo("stopping")
+        click.echo("stopping: finishing in-flight sends")
     finally:
         server.server_close()
+        runtime.stop()
+
+
+@main.command()
+@click.option("--concurrency", default=8, show_default=True, help="Sends in flight at once.")
+@click.pass_context
+@handles_errors
+def worker(ctx: click.Context, concurrency: int) -> None:
+    """Run timers and the outbox (no web) until SIGTERM; run as many as you like."""
+    import signal
+    import threading
+
+    from web.runtime import Runtime
+
+    runtime = Runtime(_service(ctx), concurrency=concurrency)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    runtime.start()
+    click.echo(f"worker {runtime.node} running (SIGTERM to stop)")
+    stop.wait()
+    click.echo("stopping: finishing in-flight sends")
+    runtime.stop()
 
 
 @main.command()
@@ -396,6 +511,12 @@ def demo(ctx: click.Context) -> None:
                 password=password,
                 email=f"{username}@example.org",
             )
+    roster_file = Path("config/roster.yaml")
+    if roster_file.exists():
+        from engine.rosterdb import load_roster_file
+
+        svc.load_roster(seed=load_roster_file(roster_file))
+        click.echo(f"roster loaded from {roster_file}")
     click.echo("demo logins (user / password / role):")
     for username, role, _, password in DEMO_USERS:
         click.echo(f"  {username:<10} {password:<20} {role}")

@@ -59,6 +59,7 @@ users = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
     sa.Column("locked_until", UTCDateTime),
+    sa.Column("quiet_hours", sa.String(11)),  # "23:00-07:00" in the user's timezone
 )
 
 api_tokens = sa.Table(
@@ -99,6 +100,14 @@ incidents = sa.Table(
     # Head of the incident's hash chain: deleting the newest event is detected against it.
     sa.Column("last_seq", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_hash", sa.String(64), nullable=False, server_default=""),
+    # Escalation ladder: a new generation on every re-plan; stale timers see the change.
+    sa.Column("ladder_generation", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("ladder_started_at", UTCDateTime),
+    sa.Column("ladder_stopped_at", UTCDateTime),
+    sa.Column("escalation_step", sa.String(16)),
+    sa.Column("escalation_exhausted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("last_public_update_at", UTCDateTime),
+    sa.Column("next_update_due_at", UTCDateTime),
     sa.Index("ix_incidents_state", "state"),
 )
 
@@ -115,4 +124,99 @@ events = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.UniqueConstraint("incident_id", "seq", name="uq_events_incident_seq"),
+)
+
+# --- escalation, roster, timers, outbox (migration 0003) ------------------------------
+roster_members = sa.Table(
+    "roster_members",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("role", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    sa.UniqueConstraint("role", "user_id", name="uq_roster_role_user"),
+)
+
+rotations = sa.Table(
+    "rotations",
+    metadata,
+    sa.Column("role", sa.String(64), primary_key=True),
+    sa.Column("handoff_weekday", sa.Integer, nullable=False),  # 0 = Monday
+    sa.Column("handoff_time", sa.String(5), nullable=False),  # "09:00", local
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("anchor_date", sa.Date, nullable=False),
+)
+
+overrides = sa.Table(
+    "roster_overrides",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("role", sa.String(64), nullable=False, index=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+timers = sa.Table(
+    "timers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id")),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("dedupe_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("outcome", sa.String(32)),
+    sa.Column("fired_at", UTCDateTime),
+    sa.Column("fired_by", sa.String(100)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_timers_state_due", "state", "due_at"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # page, notice, update, post, webhook
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id")),
+    sa.Column("ref_id", sa.Integer),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("address", sa.String(500), nullable=False),
+    sa.Column("subject", sa.String(500)),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("meta", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer, nullable=False, server_default="6"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("provider_id", sa.String(200)),
+    sa.Column("provider_status", sa.String(32)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("error_code", sa.String(32)),
+    sa.Column("dedupe_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("delivered_at", UTCDateTime),
+    sa.Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+    sa.Index("ix_deliveries_provider_id", "provider_id"),
+)
+
+sandbox_messages = sa.Table(
+    "sandbox_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("delivery_id", sa.Integer),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("medium", sa.String(32), nullable=False),
+    sa.Column("address", sa.String(500), nullable=False),
+    sa.Column("subject", sa.String(500)),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
 )

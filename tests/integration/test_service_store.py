@@ -136,8 +136,9 @@ def test_amend_records_before_and_after(service: Service) -> None:
         actor=OPERATOR, incident_id=iid, severity="sev2", regions=["lille", "calais"]
     )
     assert inc.severity == "sev2" and inc.regions == ("lille", "calais")
-    last = service.timeline(incident_id=iid)[-1]
-    assert last.type == "amended"
+    types = [e.type for e in service.timeline(incident_id=iid)]
+    assert types[-2:] == ["amended", "escalation_replanned"]
+    last = service.timeline(incident_id=iid)[-2]
     assert last.data == {
         "before": {"severity": "sev1", "regions": ["lille"]},
         "after": {"severity": "sev2", "regions": ["lille", "calais"]},

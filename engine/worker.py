@@ -1,0 +1,109 @@
+"""The outbox worker: claim due deliveries, send them through their channel's notifier."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import sqlalchemy as sa
+
+from engine import outbox
+from engine.errors import SendFailed
+from engine.ports import Clock, Notifier
+from engine.store import Store
+
+log = logging.getLogger("crisis.worker")
+
+
+class Worker:
+    """Send outbox rows, ``concurrency`` at a time, recording every outcome."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        notifiers: Mapping[str, Notifier],
+        media: Mapping[str, str],
+        clock: Clock,
+        concurrency: int = 8,
+        batch: int = 64,
+        idle: float = 0.2,
+    ) -> None:
+        self.store = store
+        self.notifiers = dict(notifiers)
+        self.media = dict(media)
+        self.clock = clock
+        self.concurrency = concurrency
+        self.batch = batch
+        self.idle = idle
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send")
+
+    def run_once(self) -> int:
+        """Claim one batch and send it; return how many rows were claimed."""
+        claimed = outbox.claim(self.store, now=self.clock.now(), limit=self.batch, media=self.media)
+        if claimed:
+            list(self._pool.map(self._send, claimed))
+        return len(claimed)
+
+    def _send(self, item: outbox.Claimed) -> None:
+        notifier = self.notifiers.get(item.message.channel)
+        try:
+            if notifier is None:
+                raise SendFailed(
+                    f"no notifier is configured for channel {item.message.channel!r}",
+                    permanent=True,
+                    code="no_channel",
+                )
+            receipt = notifier.send(item.message)
+        except SendFailed as exc:
+            status = outbox.record_failure(self.store, item, exc, now=self.clock.now())
+            log.warning(
+                "delivery %s on %s: %s (%s)",
+                item.message.delivery_id,
+                item.message.channel,
+                status,
+                exc,
+            )
+            return
+        except Exception as exc:
+            log.exception("notifier for %s raised", item.message.channel)
+            outbox.record_failure(
+                self.store,
+                item,
+                SendFailed(f"{type(exc).__name__}: {exc}", permanent=False, code="adapter_error"),
+                now=self.clock.now(),
+            )
+            return
+        outbox.record_success(self.store, item, receipt, now=self.clock.now())
+
+    def poke(self) -> None:
+        """New rows were queued: look now rather than after the idle pause."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="outbox-worker", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                n = self.run_once()
+            except sa.exc.SQLAlchemyError:
+                log.exception("worker could not reach the database; retrying")
+                n = 0
+            if n < self.batch:
+                self._wake.wait(self.idle)
+                self._wake.clear()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop claiming; let in-flight sends finish and record their outcome."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=True)

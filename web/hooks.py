@@ -1,0 +1,116 @@
+"""Inbound hooks from Twilio: delivery receipts, SMS replies and voice keypresses.
+
+Every request must carry a valid ``X-Twilio-Signature`` (twilio's RequestValidator, over the
+public URL and the form parameters), or it is refused with 403 before anything is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Any
+from xml.sax.saxutils import escape
+
+from flask import Blueprint, Response, current_app, request
+from twilio.request_validator import RequestValidator
+
+from engine.errors import Conflict, Forbidden, NotFound
+from engine.models import User
+from web.auth import service
+from web.errors import ApiError
+
+log = logging.getLogger("crisis.hooks")
+bp = Blueprint("hooks", __name__, url_prefix="/hooks")
+
+ACK = re.compile(r"^\s*(?:ack(?:nowledge)?|ok|1)\s*#?\s*(\d+)?\s*[.!]?\s*$", re.IGNORECASE)
+HELP_TEXT = (
+    "crisiscomms: reply ACK <incident number> to acknowledge a page, "
+    "e.g. ACK 12. Reply ACK alone for your most recent page."
+)
+
+
+def twilio_token_env(channels: Any) -> str:
+    """The environment variable holding the Twilio auth token (from the channels file)."""
+    for ch in channels.values():
+        if ch.kind.startswith("twilio") and "auth_token" in ch.credentials:
+            return str(ch.credentials["auth_token"])
+    return "TWILIO_AUTH_TOKEN"
+
+
+def _verify() -> None:
+    token = os.environ.get(current_app.config["TWILIO_TOKEN_ENV"], "")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token:
+        log.error("Twilio hook refused: %s is not set", current_app.config["TWILIO_TOKEN_ENV"])
+        raise ApiError(403, "this hook is not configured", code="forbidden")
+    public = current_app.config.get("PUBLIC_URL")
+    url = (public.rstrip("/") + request.full_path.rstrip("?")) if public else request.url
+    if not signature or not RequestValidator(token).validate(
+        url, request.form.to_dict(), signature
+    ):
+        raise ApiError(403, "X-Twilio-Signature is missing or does not match")
+
+
+def twiml(inner: str) -> Response:
+    return Response(
+        f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>', mimetype="text/xml"
+    )
+
+
+def _ack(user: User | None, incident_id: int | None, via: str) -> str:
+    if user is None:
+        return "This number is not on the crisiscomms roster."
+    svc = service()
+    incident_id = incident_id or svc.last_paged_incident(user=user)
+    if incident_id is None:
+        return "No open incident has paged you. " + HELP_TEXT
+    try:
+        inc = svc.acknowledge(actor=user.as_actor(), incident_id=incident_id, via=via)
+    except Conflict as exc:
+        return str(exc)
+    except (Forbidden, NotFound):
+        return f"You cannot acknowledge INC-{incident_id}."
+    return f"Acknowledged {inc.ref}: you own it and paging has stopped."
+
+
+@bp.post("/twilio/sms")
+def twilio_sms() -> Any:
+    """Handle an SMS reply: ACK [n] acknowledges a page; anything else gets help."""
+    _verify()
+    body = request.form.get("Body", "")
+    match = ACK.match(body)
+    if match is None:
+        return twiml(f"<Message>{escape(HELP_TEXT)}</Message>")
+    user = service().user_by_phone(phone=request.form.get("From", ""))
+    number = int(match.group(1)) if match.group(1) else None
+    return twiml(f"<Message>{escape(_ack(user, number, 'sms'))}</Message>")
+
+
+@bp.post("/twilio/voice")
+def twilio_voice() -> Any:
+    """Handle the keypress of a voice page: 1 acknowledges."""
+    _verify()
+    digits = request.form.get("Digits", "")
+    try:
+        incident_id = int(request.args.get("incident", ""))
+    except ValueError:
+        return twiml("<Say>Sorry, this call is not about an incident.</Say><Hangup/>")
+    if digits != "1":
+        return twiml("<Say>Not acknowledged. Goodbye.</Say><Hangup/>")
+    # On an outbound call the person we called is "To".
+    user = service().user_by_phone(phone=request.form.get("To", ""))
+    return twiml(f"<Say>{escape(_ack(user, incident_id, 'voice'))}</Say><Hangup/>")
+
+
+@bp.post("/twilio/status")
+def twilio_status() -> Any:
+    """Apply a message or call status callback to its outbox row."""
+    _verify()
+    form = request.form
+    sid = form.get("MessageSid") or form.get("CallSid") or ""
+    status = form.get("MessageStatus") or form.get("CallStatus") or ""
+    if not sid or not status:
+        raise ApiError(400, "MessageSid/CallSid and a status are required")
+    found = service().record_receipt(provider_id=sid, status=status, code=form.get("ErrorCode"))
+    return Response(status=204 if found else 200)
