@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Row
 from engine.ports import Clock
 from engine.store import Store
 from engine.store.queries import insert_ignore
-from engine.store.tables import timers
+from engine.store.tables import incidents, timers
 
 log = logging.getLogger("crisis.timers")
 
@@ -88,16 +88,9 @@ def fire_due(
     timer's ``fired_at``, so lateness can be measured per timer.
     """
     t = timers.c
-    q = (
-        sa.select(timers)
-        .where(t.state == "pending", t.due_at <= now)
-        .order_by(t.due_at, t.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     fired = 0
     with store.transaction() as conn:
-        for row in conn.execute(q).all():
+        for row in _claim(conn, now=now, limit=limit):
             handler = handlers.get(row.kind)
             try:
                 with conn.begin_nested():
@@ -130,6 +123,43 @@ def fire_due(
                     )
                 )
     return fired
+
+
+def _claim(conn: Connection, *, now: datetime, limit: int) -> list[Row[Any]]:
+    """Lock due timers, always locking their incident first.
+
+    Every path that touches an incident's timers (acknowledge, amend, resolve, fire) locks
+    the incident row first; claiming incidents with SKIP LOCKED keeps that order, so workers
+    never deadlock and never wait on each other: a busy incident is simply left for the
+    worker that holds it.
+    """
+    t = timers.c
+    due = sa.and_(t.state == "pending", t.due_at <= now)
+    owned = (
+        sa.select(incidents.c.id)
+        .where(incidents.c.id.in_(sa.select(t.incident_id).where(due)))
+        .order_by(incidents.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(conn.execute(owned).scalars())
+    rows: list[Row[Any]] = []
+    if ids:
+        rows += conn.execute(
+            sa.select(timers)
+            .where(due, t.incident_id.in_(ids))
+            .order_by(t.due_at, t.id)
+            .limit(limit)
+            .with_for_update()
+        ).all()
+    rows += conn.execute(
+        sa.select(timers)
+        .where(due, t.incident_id.is_(None))
+        .order_by(t.due_at, t.id)
+        .limit(max(0, limit - len(rows)))
+        .with_for_update(skip_locked=True)
+    ).all()
+    return rows
 
 
 def next_due(store: Store) -> datetime | None:

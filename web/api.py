@@ -32,7 +32,7 @@ SSE_POLL_SECONDS = 1.0
 def _incident(incident_id: int) -> dict[str, Any]:
     svc = service()
     inc = svc.get(incident_id=incident_id)
-    return incident_json(inc, svc.playbook_of(inc))
+    return incident_json(inc, svc.playbook_of(inc), escalation=svc.escalation_status(inc))
 
 
 def _actor() -> Any:
@@ -95,7 +95,10 @@ def list_incidents() -> Any:
     )
     return jsonify(
         {
-            "items": [incident_json(i, svc.playbook_of(i)) for i in page.items],
+            "items": [
+                incident_json(i, svc.playbook_of(i), escalation=svc.escalation_status(i))
+                for i in page.items
+            ],
             "page": page.page,
             "per_page": page.per_page,
             "total": page.total,

@@ -15,7 +15,9 @@ def rfc3339(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def incident_json(i: Incident, pb: Playbook) -> dict[str, Any]:
+def incident_json(
+    i: Incident, pb: Playbook, *, escalation: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "id": i.id,
         "ref": i.ref,
@@ -33,10 +35,16 @@ def incident_json(i: Incident, pb: Playbook) -> dict[str, Any]:
         "owner": i.owner,
         "acknowledged_at": rfc3339(i.acknowledged_at),
         "resolved_at": rfc3339(i.resolved_at),
-        # Filled in as escalation (issue 3) and freezes (issue 4) land.
-        "next_update_due_at": None,
-        "escalation": None,
-        "freezes": [],
+        "next_update_due_at": rfc3339(i.next_update_due_at),
+        "escalation": None
+        if escalation is None
+        else {
+            "step": escalation["step"],
+            "next_at": rfc3339(escalation["next_at"]),
+            "exhausted": escalation["exhausted"],
+            "stopped": escalation["stopped"],
+        },
+        "freezes": [],  # filled in when freezes (issue 4) land
     }
 
 

@@ -101,7 +101,15 @@ INCIDENT: Schema = {
         "acknowledged_at": NULLABLE_TIME,
         "resolved_at": NULLABLE_TIME,
         "next_update_due_at": NULLABLE_TIME,
-        "escalation": {"type": ["object", "null"]},
+        "escalation": {
+            "type": ["object", "null"],
+            "properties": {
+                "step": {"type": ["string", "null"]},
+                "next_at": NULLABLE_TIME,
+                "exhausted": {"type": "boolean"},
+                "stopped": {"type": "boolean"},
+            },
+        },
         "freezes": {"type": "array", "items": {"type": "integer"}},
     },
 }

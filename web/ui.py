@@ -41,6 +41,25 @@ def ago(value: datetime, now: datetime) -> str:
     return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours // 24} days"
 
 
+def due_in(when: datetime | None, now: datetime) -> dict[str, Any] | None:
+    """How long until (or since) a deadline, for people: ``in 12 min`` / ``8 min overdue``."""
+    if when is None:
+        return None
+    minutes = int((when - now).total_seconds() // 60)
+    if minutes >= 0:
+        return {
+            "text": f"in {minutes} min" if minutes < 120 else f"in {minutes // 60} h",
+            "overdue": False,
+            "at": when,
+        }
+    late = -minutes
+    return {
+        "text": f"{late} min overdue" if late < 120 else f"{late // 60} h overdue",
+        "overdue": True,
+        "at": when,
+    }
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     """Log in with a username and password."""
@@ -73,7 +92,10 @@ def board() -> Any:
     incidents = svc.list_incidents(state="open", per_page=200).items
     incidents.sort(key=lambda i: (i.severity, -i.declared_at.timestamp()))
     now = svc.clock.now()
-    rows = [{"incident": i, "age": ago(i.declared_at, now)} for i in incidents]
+    rows = [
+        {"incident": i, "age": ago(i.declared_at, now), "due": due_in(i.next_update_due_at, now)}
+        for i in incidents
+    ]
     recent = svc.list_incidents(state="resolved", per_page=10).items
     return render_template(
         "board.html", rows=rows, recent=recent, can_declare=may(current_user().role, Perm.DECLARE)
@@ -119,13 +141,18 @@ def incident(incident_id: int) -> Any:
     pb = svc.playbook_of(inc)
     user = current_user()
     assert user is not None
-    triggers = [t for t in pb.transitions_from(inc.state)]
+    triggers = list(pb.transitions_from(inc.state))
+    timeline = svc.timeline(incident_id=incident_id)
+    now = svc.clock.now()
     return render_template(
         "incident.html",
         incident=inc,
         playbook=pb,
         triggers=triggers,
-        timeline=svc.timeline(incident_id=incident_id),
+        timeline=timeline,
+        escalation=svc.escalation_status(inc),
+        due=due_in(inc.next_update_due_at, now),
+        pages=[e for e in timeline if e.type in ("paged", "escalation_exhausted")][-6:],
         can_transition=may(user.role, Perm.TRANSITION),
         can_ack=may(user.role, Perm.ACKNOWLEDGE)
         and inc.owner is None

@@ -1,8 +1,9 @@
 """Create database engines and run migrations.
 
-SQLite (the embedded default) runs in WAL mode with foreign keys on, and every transaction
-starts with ``BEGIN IMMEDIATE`` so that writers queue on the database lock instead of
-failing when a read transaction tries to upgrade. PostgreSQL is the multi-process engine.
+SQLite (the embedded default) runs in WAL mode with foreign keys on. Write transactions
+(``Store.transaction``) start with ``BEGIN IMMEDIATE`` so writers queue on the database lock
+instead of failing when a read transaction tries to upgrade; reads start a plain deferred
+transaction and never wait for writers. PostgreSQL is the multi-process engine.
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front (no deadly lock upgrade); readers do not, so
+        # WAL lets them read while a writer works.
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class Store:
@@ -73,8 +77,10 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One unit of work: commits on success, rolls back on any exception."""
-        with self.engine.begin() as conn:
-            yield conn
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                yield conn
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration."""

@@ -416,3 +416,22 @@ def test_event_stream_sends_timeline_events(
     assert resp.mimetype == "text/event-stream"
     assert "id: 1\nevent: timeline\n" in body and '"type": "declared"' in body
     assert "<i>sse</i>" not in body and "\\u003ci\\u003esse" in body
+
+
+def test_incident_json_carries_escalation_and_next_update(
+    app: Flask, tokens: dict[str, str]
+) -> None:
+    inc = declare(app.test_client(), tokens["operator"]).get_json()
+    assert inc["next_update_due_at"] == "2026-11-23T09:20:00Z"  # sev1 rail: every 20 min
+    assert inc["escalation"] == {
+        "step": None,
+        "next_at": "2026-11-23T09:00:00Z",
+        "exhausted": False,
+        "stopped": False,
+    }
+    client = app.test_client()
+    login(client, "viewer")
+    page = client.get(f"/incidents/{inc['id']}").get_data(as_text=True)
+    assert "Paging until someone acknowledges" in page and "in 20 min" in page
+    board = client.get("/").get_data(as_text=True)
+    assert "in 20 min" in board

@@ -1,0 +1,169 @@
+"""Twilio hooks: signatures checked with twilio's own RequestValidator; ACK by SMS and voice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from twilio.request_validator import RequestValidator
+
+from engine.catalog import Catalog
+from engine.channels import Channel
+from engine.ports import FakeClock
+from engine.rosterdb import parse_roster
+from engine.service import Service
+from engine.store import Store
+from engine.store.tables import deliveries
+from engine.timers import fire_due
+from tests.conftest import OPERATOR, TEST_ROSTER
+from web import create_app
+from web.config import Config, Secret
+
+TOKEN = "test-twilio-auth-token"
+BASE = "http://localhost"
+
+
+@pytest.fixture
+def svc(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> Iterator[Service]:
+    store = Store.from_url(f"sqlite:///{tmp_path / 'hooks.db'}")
+    store.upgrade()
+    s = Service(store=store, catalog=catalog, clock=FakeClock(), channels=channel_map)
+    s.load_roster(seed=parse_roster(TEST_ROSTER, file="roster.yaml"))
+    yield s
+    store.dispose()
+
+
+@pytest.fixture
+def app(svc: Service, monkeypatch: pytest.MonkeyPatch) -> Flask:
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    return create_app(
+        Config(database_url="sqlite://", secret_key=Secret("k")),
+        service=svc,
+        test_config={"TESTING": True},
+    )
+
+
+def signed_post(
+    app: Flask,
+    path: str,
+    form: dict[str, str],
+    *,
+    token: str = TOKEN,
+    tamper: bool = False,
+    sign: bool = True,
+) -> object:
+    signature = RequestValidator(token).compute_signature(BASE + path, form)
+    if tamper:
+        form = dict(form) | {"Body": form.get("Body", "") + " extra"}
+    headers = {"X-Twilio-Signature": signature} if sign else {}
+    return app.test_client().post(path, data=form, headers=headers)
+
+
+def paged_incident(svc: Service) -> int:
+    iid = svc.declare(actor=OPERATOR, playbook="rail-disruption", severity="sev1", title="Lille").id
+    clock = svc.clock
+    assert isinstance(clock, FakeClock)
+    fire_due(svc.store, svc.timer_handlers(), now=clock.now(), node="t")
+    return iid
+
+
+def test_sms_ack_reply_acknowledges_as_the_paged_person(app: Flask, svc: Service) -> None:
+    iid = paged_incident(svc)
+    resp = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550105", "Body": f"ACK {iid}"})
+    assert resp.status_code == 200 and resp.mimetype == "text/xml"  # type: ignore[attr-defined]
+    assert f"Acknowledged INC-{iid}" in resp.get_data(as_text=True)  # type: ignore[attr-defined]
+    inc = svc.get(incident_id=iid)
+    assert inc.owner == "dana"
+    [ack] = [e for e in svc.timeline(incident_id=iid) if e.type == "acknowledged"]
+    assert ack.actor == "dana" and ack.data == {"via": "sms"}
+
+
+def test_a_bare_ack_takes_the_most_recent_page(app: Flask, svc: Service) -> None:
+    iid = paged_incident(svc)
+    resp = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550105", "Body": "ack"})
+    assert f"INC-{iid}" in resp.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert svc.get(incident_id=iid).owner == "dana"
+
+
+def test_other_replies_and_strangers_get_help_not_action(app: Flask, svc: Service) -> None:
+    iid = paged_incident(svc)
+    help_ = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550105", "Body": "what?"})
+    assert "reply ACK" in help_.get_data(as_text=True)  # type: ignore[attr-defined]
+    stranger = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550999", "Body": f"ACK {iid}"})
+    assert "not on the crisiscomms roster" in stranger.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert svc.get(incident_id=iid).owner is None
+
+
+def test_voice_keypress_one_acknowledges(app: Flask, svc: Service) -> None:
+    iid = paged_incident(svc)
+    path = f"/hooks/twilio/voice?incident={iid}"
+    resp = signed_post(
+        app, path, {"To": "+15555550105", "From": "+15005550006", "Digits": "1", "CallSid": "CA123"}
+    )
+    assert "Acknowledged" in resp.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert svc.get(incident_id=iid).owner == "dana"
+
+
+def test_status_callback_updates_the_outbox_row(app: Flask, svc: Service) -> None:
+    iid = paged_incident(svc)
+    with svc.store.transaction() as conn:
+        conn.execute(deliveries.update().values(status="sent", provider_id="SM0001"))
+    resp = signed_post(
+        app,
+        "/hooks/twilio/status",
+        {"MessageSid": "SM0001", "MessageStatus": "undelivered", "ErrorCode": "30003"},
+    )
+    assert resp.status_code == 204  # type: ignore[attr-defined]
+    with svc.store.engine.connect() as conn:
+        row = conn.execute(sa.select(deliveries)).one()
+    assert (row.status, row.error_code) == ("failed", "30003")
+    assert [e.type for e in svc.timeline(incident_id=iid)][-1] == "delivery_failed"
+
+
+@pytest.mark.parametrize(
+    "path", ["/hooks/twilio/sms", "/hooks/twilio/voice?incident=1", "/hooks/twilio/status"]
+)
+@pytest.mark.parametrize("how", ["tampered", "missing", "wrong-token"])
+def test_every_twilio_hook_refuses_bad_signatures(
+    app: Flask, svc: Service, path: str, how: str
+) -> None:
+    iid = paged_incident(svc)
+    form = {
+        "From": "+15555550105",
+        "To": "+15555550105",
+        "Body": f"ACK {iid}",
+        "Digits": "1",
+        "MessageSid": "SM1",
+        "MessageStatus": "delivered",
+    }
+    resp = signed_post(
+        app,
+        path,
+        form,
+        tamper=how == "tampered",
+        sign=how != "missing",
+        token="not-the-token" if how == "wrong-token" else TOKEN,
+    )
+    assert resp.status_code == 403  # type: ignore[attr-defined]
+    assert resp.get_json()["error"] == "forbidden"  # type: ignore[attr-defined]
+    assert svc.get(incident_id=iid).owner is None
+
+
+def test_hooks_refuse_everything_when_no_token_is_configured(
+    app: Flask, svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN")
+    resp = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550105", "Body": "ACK"})
+    assert resp.status_code == 403  # type: ignore[attr-defined]
+
+
+def test_the_page_text_says_how_to_acknowledge(svc: Service) -> None:
+    iid = paged_incident(svc)
+    with svc.store.engine.connect() as conn:
+        body = conn.execute(sa.select(deliveries.c.body)).scalar_one()
+    assert body.endswith(f"Reply ACK {iid} to acknowledge.")
+    assert svc.clock.now() - svc.get(incident_id=iid).declared_at < timedelta(seconds=1)
