@@ -26,7 +26,14 @@ from engine.ports import Alarm, Clock, SystemClock
 from engine.roles import ROLES, Perm, may
 from engine.security import hash_password, new_token, token_digest, verify_password
 from engine.store import Store
-from engine.store.tables import api_tokens, deliveries, events, incidents, users
+from engine.store.tables import (
+    api_tokens,
+    deliveries,
+    events,
+    incidents,
+    sandbox_messages,
+    users,
+)
 from engine.store.tables import timers as timer_table
 from engine.timeline import verify_chain
 from engine.timers import Handler
@@ -476,6 +483,13 @@ class Service:
                 actor=actor.name,
                 now=self.clock.now(),
             )
+
+    def sandbox_messages(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """What the sandbox channel would have sent, newest first."""
+        m = sandbox_messages.c
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(sa.select(sandbox_messages).order_by(m.id.desc()).limit(limit))
+            return [dict(r._mapping) for r in rows]
 
     def user_by_phone(self, *, phone: str) -> User | None:
         wanted = "".join(ch for ch in phone if ch.isdigit() or ch == "+")

@@ -195,7 +195,8 @@ class AlarmClock:
         self.on_fired = on_fired
         self._lock = threading.Lock()
         self._armed: datetime | None = None
-        self._running = threading.Lock()
+        self._busy = False
+        self._again = False
         self.last_wake: datetime | None = None
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -218,20 +219,49 @@ class AlarmClock:
             self._armed = when
         if self._scheduler.running:
             self._scheduler.add_job(
-                self._alarm, "date", run_date=when, id="alarm", replace_existing=True
+                self.wake,
+                "date",
+                run_date=when,
+                id="alarm",
+                replace_existing=True,
+                max_instances=4,
             )
 
-    def _alarm(self) -> None:
-        with self._lock:
-            self._armed = None
-        self.wake()
-
     def wake(self) -> None:
-        """Fire everything due, then arm for the next pending timer."""
-        if not self._running.acquire(blocking=False):
-            return  # another wake is already draining; it re-arms when done
+        """Fire everything due, then arm for the next pending timer.
+
+        A wake that arrives while another is draining does not wait and is not lost: it
+        asks the running one to drain once more before it re-arms.
+        """
+        with self._lock:
+            if self._busy:
+                self._again = True
+                return
+            self._busy = True
         try:
-            self.last_wake = self.clock.now()
+            while True:
+                with self._lock:
+                    self._armed = None  # whatever was armed is served by this pass
+                    self._again = False
+                self.last_wake = self.clock.now()
+                self._drain()
+                with self._lock:
+                    if not self._again:
+                        self._busy = False
+                        break
+        except BaseException:
+            with self._lock:
+                self._busy = False
+            raise
+        try:
+            upcoming = next_due(self.store)
+        except sa.exc.SQLAlchemyError:
+            return  # the safety interval wakes us again
+        if upcoming is not None:
+            self.rearm(max(upcoming, self.clock.now()))
+
+    def _drain(self) -> None:
+        try:
             while True:
                 n = fire_due(
                     self.store,
@@ -244,14 +274,6 @@ class AlarmClock:
                 if n and self.on_fired:
                     self.on_fired(n)
                 if n < self.batch:
-                    break
+                    return
         except sa.exc.SQLAlchemyError:
             log.exception("alarm clock could not reach the database; retrying")
-        finally:
-            self._running.release()
-        try:
-            upcoming = next_due(self.store)
-        except sa.exc.SQLAlchemyError:
-            return
-        if upcoming is not None:
-            self.rearm(max(upcoming, self.clock.now()))

@@ -409,6 +409,21 @@ def _parse_instant(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+@main.command()
+@click.option("--limit", default=20, show_default=True)
+@click.pass_context
+@handles_errors
+def sandbox(ctx: click.Context, limit: int) -> None:
+    """Show what the sandbox channel would have sent (newest first)."""
+    rows = _service(ctx).sandbox_messages(limit=limit)
+    if not rows:
+        click.echo(
+            "the sandbox has sent nothing yet (is `crisis serve` or `crisis worker` running?)"
+        )
+    for r in rows:
+        click.echo(f"{_when(r['sent_at'])}  {r['channel']:<11} → {r['address']:<22} {r['body']}")
+
+
 @main.group()
 def tokens() -> None:
     """API tokens for scripts and monitoring."""

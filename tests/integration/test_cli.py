@@ -135,3 +135,44 @@ def test_json_listing_and_unknown_things(workdir: Path) -> None:
         "unknown severity"
         in crisis(workdir, "declare", "data-breach", "-s", "sev9", "-t", "x", ok=False).stderr
     )
+
+
+def test_roster_load_show_override_and_worker_help(workdir: Path) -> None:
+    shutil.copy(CHANNELS.parent / "roster.yaml", workdir / "config" / "roster.yaml")
+    out = crisis(workdir, "roster", "load", "config/roster.yaml").stdout
+    assert out.startswith("roster: 9 people")
+    # 2026-01-12 is the second Monday of the rotation: dana holds duty-manager that week.
+    shown = crisis(workdir, "roster", "show", "--at", "2026-01-12T10:00:00Z").stdout
+    line = next(ln for ln in shown.splitlines() if ln.startswith("duty-manager"))
+    assert "on call: dana" in line and "weekly, mon 09:00 Europe/London" in line
+    crisis(
+        workdir,
+        "roster",
+        "override",
+        "duty-manager",
+        "ed",
+        "--from",
+        "2026-01-12T00:00:00Z",
+        "--until",
+        "2026-01-13T00:00:00Z",
+    )
+    shown = crisis(workdir, "roster", "show", "--at", "2026-01-12T10:00:00Z").stdout
+    assert "on call: ed" in next(ln for ln in shown.splitlines() if ln.startswith("duty-manager"))
+    bad = crisis(
+        workdir,
+        "roster",
+        "override",
+        "duty-manager",
+        "ed",
+        "--from",
+        "2026-01-12",
+        "--until",
+        "2026-01-13T00:00:00Z",
+        ok=False,
+    )
+    assert "has no time zone" in bad.stderr
+    broken = workdir / "config" / "bad-roster.yaml"
+    broken.write_text("people:\n  x: {name: X, timezone: Mars/Olympus}\n")
+    err = crisis(workdir, "roster", "load", str(broken), ok=False).stderr
+    assert f"{broken}:2:26: people.x.timezone: unknown time zone" in err
+    assert "worker" in crisis(workdir, "--help").stdout

@@ -118,22 +118,32 @@ def assert_each_fired_once(store: Store, incidents: int) -> None:
     assert not_done == 0
 
 
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[tuple[Store, str]]:
-    url = f"sqlite:///{tmp_path / 'procs.db'}"
-    store = Store.from_url(url)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store, str]]:
+    """A migrated store and the URL a worker process should use for it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'procs.db'}"
+        store = Store.from_url(url)
+        store.upgrade()
+        yield store, url
+        store.dispose()
+        return
+    base = pg_schema_engine_url()
+    schema = PgSchema(base)
+    store = schema.store()
     store.upgrade()
-    yield store, url
-    store.dispose()
+    sep = "&" if "?" in base else "?"
+    try:
+        yield store, f"{base}{sep}options=-csearch_path%3D{schema.name}"
+    finally:
+        store.dispose()
+        schema.drop()
 
 
 def test_sigkill_while_timers_are_overdue_then_restart_fires_each_once(
-    sqlite_store: tuple[Store, str],
-    catalog: Catalog,
-    channel_map: dict[str, Channel],
-    tmp_path: Path,
+    db: tuple[Store, str], catalog: Catalog, channel_map: dict[str, Channel], tmp_path: Path
 ) -> None:
-    store, url = sqlite_store
+    store, url = db
     n = 150
     seed_overdue(store, catalog, channel_map, n)
     total = sum(timer_states(store).values())
