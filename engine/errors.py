@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class CrisisError(Exception):
@@ -95,7 +96,7 @@ class ValidationFailed(CrisisError):
 
     code = "validation_failed"
 
-    def __init__(self, message: str, *, details: Mapping[str, str] | None = None) -> None:
+    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.details = dict(details or {})
 

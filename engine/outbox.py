@@ -20,10 +20,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.errors import SendFailed
+from engine.journal import append_event
 from engine.ports import OutboundMessage, Receipt
 from engine.store import Store
 from engine.store.queries import insert_ignore
-from engine.store.tables import deliveries, incidents
+from engine.store.tables import deliveries, incidents, posts
 
 BASE_DELAY = 2.0
 MAX_DELAY = 300.0
@@ -117,7 +118,15 @@ def claim(
     with store.transaction() as conn:
         rows = conn.execute(q).all()
         moot = _moot_pages(conn, [r for r in rows if r.kind == "page"])
+        frozen = _frozen_posts(conn, [r for r in rows if r.kind == "post"], now=now)
         for r in rows:
+            if r.id in frozen:
+                conn.execute(
+                    deliveries.update()
+                    .where(d.id == r.id)
+                    .values(status="cancelled", last_error="held by a freeze", updated_at=now)
+                )
+                continue
             if r.id in moot:
                 conn.execute(
                     deliveries.update()
@@ -152,6 +161,35 @@ def claim(
                     r.incident_id,
                 )
             )
+    return out
+
+
+def _frozen_posts(conn: Connection, rows: list[Any], *, now: datetime) -> set[int]:
+    """Post deliveries a freeze committed since they were queued: hold the post instead."""
+    if not rows:
+        return set()
+    from engine.calendar import active_scopes, facts, gate_share
+    from engine.freeze import holding
+
+    gate_share(conn)
+    scopes = active_scopes(conn)
+    if not scopes:
+        return set()
+    out: set[int] = set()
+    for r in rows:
+        post = conn.execute(
+            sa.select(posts).where(posts.c.id == r.ref_id).with_for_update()
+        ).first()
+        if post is None:
+            continue
+        held = holding(scopes, facts(post))
+        if held:
+            conn.execute(
+                posts.update()
+                .where(posts.c.id == post.id)
+                .values(state="held", held_by=held, review=False, published_at=None, updated_at=now)
+            )
+            out.add(r.id)
     return out
 
 
@@ -220,6 +258,35 @@ def record_failure(
             .where(deliveries.c.id == claimed.message.delivery_id)
             .values(**values)
         )
+        if status != "pending" and claimed.message.kind == "post":
+            post_id = claimed.message.meta.get("post_id")
+            conn.execute(
+                posts.update().where(posts.c.id == post_id).values(state="failed", updated_at=now)
+            )
+        if status != "pending" and claimed.incident_id is not None:
+            # Never swallow a failed send: the incident's timeline says who was not reached.
+            conn.execute(
+                sa.select(incidents.c.id)
+                .where(incidents.c.id == claimed.incident_id)
+                .with_for_update()
+            )
+            m = claimed.message
+            append_event(
+                conn,
+                incident_id=claimed.incident_id,
+                type=f"delivery_{status}",
+                actor="outbox",
+                at=now,
+                data={
+                    "delivery": m.delivery_id,
+                    "kind": m.kind,
+                    "channel": m.channel,
+                    "to": m.meta.get("username") or m.address,
+                    "attempts": claimed.attempts,
+                    "error": str(error)[:300],
+                    "code": error.provider_code,
+                },
+            )
     return status
 
 

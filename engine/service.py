@@ -15,10 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from engine import lifecycle, paging, rosterdb, timers
+from engine import calendar, lifecycle, paging, rosterdb, timers
 from engine.catalog import Catalog
 from engine.channels import Channel
 from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from engine.freeze import Scope
 from engine.journal import append_event
 from engine.models import Actor, Event, Incident, User
 from engine.playbook import Playbook
@@ -30,7 +31,9 @@ from engine.store.tables import (
     api_tokens,
     deliveries,
     events,
+    freezes,
     incidents,
+    posts,
     sandbox_messages,
     users,
 )
@@ -78,7 +81,8 @@ class Service:
         """Wake the alarm clock for whatever timer the last transaction added."""
         if self.alarm is None:
             return
-        upcoming = timers.next_due(self.store)
+        due = [timers.next_due(self.store), calendar.next_post_due(self.store)]
+        upcoming = min((d for d in due if d is not None), default=None)
         if upcoming is not None:
             self.alarm.rearm(upcoming)
 
@@ -148,6 +152,10 @@ class Service:
                 },
             )
             paging.start_ladder(conn, pb, incident_id=incident_id, generation=1, now=now)
+            if pb.freeze is not None and pb.freeze.on == pb.initial:
+                self._playbook_freeze(
+                    conn, pb, incident_id=incident_id, regions=regions, actor=actor, now=now
+                )
             paging.plan_cadence(
                 conn, pb, incident_id=incident_id, severity=severity, since=now, now=now
             )
@@ -311,6 +319,10 @@ class Service:
         append_event(
             conn, incident_id=row.id, type="transitioned", actor=actor.name, at=now, data=data
         )
+        if pb.freeze is not None and pb.freeze.on == dest and dest != row.state:
+            self._playbook_freeze(
+                conn, pb, incident_id=row.id, regions=row.regions, actor=actor, now=now
+            )
         until = pb.escalation.until if pb.escalation else None
         if trigger == until or dest in pb.final:
             paging.stop_ladder(conn, incident_id=row.id, now=now)
@@ -327,6 +339,198 @@ class Service:
                 at=now,
                 data={"state": dest},
             )
+
+    def _playbook_freeze(
+        self,
+        conn: Connection,
+        pb: Playbook,
+        *,
+        incident_id: int,
+        regions: Sequence[str],
+        actor: Actor,
+        now: datetime,
+    ) -> None:
+        """Create the playbook's freeze for this incident, once (in the caller's transaction)."""
+        rule = pb.freeze
+        assert rule is not None
+        exists = conn.execute(
+            sa.select(freezes.c.id).where(
+                freezes.c.incident_id == incident_id, freezes.c.created_by == "playbook"
+            )
+        ).first()
+        if exists:
+            return
+        scope = Scope(
+            rule.scope.channels,
+            rule.scope.tags,
+            tuple(regions) if rule.scope.incident_regions else rule.scope.regions,
+        )
+        if scope.empty:
+            return  # `regions: incident` on an incident without regions and nothing else
+        calendar.create_freeze(
+            conn,
+            scope=scope,
+            reason=f"INC-{incident_id} ({pb.name}) — declared by {actor.name}",
+            actor="playbook",
+            now=now,
+            channels=self.channels,
+            incident_id=incident_id,
+            on_lift=rule.on_lift,
+            cooldown=rule.cooldown,
+        )
+
+    # --- content calendar and freezes ------------------------------------------------
+    def create_post(self, *, actor: Actor, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Schedule one post on a social or newsletter channel."""
+        _require(actor, Perm.MANAGE_POSTS, "manage the content calendar")
+        now = self.clock.now()
+        post, problems = calendar.check_post(fields, channels=self.channels, now=now)
+        if post is None:
+            raise ValidationFailed("the post could not be scheduled", details=problems)
+        with self.store.transaction() as conn:
+            pid = calendar.insert_post(conn, post, author=actor.name, now=now)
+        self._rearm()
+        return self.get_post(post_id=pid)
+
+    def import_posts(self, *, actor: Actor, data: bytes | str, content_type: str) -> int:
+        """Import a CSV or JSON calendar: every row valid, or nothing imported."""
+        _require(actor, Perm.MANAGE_POSTS, "manage the content calendar")
+        rows = calendar.parse_import(data, content_type=content_type)
+        with self.store.transaction() as conn:
+            n = calendar.import_posts(
+                conn, rows, channels=self.channels, author=actor.name, now=self.clock.now()
+            )
+        self._rearm()
+        return n
+
+    def get_post(self, *, post_id: int) -> dict[str, Any]:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(sa.select(posts).where(posts.c.id == post_id)).first()
+        if row is None:
+            raise NotFound(f"no post {post_id}")
+        return _post(row)
+
+    def list_posts(
+        self,
+        *,
+        state: str | None = None,
+        review: bool | None = None,
+        held_by: int | None = None,
+        page: int = 1,
+        per_page: int = 50,
+    ) -> tuple[list[dict[str, Any]], int]:
+        if state is not None and state not in POST_STATES:
+            raise ValidationFailed("unknown post state", details={"state": " | ".join(POST_STATES)})
+        q = sa.select(posts)
+        if state:
+            q = q.where(posts.c.state == state)
+        if review is not None:
+            q = q.where(posts.c.review.is_(review))
+        page, per_page = max(1, page), min(max(1, per_page), 500)
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(q.order_by(posts.c.publish_at, posts.c.id)).all()
+        items = [_post(r) for r in rows if held_by is None or held_by in (r.held_by or [])]
+        return items[(page - 1) * per_page : page * per_page], len(items)
+
+    def review_post(
+        self, *, actor: Actor, post_id: int, action: str, publish_at: datetime | None = None
+    ) -> dict[str, Any]:
+        """Publish now, reschedule or cancel a held (or scheduled) post."""
+        _require(actor, Perm.REVIEW_POSTS, "review held posts")
+        with self.store.transaction() as conn:
+            calendar.review_post(
+                conn,
+                post_id=post_id,
+                action=action,
+                now=self.clock.now(),
+                channels=self.channels,
+                publish_at=publish_at,
+            )
+        self._rearm()
+        return self.get_post(post_id=post_id)
+
+    def create_freeze(
+        self,
+        *,
+        actor: Actor,
+        scope: Scope,
+        reason: str,
+        incident_id: int | None = None,
+        on_lift: str = "review",
+    ) -> dict[str, Any]:
+        """Freeze by hand (people, or automation such as a monitoring hook)."""
+        _require(actor, Perm.CREATE_FREEZE, "create freezes")
+        if on_lift not in ("review", "resume", "discard"):
+            raise ValidationFailed(
+                "unknown on_lift", details={"on_lift": "review | resume | discard"}
+            )
+        now = self.clock.now()
+        with self.store.transaction() as conn:
+            if incident_id is not None:
+                _load_row(conn, incident_id, lock=True)
+            fid = calendar.create_freeze(
+                conn,
+                scope=scope,
+                reason=reason,
+                actor=actor.name,
+                now=now,
+                channels=self.channels,
+                incident_id=incident_id,
+                on_lift=on_lift,
+            )
+        return self.get_freeze(freeze_id=fid)
+
+    def lift_freeze(
+        self, *, actor: Actor, freeze_id: int, reason: str, force: bool = False
+    ) -> dict[str, Any]:
+        """Lift a freeze (a person with a reason; never automation)."""
+        _require(actor, Perm.LIFT_FREEZE, "lift freezes")
+        with self.store.transaction() as conn:
+            outcome = calendar.lift_freeze(
+                conn,
+                freeze_id=freeze_id,
+                actor=actor.name,
+                reason=reason,
+                now=self.clock.now(),
+                channels=self.channels,
+                force=force,
+            )
+        self._rearm()
+        return self.get_freeze(freeze_id=freeze_id) | {"posts": outcome}
+
+    def get_freeze(self, *, freeze_id: int) -> dict[str, Any]:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(sa.select(freezes).where(freezes.c.id == freeze_id)).first()
+        if row is None:
+            raise NotFound(f"no freeze {freeze_id}")
+        return calendar.freeze_json(row)
+
+    def list_freezes(
+        self, *, active: bool | None = None, incident_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        q = sa.select(freezes).order_by(freezes.c.id.desc())
+        if active is True:
+            q = q.where(freezes.c.lifted_at.is_(None))
+        elif active is False:
+            q = q.where(freezes.c.lifted_at.is_not(None))
+        if incident_id is not None:
+            q = q.where(freezes.c.incident_id == incident_id)
+        with self.store.engine.connect() as conn:
+            return [calendar.freeze_json(r) for r in conn.execute(q)]
+
+    def freeze_status(
+        self, *, channel: str | None = None, tag: str | None = None, region: str | None = None
+    ) -> dict[str, Any]:
+        """Would a post on this channel, with this tag, for this region be held now?"""
+        with self.store.engine.connect() as conn:
+            found = calendar.would_hold(conn, channel=channel, tag=tag, region=region)
+        return {"frozen": bool(found), "freezes": found}
+
+    def publish_due(self, *, limit: int = 200) -> int:
+        """Publish or hold the posts that are due (the runtime calls this)."""
+        return calendar.publish_due(
+            self.store, now=self.clock.now(), channels=self.channels, limit=limit
+        )
 
     def record_public_update(self, *, incident_id: int, at: datetime | None = None) -> Incident:
         """A public update went out: reset the cadence clock from ``at``."""
@@ -680,6 +884,25 @@ class Service:
 
 
 # --- helpers shared by the use cases ------------------------------------------------------
+POST_STATES = ("scheduled", "held", "published", "cancelled", "failed")
+
+
+def _post(r: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "channel": r.channel,
+        "body": r.body,
+        "publish_at": r.publish_at,
+        "tags": list(r.tags or ()),
+        "regions": list(r.regions or ()),
+        "author": r.author,
+        "state": r.state,
+        "held_by": list(r.held_by or ()),
+        "review": bool(r.review),
+        "published_at": r.published_at,
+    }
+
+
 def _was_paged(conn: Connection, username: str, incident_id: int) -> bool:
     d = deliveries.c
     return (

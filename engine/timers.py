@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,16 @@ from engine.store.tables import incidents, timers
 log = logging.getLogger("crisis.timers")
 
 Handler = Callable[[Connection, Row[Any], datetime], str]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Other due work the alarm clock drives: fire what is due, say when more falls due."""
+
+    fire: Callable[[], int]
+    next_due: Callable[[], datetime | None]
+
+
 MAX_ATTEMPTS = 5
 
 
@@ -185,6 +196,7 @@ class AlarmClock:
         safety: float = 2.0,
         batch: int = 200,
         on_fired: Callable[[int], None] | None = None,
+        sources: Sequence[Source] = (),
     ) -> None:
         self.store = store
         self.handlers = handlers
@@ -193,6 +205,7 @@ class AlarmClock:
         self.safety = safety
         self.batch = batch
         self.on_fired = on_fired
+        self.sources = tuple(sources)
         self._lock = threading.Lock()
         self._armed: datetime | None = None
         self._busy = False
@@ -254,9 +267,10 @@ class AlarmClock:
                 self._busy = False
             raise
         try:
-            upcoming = next_due(self.store)
+            candidates = [next_due(self.store), *(s.next_due() for s in self.sources)]
         except sa.exc.SQLAlchemyError:
             return  # the safety interval wakes us again
+        upcoming = min((c for c in candidates if c is not None), default=None)
         if upcoming is not None:
             self.rearm(max(upcoming, self.clock.now()))
 
@@ -271,6 +285,12 @@ class AlarmClock:
                     limit=self.batch,
                     stamp=self.clock.now,
                 )
+                for source in self.sources:
+                    while True:
+                        m = source.fire()
+                        n += m
+                        if m < self.batch:
+                            break
                 if n and self.on_fired:
                     self.on_fired(n)
                 if n < self.batch:

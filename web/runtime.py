@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import socket
 
+from engine.calendar import next_post_due
 from engine.channels import Channel
 from engine.errors import CrisisError
 from engine.ports import Notifier
 from engine.service import Service
-from engine.timers import AlarmClock
+from engine.timers import AlarmClock, Source
 from engine.worker import Worker
 from notifiers.sandbox import SandboxNotifier
 
@@ -56,6 +57,7 @@ class Runtime:
             clock=service.clock,
             concurrency=concurrency,
         )
+        publisher = Source(fire=service.publish_due, next_due=lambda: next_post_due(service.store))
         self.alarm = AlarmClock(
             store=service.store,
             handlers=service.timer_handlers(),
@@ -63,6 +65,7 @@ class Runtime:
             node=self.node,
             safety=safety,
             on_fired=lambda _n: self.worker.poke(),
+            sources=[publisher],
         )
         service.alarm = self.alarm
 

@@ -52,8 +52,9 @@ def test_declare_pins_the_version_and_records_the_first_event(service: Service) 
     pb = service.catalog.current("rail-disruption")
     assert (inc.ref, inc.state, inc.playbook_version) == (f"INC-{inc.id}", "declared", pb.version)
     assert inc.title == "Signalling failure at Lille" and inc.regions == ("lille",)
-    [event] = service.timeline(incident_id=inc.id)
+    event, froze = service.timeline(incident_id=inc.id)
     assert (event.seq, event.type, event.actor) == (1, "declared", "olu")
+    assert (froze.seq, froze.type) == (2, "froze")  # rail-disruption freezes on declaration
     assert event.data["version"] == pb.version
     with service.store.engine.connect() as conn:
         text = conn.execute(sa.select(playbook_versions.c.text)).scalar_one()
@@ -71,13 +72,14 @@ def test_transitions_write_state_and_timeline_together(service: Service, clock: 
     types = [(e.type, e.data.get("to")) for e in service.timeline(incident_id=iid)]
     assert types == [
         ("declared", None),
+        ("froze", None),
         ("acknowledged", None),
         ("transitioned", "investigating"),
         ("transitioned", "identified"),
         ("transitioned", "resolved"),
         ("resolved", None),
     ]
-    note = service.timeline(incident_id=iid)[3].data["note"]
+    note = service.timeline(incident_id=iid)[4].data["note"]
     assert note == "points at Fréthun"
     assert service.verify_audit() == []
 
@@ -88,7 +90,7 @@ def test_an_invalid_trigger_changes_nothing(service: Service) -> None:
         service.fire(actor=OPERATOR, incident_id=iid, trigger="resolve")
     assert "cannot 'resolve' an incident in state 'declared'" in str(info.value)
     assert service.get(incident_id=iid).state == "declared"
-    assert len(service.timeline(incident_id=iid)) == 1
+    assert [e.type for e in service.timeline(incident_id=iid)] == ["declared", "froze"]
 
 
 def test_role_guard_and_permissions(service: Service) -> None:
@@ -125,7 +127,7 @@ def test_acknowledge_is_idempotent_for_the_owner_only(service: Service) -> None:
     iid = declare_rail(service)
     first = service.acknowledge(actor=OPERATOR, incident_id=iid)
     again = service.acknowledge(actor=OPERATOR, incident_id=iid)
-    assert first == again and len(service.timeline(incident_id=iid)) == 3
+    assert first == again and len(service.timeline(incident_id=iid)) == 4
     with pytest.raises(Conflict, match="already acknowledged by olu"):
         service.acknowledge(actor=COMMS, incident_id=iid)
 
@@ -235,7 +237,7 @@ def test_audit_verify_names_the_first_broken_event(service: Service, tamper: str
         elif tamper == "delete":
             conn.execute(events.delete().where(ev.incident_id == iid, ev.seq == 2))
         elif tamper == "delete-newest":
-            conn.execute(events.delete().where(ev.incident_id == iid, ev.seq == 5))
+            conn.execute(events.delete().where(ev.incident_id == iid, ev.seq == 6))
         else:  # swap the content of seq 3 and 4, keeping the seq numbers in place
             rows = {
                 r.seq: r
@@ -258,11 +260,11 @@ def test_audit_verify_names_the_first_broken_event(service: Service, tamper: str
                 )
     findings = service.verify_audit()
     expected = {
-        "edit": f"incident {iid}: event seq 3 (transitioned) was edited",
+        "edit": f"incident {iid}: event seq 3 (acknowledged) was edited",
         "delete": f"incident {iid}: event seq 2 is missing",
         "reorder": f"incident {iid}: event seq 3 (transitioned) does not follow seq 2",
-        "delete-newest": f"incident {iid}: the newest event is seq 4 but the incident's chain "
-        "head says seq 5",
+        "delete-newest": f"incident {iid}: the newest event is seq 5 but the incident's chain "
+        "head says seq 6",
     }[tamper]
     assert len(findings) == 1 and findings[0].startswith(expected), findings
     assert not any(f"incident {other}:" in f for f in findings)

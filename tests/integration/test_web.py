@@ -211,6 +211,7 @@ def test_api_declare_show_transition_timeline(app: Flask, tokens: dict[str, str]
     ).get_json()["items"]
     assert [e["type"] for e in events] == [
         "declared",
+        "froze",
         "acknowledged",
         "transitioned",
         "transitioned",
