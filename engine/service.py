@@ -518,6 +518,17 @@ class Service:
         with self.store.engine.connect() as conn:
             return [calendar.freeze_json(r) for r in conn.execute(q)]
 
+    def freeze_ids(self, *, incident_id: int) -> list[int]:
+        """The freezes an incident created (active or lifted)."""
+        with self.store.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(freezes.c.id)
+                    .where(freezes.c.incident_id == incident_id)
+                    .order_by(freezes.c.id)
+                ).scalars()
+            )
+
     def freeze_status(
         self, *, channel: str | None = None, tag: str | None = None, region: str | None = None
     ) -> dict[str, Any]:

@@ -25,7 +25,15 @@ def create_app(
     test_config: dict[str, Any] | None = None,
 ) -> Flask:
     """Build the app: wire the service, blueprints, auth, errors and security headers."""
-    from web import api, auth, errors, hooks, ops, ui
+    from web import (
+        api,
+        api_calendar,  # noqa: F401 - registers the calendar operations on api.bp
+        auth,
+        errors,
+        hooks,
+        ops,
+        ui,
+    )
     from web.bootstrap import build_service
 
     config = config or Config.from_env()
@@ -47,6 +55,7 @@ def create_app(
     app.extensions["crisis.config"] = config
     app.config["TWILIO_TOKEN_ENV"] = hooks.twilio_token_env(svc.channels)
     app.config["PUBLIC_URL"] = os.environ.get("CRISIS_PUBLIC_URL", "")
+    app.config["PUBLIC_FREEZE_STATUS"] = os.environ.get("CRISIS_PUBLIC_FREEZE_STATUS") == "1"
 
     errors.init_app(app)
     auth.init_app(app)

@@ -32,7 +32,12 @@ SSE_POLL_SECONDS = 1.0
 def _incident(incident_id: int) -> dict[str, Any]:
     svc = service()
     inc = svc.get(incident_id=incident_id)
-    return incident_json(inc, svc.playbook_of(inc), escalation=svc.escalation_status(inc))
+    return incident_json(
+        inc,
+        svc.playbook_of(inc),
+        escalation=svc.escalation_status(inc),
+        freezes=svc.freeze_ids(incident_id=inc.id),
+    )
 
 
 def _actor() -> Any:
@@ -96,7 +101,12 @@ def list_incidents() -> Any:
     return jsonify(
         {
             "items": [
-                incident_json(i, svc.playbook_of(i), escalation=svc.escalation_status(i))
+                incident_json(
+                    i,
+                    svc.playbook_of(i),
+                    escalation=svc.escalation_status(i),
+                    freezes=svc.freeze_ids(incident_id=i.id),
+                )
                 for i in page.items
             ],
             "page": page.page,

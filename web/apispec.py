@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, request
 from jsonschema import Draft202012Validator
 
 from engine.roles import PERMISSIONS, Perm
-from web.auth import requires
+from web.auth import current_user, requires
 from web.errors import ApiError
 from web.schemas import ERROR, Schema
 
@@ -36,6 +36,8 @@ class Operation:
     query: dict[str, Schema] = field(default_factory=dict)
     produces: str = "application/json"
     errors: tuple[int, ...] = ()
+    raw_body: dict[str, Schema] | None = None  # content type → schema, read by the view
+    public_flag: str | None = None
 
 
 class Api:
@@ -58,16 +60,28 @@ class Api:
         query: dict[str, Schema] | None = None,
         produces: str = "application/json",
         errors: tuple[int, ...] = (),
+        raw_body: dict[str, Schema] | None = None,
+        public_flag: str | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a view: the role is checked first (401/403), then the body (400/422).
+
+        ``public_flag`` names an app config key that, when true, lets anonymous callers in.
+        """
         validator = Draft202012Validator(body) if body is not None else None
 
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-            guarded = requires(perm)(fn)
+            @wraps(fn)
+            def validated(**kwargs: Any) -> Any:
+                if validator is not None:
+                    g.body = _read_json(validator)
+                return fn(**kwargs)
+
+            guarded = requires(perm)(validated)
 
             @wraps(fn)
             def view(**kwargs: Any) -> Any:
-                if validator is not None:
-                    g.body = _read_json(validator)
+                if public_flag and current_app.config.get(public_flag) and not current_user():
+                    return validated(**kwargs)
                 return guarded(**kwargs)
 
             self.bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
@@ -83,6 +97,8 @@ class Api:
                     dict(query or {}),
                     produces,
                     errors,
+                    raw_body,
+                    public_flag,
                 )
             )
             return view
@@ -124,12 +140,21 @@ class Api:
                     "required": True,
                     "content": {"application/json": {"schema": op.body}},
                 }
+            elif op.raw_body is not None:
+                entry["requestBody"] = {
+                    "required": True,
+                    "content": {ct: {"schema": s} for ct, s in op.raw_body.items()},
+                }
+            if op.public_flag:
+                entry["description"] += f" Anonymous callers too when {op.public_flag} is set."
             ok: dict[str, Any] = {"description": "OK"}
             if op.response is not None:
                 ok["content"] = {op.produces: {"schema": op.response}}
             entry["responses"][str(op.status)] = ok
             for status in sorted(
-                {400, 401, 403, *op.errors} if op.body is not None else {401, 403, *op.errors}
+                {400, 401, 403, *op.errors}
+                if op.body is not None or op.raw_body is not None
+                else {401, 403, *op.errors}
             ):
                 entry["responses"][str(status)] = {
                     "description": "error",

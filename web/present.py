@@ -16,7 +16,11 @@ def rfc3339(value: datetime | None) -> str | None:
 
 
 def incident_json(
-    i: Incident, pb: Playbook, *, escalation: dict[str, Any] | None = None
+    i: Incident,
+    pb: Playbook,
+    *,
+    escalation: dict[str, Any] | None = None,
+    freezes: list[int] | None = None,
 ) -> dict[str, Any]:
     return {
         "id": i.id,
@@ -44,7 +48,7 @@ def incident_json(
             "exhausted": escalation["exhausted"],
             "stopped": escalation["stopped"],
         },
-        "freezes": [],  # filled in when freezes (issue 4) land
+        "freezes": list(freezes or []),
     }
 
 
@@ -56,4 +60,18 @@ def event_json(e: Event) -> dict[str, Any]:
         "at": rfc3339(e.at),
         "data": dict(e.data),
         "hash": e.hash,
+    }
+
+
+def post_out(p: dict[str, Any]) -> dict[str, Any]:
+    return p | {
+        "publish_at": rfc3339(p["publish_at"]),
+        "published_at": rfc3339(p.get("published_at")),
+    }
+
+
+def freeze_out(f: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in f.items() if k != "posts"} | {
+        "created_at": rfc3339(f["created_at"]),
+        "lifted_at": rfc3339(f.get("lifted_at")),
     }

@@ -139,3 +139,128 @@ def page_of(item: Schema) -> Schema:
             "total": {"type": "integer"},
         },
     }
+
+
+NAMES_OR_TEXT: Schema = {"oneOf": [NAME_LIST, {"type": "string", "maxLength": 500}]}
+
+POST_IN: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["channel", "body", "publish_at"],
+    "properties": {
+        "channel": {"type": "string", "minLength": 1, "maxLength": 64},
+        "body": {"type": "string", "minLength": 1, "maxLength": 5000},
+        "publish_at": {"type": "string", "minLength": 1, "maxLength": 64},
+        "tags": NAMES_OR_TEXT,
+        "regions": NAMES_OR_TEXT,
+    },
+}
+
+POST: Schema = {
+    "type": "object",
+    "required": [
+        "id",
+        "channel",
+        "body",
+        "publish_at",
+        "tags",
+        "regions",
+        "state",
+        "held_by",
+        "published_at",
+    ],
+    "properties": {
+        "id": {"type": "integer"},
+        "channel": {"type": "string"},
+        "body": {"type": "string"},
+        "publish_at": TIME,
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "regions": {"type": "array", "items": {"type": "string"}},
+        "state": {
+            "type": "string",
+            "enum": ["scheduled", "held", "published", "cancelled", "failed"],
+        },
+        "held_by": {"type": "array", "items": {"type": "integer"}},
+        "review": {"type": "boolean"},
+        "author": {"type": "string"},
+        "published_at": NULLABLE_TIME,
+    },
+}
+
+REVIEW_IN: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["action"],
+    "properties": {
+        "action": {"type": "string", "enum": ["publish", "reschedule", "cancel"]},
+        "publish_at": {"type": "string", "maxLength": 64},
+    },
+}
+
+SCOPE: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"channels": NAME_LIST, "tags": NAME_LIST, "regions": NAME_LIST},
+}
+
+FREEZE_IN: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["scope", "reason"],
+    "properties": {
+        "scope": SCOPE,
+        "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "incident_id": {"type": "integer"},
+        "on_lift": {"type": "string", "enum": ["review", "resume", "discard"]},
+    },
+}
+
+LIFT_IN: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["reason"],
+    "properties": {
+        "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "force": {"type": "boolean"},
+    },
+}
+
+FREEZE: Schema = {
+    "type": "object",
+    "required": [
+        "id",
+        "incident_id",
+        "scope",
+        "reason",
+        "created_by",
+        "created_at",
+        "lifted_by",
+        "lifted_at",
+        "on_lift",
+    ],
+    "properties": {
+        "id": {"type": "integer"},
+        "incident_id": {"type": ["integer", "null"]},
+        "scope": {"type": "object"},
+        "reason": {"type": "string"},
+        "created_by": {"type": "string"},
+        "created_at": TIME,
+        "lifted_by": {"type": ["string", "null"]},
+        "lifted_at": NULLABLE_TIME,
+        "lift_reason": {"type": ["string", "null"]},
+        "on_lift": {"type": "string"},
+        "cooldown_seconds": {"type": "integer"},
+    },
+}
+
+FREEZE_STATUS: Schema = {
+    "type": "object",
+    "required": ["frozen", "freezes"],
+    "properties": {"frozen": {"type": "boolean"}, "freezes": {"type": "array", "items": FREEZE}},
+}
+
+IMPORTED: Schema = {
+    "type": "object",
+    "required": ["imported"],
+    "properties": {"imported": {"type": "integer"}},
+}

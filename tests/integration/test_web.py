@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from engine.catalog import Catalog
+from engine.channels import Channel
 from engine.ports import FakeClock
 from engine.service import Service
 from engine.store import Store
@@ -20,10 +21,10 @@ from web.config import Config, Secret
 
 
 @pytest.fixture
-def svc(tmp_path: Path, catalog: Catalog) -> Iterator[Service]:
+def svc(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> Iterator[Service]:
     store = Store.from_url(f"sqlite:///{tmp_path / 'web.db'}")
     store.upgrade()
-    s = Service(store=store, catalog=catalog, clock=FakeClock())
+    s = Service(store=store, catalog=catalog, clock=FakeClock(), channels=channel_map)
     for username, role in [
         ("viewer", "viewer"),
         ("operator", "operator"),
@@ -91,54 +92,132 @@ def csrf_of(client: FlaskClient, path: str = "/") -> str:
 # --- the authorization matrix -----------------------------------------------------------
 ROLES = ["viewer", "operator", "comms", "marketer", "admin", "robot"]
 READ_ALL = {r: 200 for r in ROLES}
-MATRIX: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
-    ("GET", "/api/v1/incidents", None, READ_ALL),
-    ("GET", "/api/v1/incidents/{id}", None, READ_ALL),
-    ("GET", "/api/v1/incidents/{id}/timeline", None, READ_ALL),
+ONLY = {r: 403 for r in ROLES}
+
+
+def new_incident(client: FlaskClient, tokens: dict[str, str]) -> int:
+    return int(
+        declare(
+            client, tokens["admin"], playbook="site-closure", severity="sev2", title="Snow at Leeds"
+        ).get_json()["id"]
+    )
+
+
+def new_post(client: FlaskClient, tokens: dict[str, str]) -> int:
+    return int(
+        client.post(
+            "/api/v1/posts",
+            headers=bearer(tokens["marketer"]),
+            json={
+                "channel": "twitter",
+                "body": "Winter sale",
+                "publish_at": "2026-12-01T09:00:00Z",
+                "tags": ["promo"],
+            },
+        ).get_json()["id"]
+    )
+
+
+def new_freeze(client: FlaskClient, tokens: dict[str, str]) -> int:
+    return int(
+        client.post(
+            "/api/v1/freezes",
+            headers=bearer(tokens["comms"]),
+            json={"scope": {"tags": ["promo"]}, "reason": "matrix"},
+        ).get_json()["id"]
+    )
+
+
+MATRIX: list[tuple[str, str, Any, dict[str, Any] | None, dict[str, int]]] = [
+    ("GET", "/api/v1/incidents", None, None, READ_ALL),
+    ("GET", "/api/v1/incidents/{id}", new_incident, None, READ_ALL),
+    ("GET", "/api/v1/incidents/{id}/timeline", new_incident, None, READ_ALL),
     (
         "POST",
         "/api/v1/incidents",
+        None,
         {"playbook": "site-closure", "severity": "sev2", "title": "Snow"},
-        {"viewer": 403, "operator": 201, "comms": 201, "marketer": 403, "admin": 201, "robot": 201},
+        ONLY | {"operator": 201, "comms": 201, "admin": 201, "robot": 201},
     ),
     (
         "PATCH",
         "/api/v1/incidents/{id}",
+        new_incident,
         {"summary": "more"},
-        {"viewer": 403, "operator": 200, "comms": 200, "marketer": 403, "admin": 200, "robot": 403},
+        ONLY | {"operator": 200, "comms": 200, "admin": 200},
     ),
     (
         "POST",
         "/api/v1/incidents/{id}/transitions",
+        new_incident,
         {"trigger": "close_site"},
-        {"viewer": 403, "operator": 200, "comms": 200, "marketer": 403, "admin": 200, "robot": 403},
+        ONLY | {"operator": 200, "comms": 200, "admin": 200},
     ),
     (
         "POST",
         "/api/v1/incidents/{id}/acknowledge",
+        new_incident,
         None,
-        {"viewer": 403, "operator": 200, "comms": 200, "marketer": 403, "admin": 200, "robot": 403},
+        ONLY | {"operator": 200, "comms": 200, "admin": 200},
+    ),
+    ("GET", "/api/v1/posts", None, None, READ_ALL),
+    (
+        "POST",
+        "/api/v1/posts",
+        None,
+        {"channel": "facebook", "body": "hi", "publish_at": "2026-12-01T09:00:00Z"},
+        ONLY | {"marketer": 201, "admin": 201},
+    ),
+    (
+        "POST",
+        "/api/v1/posts/import",
+        None,
+        [{"channel": "facebook", "body": "hi", "publish_at": "2026-12-01T09:00:00Z"}],
+        ONLY | {"marketer": 201, "admin": 201},
+    ),
+    (
+        "POST",
+        "/api/v1/posts/{id}/review",
+        new_post,
+        {"action": "cancel"},
+        ONLY | {"comms": 200, "marketer": 200, "admin": 200},
+    ),
+    ("GET", "/api/v1/freeze", None, None, READ_ALL),
+    ("GET", "/api/v1/freezes", None, None, READ_ALL),
+    (
+        "POST",
+        "/api/v1/freezes",
+        None,
+        {"scope": {"tags": ["promo"]}, "reason": "r"},
+        ONLY | {"comms": 201, "admin": 201, "robot": 201},
+    ),
+    (
+        "POST",
+        "/api/v1/freezes/{id}/lift",
+        new_freeze,
+        {"reason": "all clear"},
+        ONLY | {"comms": 200, "admin": 200},
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "body", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX]
+    ("method", "path", "setup", "body", "expected"),
+    MATRIX,
+    ids=[f"{m} {p}" for m, p, _, _, _ in MATRIX],
 )
 def test_authorization_matrix(
     app: Flask,
     tokens: dict[str, str],
     method: str,
     path: str,
-    body: dict[str, Any] | None,
+    setup: Any,
+    body: Any,
     expected: dict[str, int],
 ) -> None:
     client = app.test_client()
     for role in ROLES:
-        iid = declare(
-            client, tokens["admin"], playbook="site-closure", severity="sev2", title="Snow at Leeds"
-        ).get_json()["id"]
-        url = path.format(id=iid)
+        url = path.format(id=setup(client, tokens)) if setup else path
         resp = client.open(url, method=method, json=body, headers=bearer(tokens[role]))
         assert resp.status_code == expected[role], (role, resp.get_json())
         if resp.status_code >= 400:
@@ -156,7 +235,7 @@ def test_every_api_operation_is_in_the_matrix(app: Flask) -> None:
         for op in api.operations
         if op.produces == "application/json"
     }
-    assert declared == {(m, p) for m, p, _, _ in MATRIX}
+    assert declared == {(m, p) for m, p, _, _, _ in MATRIX}
 
 
 def test_pages_redirect_anonymous_users_to_login(app: Flask) -> None:
@@ -436,3 +515,46 @@ def test_incident_json_carries_escalation_and_next_update(
     assert "Paging until someone acknowledges" in page and "in 20 min" in page
     board = client.get("/").get_data(as_text=True)
     assert "in 20 min" in board
+
+
+def test_calendar_import_and_freeze_over_the_api(app: Flask, tokens: dict[str, str]) -> None:
+    client = app.test_client()
+    csv = ("channel,body,publish_at,tags,regions\n"
+           "newsletter,Europe: the ideal Christmas gift,2026-12-18T22:02:00Z,promo,\n"
+           "fax,Bad row,2026-12-18T22:02:00Z,promo,\n")
+    bad = client.post("/api/v1/posts/import", data=csv, content_type="text/csv",
+                      headers=bearer(tokens["marketer"]))
+    assert bad.status_code == 422
+    assert bad.get_json()["details"]["errors"][0]["line"] == 3
+    assert client.get("/api/v1/posts", headers=bearer(tokens["viewer"])).get_json()["total"] == 0
+    good = client.post("/api/v1/posts/import", data=csv.rsplit("fax", 1)[0],
+                       content_type="text/csv", headers=bearer(tokens["marketer"]))
+    assert good.status_code == 201 and good.get_json() == {"imported": 1}
+
+    inc = declare(client, tokens["operator"]).get_json()
+    assert len(inc["freezes"]) == 1
+    status = client.get("/api/v1/freeze?channel=newsletter&tag=promo",
+                        headers=bearer(tokens["viewer"]))
+    assert status.get_json()["frozen"] is True
+    assert status.headers["Cache-Control"] == "max-age=15, must-revalidate"
+    assert client.get("/api/v1/freeze?channel=newsletter&tag=engineering",
+                      headers=bearer(tokens["viewer"])).get_json()["frozen"] is False
+    assert client.get("/api/v1/freeze").status_code == 401  # anonymous only when configured
+    app.config["PUBLIC_FREEZE_STATUS"] = True
+    assert client.get("/api/v1/freeze?tag=promo").get_json()["frozen"] is True
+
+    fid = inc["freezes"][0]
+    robot = client.post(f"/api/v1/freezes/{fid}/lift", json={"reason": "auto"},
+                        headers=bearer(tokens["robot"]))
+    assert robot.status_code == 403
+    lifted = client.post(f"/api/v1/freezes/{fid}/lift", json={"reason": "all clear"},
+                         headers=bearer(tokens["comms"]))
+    assert lifted.status_code == 200 and lifted.get_json()["lifted_by"] == "comms"
+    assert client.get("/api/v1/freezes?active=true",
+                      headers=bearer(tokens["viewer"])).get_json()["total"] == 0
+
+
+def test_an_unauthenticated_bad_body_is_401_not_400(app: Flask) -> None:
+    resp = app.test_client().post("/api/v1/incidents", data="{bad",
+                                  content_type="application/json")
+    assert resp.status_code == 401
