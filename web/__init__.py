@@ -64,6 +64,7 @@ def create_app(
     app.register_blueprint(ui.bp)
     app.register_blueprint(hooks.bp)
     app.after_request(_security_headers)
+    app.jinja_env.globals["freeze_summary"] = ui.active_freeze_summary
     return app
 
 

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +32,22 @@ DEMO_USERS = (
     ("comms2", "comms_lead", "Chris Second-Approver", "comms2-demo-pass"),
     ("marketer", "marketer", "Mia Marketer", "marketer-demo-pass"),
     ("admin", "admin", "Ada Admin", "admin-demo-pass"),
+)
+
+
+DEMO_POSTS = (
+    (2, "twitter", "Mince pies in every Business Premier seat this December!", ["promo"], []),
+    (20, "newsletter", "Europe: the ideal Christmas gift — fares from £29", ["promo", "xmas"], []),
+    (45, "facebook", "Win a weekend in Lille: share your favourite café", ["promo"], ["lille"]),
+    (
+        60,
+        "twitter",
+        "Planned engineering works on Sunday: check your journey before you travel",
+        ["operational"],
+        [],
+    ),
+    (90, "instagram", "Christmas markets of Brussels, a reel", ["promo"], ["brussels"]),
+    (180, "twitter", "Boxing Day sale starts now", ["promo", "sale"], []),
 )
 
 
@@ -409,6 +425,134 @@ def _parse_instant(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+@main.group()
+def posts() -> None:
+    """The content calendar: scheduled marketing posts."""
+
+
+@posts.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@as_option
+@click.pass_context
+@handles_errors
+def posts_import(ctx: click.Context, path: Path, as_user: str | None) -> None:
+    """Import a calendar (CSV: channel,body,publish_at,tags,regions; or JSON): all or none."""
+    svc = _service(ctx)
+    ctype = "application/json" if path.suffix.lower() == ".json" else "text/csv"
+    try:
+        n = svc.import_posts(
+            actor=_actor(svc, as_user), data=path.read_text("utf-8-sig"), content_type=ctype
+        )
+    except ValidationFailed as exc:
+        for err in exc.details.get("errors", []):
+            where = f" {err['field']}" if "field" in err else ""
+            click.echo(f"{path}:{err['line']}:{where} {err['message']}", err=True)
+        _fail(str(exc))
+        return
+    click.echo(f"imported {n} post(s) from {path}")
+
+
+@posts.command("list")
+@click.option(
+    "--state", type=click.Choice(["scheduled", "held", "published", "cancelled", "failed"])
+)
+@click.pass_context
+@handles_errors
+def posts_list(ctx: click.Context, state: str | None) -> None:
+    """List posts by publish time."""
+    items, _ = _service(ctx).list_posts(state=state, per_page=500)
+    for p in items:
+        held = f" held by {p['held_by']}" if p["held_by"] else ""
+        review = " (to review)" if p["review"] else ""
+        click.echo(
+            f"{p['id']:>5} {_when(p['publish_at'])} {p['channel']:<11} {p['state']:<10}"
+            f"{held}{review}  {p['body'][:60]}"
+        )
+
+
+@main.group()
+def freeze() -> None:
+    """Promo freezes."""
+
+
+@freeze.command("status")
+@click.option("--channel")
+@click.option("--tag")
+@click.option("--region")
+@click.pass_context
+@handles_errors
+def freeze_status(
+    ctx: click.Context, channel: str | None, tag: str | None, region: str | None
+) -> None:
+    """Would a post on this channel, with this tag, for this region be held now?"""
+    status = _service(ctx).freeze_status(channel=channel, tag=tag, region=region)
+    if not status["frozen"]:
+        click.echo("not frozen")
+        return
+    for f in status["freezes"]:
+        click.echo(f"FROZEN by freeze {f['id']}: {f['scope']} — {f['reason']}")
+
+
+@freeze.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include lifted freezes.")
+@click.pass_context
+@handles_errors
+def freeze_list(ctx: click.Context, show_all: bool) -> None:
+    """List active freezes (or all)."""
+    for f in _service(ctx).list_freezes(active=None if show_all else True):
+        state = f"lifted by {f['lifted_by']}" if f["lifted_at"] else "ACTIVE"
+        click.echo(f"{f['id']:>4} {state:<20} {f['scope']}  {f['reason']}")
+
+
+@freeze.command("create")
+@click.option("--channel", "channels", multiple=True)
+@click.option("--tag", "tags", multiple=True)
+@click.option("--region", "regions", multiple=True)
+@click.option("--reason", required=True)
+@as_option
+@click.pass_context
+@handles_errors
+def freeze_create(
+    ctx: click.Context,
+    channels: tuple[str, ...],
+    tags: tuple[str, ...],
+    regions: tuple[str, ...],
+    reason: str,
+    as_user: str | None,
+) -> None:
+    """Freeze matching posts now."""
+    from engine.freeze import Scope
+
+    svc = _service(ctx)
+    f = svc.create_freeze(
+        actor=_actor(svc, as_user), scope=Scope(channels, tags, regions), reason=reason
+    )
+    click.echo(f"freeze {f['id']} active: {f['scope']}")
+
+
+@freeze.command("lift")
+@click.argument("freeze_id", type=int)
+@click.option("--reason", required=True)
+@click.option("--force", is_flag=True, help="Override the playbook's cool-down.")
+@as_option
+@click.pass_context
+@handles_errors
+def freeze_lift(
+    ctx: click.Context, freeze_id: int, reason: str, force: bool, as_user: str | None
+) -> None:
+    """Lift a freeze (its playbook's on_lift policy decides what happens to held posts)."""
+    svc = _service(ctx)
+    out = svc.lift_freeze(
+        actor=_actor(svc, as_user), freeze_id=freeze_id, reason=reason, force=force
+    )
+    counts = out["posts"]
+    click.echo(
+        f"freeze {freeze_id} lifted: {counts['review']} to review, "
+        f"{counts['scheduled']} rescheduled, {counts['cancelled']} cancelled, "
+        f"{counts['still_held']} still held by other freezes"
+    )
+
+
 @main.command()
 @click.option("--limit", default=20, show_default=True)
 @click.pass_context
@@ -532,6 +676,21 @@ def demo(ctx: click.Context) -> None:
 
         svc.load_roster(seed=load_roster_file(roster_file))
         click.echo(f"roster loaded from {roster_file}")
+    if svc.list_posts(per_page=1)[1] == 0:
+        now = svc.clock.now()
+        marketer = svc.find_user(username="marketer").as_actor()
+        for minutes, channel, body, tags, regions in DEMO_POSTS:
+            svc.create_post(
+                actor=marketer,
+                fields={
+                    "channel": channel,
+                    "body": body,
+                    "tags": tags,
+                    "regions": regions,
+                    "publish_at": (now + timedelta(minutes=minutes)).isoformat(),
+                },
+            )
+        click.echo(f"demo calendar: {len(DEMO_POSTS)} posts scheduled over the next 3 hours")
     click.echo("demo logins (user / password / role):")
     for username, role, _, password in DEMO_USERS:
         click.echo(f"  {username:<10} {password:<20} {role}")

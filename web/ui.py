@@ -36,9 +36,9 @@ def ago(value: datetime, now: datetime) -> str:
     if minutes < 1:
         return "just now"
     if minutes < 60:
-        return f"{minutes} min"
+        return f"{minutes} min ago"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours // 24} days"
+    return f"{hours} h {minutes:02d} min ago" if hours < 48 else f"{hours // 24} days ago"
 
 
 def due_in(when: datetime | None, now: datetime) -> dict[str, Any] | None:
@@ -97,8 +97,13 @@ def board() -> Any:
         for i in incidents
     ]
     recent = svc.list_incidents(state="resolved", per_page=10).items
+    frozen = {f["incident_id"] for f in svc.list_freezes(active=True)}
     return render_template(
-        "board.html", rows=rows, recent=recent, can_declare=may(current_user().role, Perm.DECLARE)
+        "board.html",
+        frozen=frozen,
+        rows=rows,
+        recent=recent,
+        can_declare=may(current_user().role, Perm.DECLARE),
     )  # type: ignore[union-attr]
 
 
@@ -141,7 +146,10 @@ def incident(incident_id: int) -> Any:
     pb = svc.playbook_of(inc)
     user = current_user()
     assert user is not None
-    triggers = list(pb.transitions_from(inc.state))
+    can_ack = may(user.role, Perm.ACKNOWLEDGE) and inc.owner is None and inc.state not in pb.final
+    until = pb.escalation.until if pb.escalation else "acknowledge"
+    # The Acknowledge button fires the ladder's stop trigger too; do not offer it twice.
+    triggers = [t for t in pb.transitions_from(inc.state) if not (can_ack and t.trigger == until)]
     timeline = svc.timeline(incident_id=incident_id)
     now = svc.clock.now()
     return render_template(
@@ -153,10 +161,13 @@ def incident(incident_id: int) -> Any:
         escalation=svc.escalation_status(inc),
         due=due_in(inc.next_update_due_at, now),
         pages=[e for e in timeline if e.type in ("paged", "escalation_exhausted")][-6:],
+        freezes=[
+            f | {"held": svc.list_posts(held_by=f["id"], per_page=20)[0]}
+            for f in svc.list_freezes(incident_id=incident_id)
+        ],
+        can_lift=may(user.role, Perm.LIFT_FREEZE),
         can_transition=may(user.role, Perm.TRANSITION),
-        can_ack=may(user.role, Perm.ACKNOWLEDGE)
-        and inc.owner is None
-        and inc.state not in pb.final,
+        can_ack=can_ack,
         age=ago(inc.declared_at, svc.clock.now()),
     )
 
@@ -191,3 +202,123 @@ def ack(incident_id: int) -> Any:
     except Conflict as exc:
         flash(str(exc), "error")
     return redirect(url_for("ui.incident", incident_id=incident_id))
+
+
+def _parse_local_utc(text: str) -> datetime | None:
+    """Read a datetime-local form value as UTC (the calendar page says so)."""
+    from datetime import UTC
+
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@bp.get("/calendar")
+@requires(Perm.READ)
+def calendar_page() -> Any:
+    """Show the content calendar: the review queue, held posts, what is coming."""
+    svc = service()
+    user = current_user()
+    assert user is not None
+    review, _ = svc.list_posts(state="held", review=True, per_page=500)
+    held, _ = svc.list_posts(state="held", review=False, per_page=500)
+    upcoming, n_upcoming = svc.list_posts(state="scheduled", per_page=100)
+    published, _ = svc.list_posts(state="published", per_page=500)
+    freezes = {f["id"]: f for f in svc.list_freezes()}
+    social = [n for n, c in svc.channels.items() if c.medium in ("social", "newsletter")]
+    return render_template(
+        "calendar.html",
+        review=review,
+        held=held,
+        upcoming=upcoming,
+        n_upcoming=n_upcoming,
+        published=published[-10:][::-1],
+        freezes=freezes,
+        channels=social,
+        can_review=may(user.role, Perm.REVIEW_POSTS),
+        can_post=may(user.role, Perm.MANAGE_POSTS),
+        now=svc.clock.now(),
+    )
+
+
+@bp.post("/calendar/posts")
+@requires(Perm.MANAGE_POSTS)
+def calendar_new_post() -> Any:
+    """Schedule a post from the calendar page."""
+    form = request.form
+    when = _parse_local_utc(form.get("publish_at", ""))
+    try:
+        p = service().create_post(
+            actor=_actor(),
+            fields={
+                "channel": form.get("channel", ""),
+                "body": form.get("body", ""),
+                "publish_at": when,
+                "tags": form.get("tags", ""),
+                "regions": form.get("regions", ""),
+            },
+        )
+        flash(f"Scheduled post {p['id']} for {p['publish_at']:%Y-%m-%d %H:%M}Z.", "ok")
+    except ValidationFailed as exc:
+        flash("Not scheduled: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")
+    return redirect(url_for("ui.calendar_page"))
+
+
+@bp.post("/calendar/review")
+@requires(Perm.REVIEW_POSTS)
+def calendar_review() -> Any:
+    """Publish, reschedule or cancel one held post, or every post in the review queue."""
+    svc = service()
+    action = request.form.get("action", "")
+    ids = [int(i) for i in request.form.getlist("post_id") if i.isdigit()]
+    when = _parse_local_utc(request.form.get("publish_at", "")) if action == "reschedule" else None
+    done, failed = 0, []
+    for pid in ids:
+        try:
+            svc.review_post(actor=_actor(), post_id=pid, action=action, publish_at=when)
+            done += 1
+        except (Conflict, ValidationFailed) as exc:
+            failed.append(f"post {pid}: {exc}")
+    if done:
+        flash(f"{action.capitalize()}: {done} post(s).", "ok")
+    for message in failed:
+        flash(message, "error")
+    return redirect(url_for("ui.calendar_page"))
+
+
+@bp.post("/freezes/<int:freeze_id>/lift")
+@requires(Perm.LIFT_FREEZE)
+def lift(freeze_id: int) -> Any:
+    """Lift a freeze from its incident's page (a reason is required)."""
+    svc = service()
+    back = request.form.get("back") or url_for("ui.calendar_page")
+    try:
+        out = svc.lift_freeze(
+            actor=_actor(),
+            freeze_id=freeze_id,
+            reason=request.form.get("reason", ""),
+            force=request.form.get("force") == "on",
+        )
+        counts = out["posts"]
+        flash(
+            f"Freeze {freeze_id} lifted: {counts['review']} post(s) to review, "
+            f"{counts['scheduled']} rescheduled, {counts['cancelled']} cancelled.",
+            "ok",
+        )
+    except (Conflict, ValidationFailed) as exc:
+        flash(f"Not lifted: {exc}", "error")
+    return redirect(_safe_next(back))
+
+
+def active_freeze_summary() -> dict[str, int] | None:
+    """For the banner on every page: active freezes and the posts they hold."""
+    if current_user() is None:
+        return None
+    svc = service()
+    active = svc.list_freezes(active=True)
+    if not active:
+        return None
+    _, held = svc.list_posts(state="held", review=False, per_page=1)
+    return {"freezes": len(active), "held": held}

@@ -558,3 +558,33 @@ def test_an_unauthenticated_bad_body_is_401_not_400(app: Flask) -> None:
     resp = app.test_client().post("/api/v1/incidents", data="{bad",
                                   content_type="application/json")
     assert resp.status_code == 401
+
+
+def test_calendar_page_review_queue_and_lift_from_the_incident_page(
+    app: Flask, svc: Service, tokens: dict[str, str]
+) -> None:
+    client = app.test_client()
+    inc = declare(client, tokens["operator"]).get_json()
+    client.post("/api/v1/posts", headers=bearer(tokens["marketer"]), json={
+        "channel": "newsletter", "body": "<b>Europe</b>: the ideal Christmas gift",
+        "publish_at": "2026-11-23T09:00:00Z", "tags": ["promo"]})
+    svc.publish_due()
+    login(client, "comms")
+    page = client.get(f"/incidents/{inc['id']}").get_data(as_text=True)
+    assert "❄ Promo freeze" in page and "&lt;b&gt;Europe&lt;/b&gt;" in page
+    assert "Promo freeze active (1)" in page  # the banner on every page
+    assert "promos frozen" in client.get("/").get_data(as_text=True)
+    token = csrf_of(client)
+    fid = inc["freezes"][0]
+    resp = client.post(f"/freezes/{fid}/lift", data={
+        "reason": "trains moving", "csrf_token": token,
+        "back": f"/incidents/{inc['id']}"})
+    assert resp.status_code == 302
+    cal = client.get("/calendar").get_data(as_text=True)
+    assert "Review queue" in cal and "publish all 1" in cal
+    ids = re.findall(r'name="post_id" value="(\d+)"', cal)
+    client.post("/calendar/review", data={"action": "publish", "post_id": ids[0],
+                                          "csrf_token": token})
+    assert svc.list_posts(state="published")[1] == 1
+    refused = client.post("/calendar/review", data={"action": "publish", "post_id": ids[0]})
+    assert refused.status_code == 403  # no CSRF token
