@@ -18,6 +18,7 @@ from engine.service import Service
 from engine.timers import AlarmClock, Source
 from engine.worker import Worker
 from notifiers.sandbox import SandboxNotifier
+from notifiers.webhook import WebhookNotifier
 
 
 class ChannelNotAvailable(CrisisError):
@@ -34,6 +35,15 @@ def build_notifiers(service: Service) -> dict[str, Notifier]:
 
 
 def _adapter(channel: Channel, sandbox: SandboxNotifier) -> Notifier:
+    if channel.kind in ("webhook", "slack"):
+        env_name = channel.credentials.get("secret", "")
+        secret = os.environ.get(env_name, "") if env_name else ""
+        if not secret:
+            raise ChannelNotAvailable(
+                f"channel {channel.name!r}: set the signing secret in "
+                f"{env_name or 'an environment variable named by credentials.secret'}"
+            )
+        return WebhookNotifier(secret=secret, slack=channel.kind == "slack")
     if channel.kind in ("sandbox", "status_page"):
         # status_page publishing to the public page arrives with the status page itself;
         # until then it is recorded like the sandbox so nothing is silently dropped.

@@ -519,44 +519,64 @@ def test_incident_json_carries_escalation_and_next_update(
 
 def test_calendar_import_and_freeze_over_the_api(app: Flask, tokens: dict[str, str]) -> None:
     client = app.test_client()
-    csv = ("channel,body,publish_at,tags,regions\n"
-           "newsletter,Europe: the ideal Christmas gift,2026-12-18T22:02:00Z,promo,\n"
-           "fax,Bad row,2026-12-18T22:02:00Z,promo,\n")
-    bad = client.post("/api/v1/posts/import", data=csv, content_type="text/csv",
-                      headers=bearer(tokens["marketer"]))
+    csv = (
+        "channel,body,publish_at,tags,regions\n"
+        "newsletter,Europe: the ideal Christmas gift,2026-12-18T22:02:00Z,promo,\n"
+        "fax,Bad row,2026-12-18T22:02:00Z,promo,\n"
+    )
+    bad = client.post(
+        "/api/v1/posts/import",
+        data=csv,
+        content_type="text/csv",
+        headers=bearer(tokens["marketer"]),
+    )
     assert bad.status_code == 422
     assert bad.get_json()["details"]["errors"][0]["line"] == 3
     assert client.get("/api/v1/posts", headers=bearer(tokens["viewer"])).get_json()["total"] == 0
-    good = client.post("/api/v1/posts/import", data=csv.rsplit("fax", 1)[0],
-                       content_type="text/csv", headers=bearer(tokens["marketer"]))
+    good = client.post(
+        "/api/v1/posts/import",
+        data=csv.rsplit("fax", 1)[0],
+        content_type="text/csv",
+        headers=bearer(tokens["marketer"]),
+    )
     assert good.status_code == 201 and good.get_json() == {"imported": 1}
 
     inc = declare(client, tokens["operator"]).get_json()
     assert len(inc["freezes"]) == 1
-    status = client.get("/api/v1/freeze?channel=newsletter&tag=promo",
-                        headers=bearer(tokens["viewer"]))
+    status = client.get(
+        "/api/v1/freeze?channel=newsletter&tag=promo", headers=bearer(tokens["viewer"])
+    )
     assert status.get_json()["frozen"] is True
     assert status.headers["Cache-Control"] == "max-age=15, must-revalidate"
-    assert client.get("/api/v1/freeze?channel=newsletter&tag=engineering",
-                      headers=bearer(tokens["viewer"])).get_json()["frozen"] is False
+    assert (
+        client.get(
+            "/api/v1/freeze?channel=newsletter&tag=engineering", headers=bearer(tokens["viewer"])
+        ).get_json()["frozen"]
+        is False
+    )
     assert client.get("/api/v1/freeze").status_code == 401  # anonymous only when configured
     app.config["PUBLIC_FREEZE_STATUS"] = True
     assert client.get("/api/v1/freeze?tag=promo").get_json()["frozen"] is True
 
     fid = inc["freezes"][0]
-    robot = client.post(f"/api/v1/freezes/{fid}/lift", json={"reason": "auto"},
-                        headers=bearer(tokens["robot"]))
+    robot = client.post(
+        f"/api/v1/freezes/{fid}/lift", json={"reason": "auto"}, headers=bearer(tokens["robot"])
+    )
     assert robot.status_code == 403
-    lifted = client.post(f"/api/v1/freezes/{fid}/lift", json={"reason": "all clear"},
-                         headers=bearer(tokens["comms"]))
+    lifted = client.post(
+        f"/api/v1/freezes/{fid}/lift", json={"reason": "all clear"}, headers=bearer(tokens["comms"])
+    )
     assert lifted.status_code == 200 and lifted.get_json()["lifted_by"] == "comms"
-    assert client.get("/api/v1/freezes?active=true",
-                      headers=bearer(tokens["viewer"])).get_json()["total"] == 0
+    assert (
+        client.get("/api/v1/freezes?active=true", headers=bearer(tokens["viewer"])).get_json()[
+            "total"
+        ]
+        == 0
+    )
 
 
 def test_an_unauthenticated_bad_body_is_401_not_400(app: Flask) -> None:
-    resp = app.test_client().post("/api/v1/incidents", data="{bad",
-                                  content_type="application/json")
+    resp = app.test_client().post("/api/v1/incidents", data="{bad", content_type="application/json")
     assert resp.status_code == 401
 
 
@@ -565,9 +585,16 @@ def test_calendar_page_review_queue_and_lift_from_the_incident_page(
 ) -> None:
     client = app.test_client()
     inc = declare(client, tokens["operator"]).get_json()
-    client.post("/api/v1/posts", headers=bearer(tokens["marketer"]), json={
-        "channel": "newsletter", "body": "<b>Europe</b>: the ideal Christmas gift",
-        "publish_at": "2026-11-23T09:00:00Z", "tags": ["promo"]})
+    client.post(
+        "/api/v1/posts",
+        headers=bearer(tokens["marketer"]),
+        json={
+            "channel": "newsletter",
+            "body": "<b>Europe</b>: the ideal Christmas gift",
+            "publish_at": "2026-11-23T09:00:00Z",
+            "tags": ["promo"],
+        },
+    )
     svc.publish_due()
     login(client, "comms")
     page = client.get(f"/incidents/{inc['id']}").get_data(as_text=True)
@@ -576,15 +603,17 @@ def test_calendar_page_review_queue_and_lift_from_the_incident_page(
     assert "promos frozen" in client.get("/").get_data(as_text=True)
     token = csrf_of(client)
     fid = inc["freezes"][0]
-    resp = client.post(f"/freezes/{fid}/lift", data={
-        "reason": "trains moving", "csrf_token": token,
-        "back": f"/incidents/{inc['id']}"})
+    resp = client.post(
+        f"/freezes/{fid}/lift",
+        data={"reason": "trains moving", "csrf_token": token, "back": f"/incidents/{inc['id']}"},
+    )
     assert resp.status_code == 302
     cal = client.get("/calendar").get_data(as_text=True)
     assert "Review queue" in cal and "publish all 1" in cal
     ids = re.findall(r'name="post_id" value="(\d+)"', cal)
-    client.post("/calendar/review", data={"action": "publish", "post_id": ids[0],
-                                          "csrf_token": token})
+    client.post(
+        "/calendar/review", data={"action": "publish", "post_id": ids[0], "csrf_token": token}
+    )
     assert svc.list_posts(state="published")[1] == 1
     refused = client.post("/calendar/review", data={"action": "publish", "post_id": ids[0]})
     assert refused.status_code == 403  # no CSRF token
