@@ -452,6 +452,39 @@ def posts_import(ctx: click.Context, path: Path, as_user: str | None) -> None:
     click.echo(f"imported {n} post(s) from {path}")
 
 
+@posts.command("add")
+@click.option("--channel", required=True)
+@click.option("--body", required=True)
+@click.option("--at", "publish_at", required=True, help="RFC 3339, e.g. 2026-12-18T22:02:00Z")
+@click.option("--tag", "tags", multiple=True)
+@click.option("--region", "regions", multiple=True)
+@as_option
+@click.pass_context
+@handles_errors
+def posts_add(
+    ctx: click.Context,
+    channel: str,
+    body: str,
+    publish_at: str,
+    tags: tuple[str, ...],
+    regions: tuple[str, ...],
+    as_user: str | None,
+) -> None:
+    """Schedule one post."""
+    svc = _service(ctx)
+    p = svc.create_post(
+        actor=_actor(svc, as_user),
+        fields={
+            "channel": channel,
+            "body": body,
+            "publish_at": _parse_instant(publish_at),
+            "tags": list(tags),
+            "regions": list(regions),
+        },
+    )
+    click.echo(f"post {p['id']} scheduled on {p['channel']} for {_when(p['publish_at'])}")
+
+
 @posts.command("list")
 @click.option(
     "--state", type=click.Choice(["scheduled", "held", "published", "cancelled", "failed"])

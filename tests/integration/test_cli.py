@@ -177,3 +177,41 @@ def test_roster_load_show_override_and_worker_help(workdir: Path) -> None:
     err = crisis(workdir, "roster", "load", str(broken), ok=False).stderr
     assert f"{broken}:2:26: people.x.timezone: unknown time zone" in err
     assert "worker" in crisis(workdir, "--help").stdout
+
+
+def test_posts_and_freezes_from_the_cli(workdir: Path) -> None:
+    added = crisis(
+        workdir,
+        "posts",
+        "add",
+        "--channel",
+        "newsletter",
+        "--body",
+        "Europe: the ideal Christmas gift",
+        "--at",
+        "2030-12-18T22:02:00Z",
+        "--tag",
+        "promo",
+    ).stdout
+    assert added.startswith("post 1 scheduled on newsletter for 2030-12-18 22:02:00Z")
+    calendar = workdir / "calendar.csv"
+    calendar.write_text(
+        "channel,body,publish_at,tags,regions\n"
+        "twitter,Sale,2030-12-01T09:00:00Z,promo,\n"
+        "fax,Nope,2030-12-01T09:00:00Z,,\n"
+    )
+    bad = crisis(workdir, "posts", "import", str(calendar), ok=False)
+    assert f"{calendar}:3: channel 'fax' is not a social or newsletter channel" in bad.stderr
+    assert "nothing was imported" in bad.stderr
+    crisis(workdir, "declare", "rail-disruption", "-s", "sev1", "-t", "Tunnel", "-r", "lille")
+    status = crisis(workdir, "freeze", "status", "--channel", "newsletter", "--tag", "promo").stdout
+    assert status.startswith("FROZEN by freeze 1")
+    assert crisis(workdir, "freeze", "status", "--tag", "operational").stdout.strip() == (
+        "not frozen"
+    )
+    crisis(workdir, "demo")
+    refused = crisis(workdir, "freeze", "lift", "1", "--reason", "x", "--as", "marketer", ok=False)
+    assert "may not lift freezes" in refused.stderr
+    lifted = crisis(workdir, "freeze", "lift", "1", "--reason", "all clear", "--as", "comms")
+    assert lifted.stdout.startswith("freeze 1 lifted")
+    assert "lifted by comms" in crisis(workdir, "freeze", "list", "--all").stdout
