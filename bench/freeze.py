@@ -14,12 +14,10 @@ PostgreSQL is taken from CRISIS_BENCH_POSTGRES_URL or CRISIS_TEST_POSTGRES_URL.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,12 +26,13 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._pg import base_url, schema_url  # noqa: E402
 from engine.catalog import Catalog  # noqa: E402
 from engine.channels import load_channels  # noqa: E402
 from engine.models import Actor  # noqa: E402
 from engine.ports import SystemClock  # noqa: E402
 from engine.service import Service  # noqa: E402
-from engine.store import Store, make_engine  # noqa: E402
+from engine.store import Store  # noqa: E402
 from engine.store.tables import posts  # noqa: E402
 
 OPERATOR = Actor("bench", "operator")
@@ -142,29 +141,14 @@ def main() -> None:
                 )
         report("SQLite", results)
     if args.backend in ("postgres", "both"):
-        base = os.environ.get("CRISIS_BENCH_POSTGRES_URL") or os.environ.get(
-            "CRISIS_TEST_POSTGRES_URL"
-        )
+        base = base_url()
         if not base:
             print("PostgreSQL skipped: set CRISIS_BENCH_POSTGRES_URL")
             return
-        admin = make_engine(base)
         results = {}
         for size in sizes:
-            schema = "bench_" + uuid.uuid4().hex[:8]
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-            try:
-                sep = "&" if "?" in base else "?"
-                results[size] = measure(
-                    f"{base}{sep}options=-csearch_path%3D{schema}",
-                    size=size,
-                    declares=args.declares,
-                )
-            finally:
-                with admin.begin() as conn:
-                    conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+            with schema_url(base) as url:
+                results[size] = measure(url, size=size, declares=args.declares)
         report("PostgreSQL", results)
 
 

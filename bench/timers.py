@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,8 +30,9 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._pg import base_url, schema_url  # noqa: E402
 from engine.ports import SystemClock  # noqa: E402
-from engine.store import Store, make_engine  # noqa: E402
+from engine.store import Store  # noqa: E402
 from engine.store.tables import timers  # noqa: E402
 from engine.timers import AlarmClock  # noqa: E402
 
@@ -151,29 +151,18 @@ def main() -> None:
                 label="SQLite, 1 process",
             )
     if args.backend in ("postgres", "both"):
-        base = os.environ.get("CRISIS_BENCH_POSTGRES_URL") or os.environ.get(
-            "CRISIS_TEST_POSTGRES_URL"
-        )
+        base = base_url()
         if not base:
             print("PostgreSQL skipped: set CRISIS_BENCH_POSTGRES_URL")
             return
-        schema = "bench_" + uuid.uuid4().hex[:8]
-        admin = make_engine(base)
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            sep = "&" if "?" in base else "?"
+        with schema_url(base) as url:
             run(
-                f"{base}{sep}options=-csearch_path%3D{schema}",
+                url,
                 processes=2,
                 count=args.count,
                 window=args.window,
                 label="PostgreSQL, 2 processes",
             )
-        finally:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
 
 
 if __name__ == "__main__":

@@ -213,6 +213,34 @@ def send_pages(
     return reached, missing
 
 
+def send_notice(
+    conn: Connection,
+    pb: Playbook,
+    inc: Row[Any],
+    *,
+    people: Sequence[Person],
+    prefer: Sequence[str],
+    channels: dict[str, Channel],
+    now: datetime,
+    key: str,
+    why: str,
+) -> tuple[list[str], list[str]]:
+    """Queue a notice (not a page) on the first configured channel of ``prefer``."""
+    via = [c for c in prefer if c in channels][:1]
+    return send_pages(
+        conn,
+        pb,
+        inc,
+        people=people,
+        via=via,
+        channels=channels,
+        now=now,
+        key=key,
+        why=why,
+        kind="notice",
+    )
+
+
 def _lock(conn: Connection, incident_id: int) -> Row[Any] | None:
     return conn.execute(
         sa.select(incidents).where(incidents.c.id == incident_id).with_for_update()
@@ -343,18 +371,16 @@ def make_handlers(
                 sa.select(users).where(users.c.role == "admin", users.c.active.is_(True))
             )
         ]
-        via = [c for c in ("email", "sms") if c in channels]
-        reached, _ = send_pages(
+        reached, _ = send_notice(
             conn,
             pb,
             inc,
             people=admins,
-            via=via[:1],
+            prefer=("email", "sms"),
             channels=channels,
             now=now,
             key=timer.dedupe_key,
             why="escalation exhausted",
-            kind="notice",
         )
         append_event(
             conn,
@@ -379,18 +405,16 @@ def make_handlers(
         roles = pb.cadence_remind
         role = roles[min(level - 1, len(roles) - 1)]
         people = people_for(conn, Target("role", role), at=now)
-        via = [c for c in ("sms", "email") if c in channels]
-        reached, missing = send_pages(
+        reached, missing = send_notice(
             conn,
             pb,
             inc,
             people=people,
-            via=via[:1],
+            prefer=("sms", "email"),
             channels=channels,
             now=now,
             key=timer.dedupe_key,
             why="update overdue",
-            kind="notice",
         )
         append_event(
             conn,

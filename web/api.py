@@ -40,10 +40,19 @@ def _incident(incident_id: int) -> dict[str, Any]:
     )
 
 
-def _actor() -> Any:
+def acting() -> Any:
+    """The caller (``@requires`` has already refused anonymous ones)."""
     actor = current_actor()
-    assert actor is not None  # @requires ran first
+    assert actor is not None
     return actor
+
+
+def created(body: dict[str, Any], location: str) -> Any:
+    """A 201 answer with a Location header."""
+    resp = jsonify(body)
+    resp.status_code = 201
+    resp.headers["Location"] = location
+    return resp
 
 
 @api.operation(
@@ -60,7 +69,7 @@ def declare() -> Any:
     """Declare an incident under a playbook."""
     b = g.body
     inc = service().declare(
-        actor=_actor(),
+        actor=acting(),
         playbook=b["playbook"],
         severity=b["severity"],
         title=b["title"],
@@ -68,10 +77,7 @@ def declare() -> Any:
         services=b.get("services", []),
         summary=b.get("summary", ""),
     )
-    resp = jsonify(_incident(inc.id))
-    resp.status_code = 201
-    resp.headers["Location"] = f"/api/v1/incidents/{inc.id}"
-    return resp
+    return created(_incident(inc.id), f"/api/v1/incidents/{inc.id}")
 
 
 @api.operation(
@@ -142,7 +148,7 @@ def amend_incident(incident_id: int) -> Any:
     """Change an incident's severity, title, regions or summary."""
     b = g.body
     service().amend(
-        actor=_actor(),
+        actor=acting(),
         incident_id=incident_id,
         severity=b.get("severity"),
         title=b.get("title"),
@@ -164,7 +170,7 @@ def amend_incident(incident_id: int) -> Any:
 def transition(incident_id: int) -> Any:
     """Fire a lifecycle trigger on an incident."""
     service().fire(
-        actor=_actor(), incident_id=incident_id, trigger=g.body["trigger"], note=g.body.get("note")
+        actor=acting(), incident_id=incident_id, trigger=g.body["trigger"], note=g.body.get("note")
     )
     return jsonify(_incident(incident_id))
 
@@ -180,7 +186,7 @@ def transition(incident_id: int) -> Any:
 def acknowledge(incident_id: int) -> Any:
     """Acknowledge an incident (idempotent for its owner)."""
     via = "api" if g.get("via") == "token" else "web"
-    service().acknowledge(actor=_actor(), incident_id=incident_id, via=via)
+    service().acknowledge(actor=acting(), incident_id=incident_id, via=via)
     return jsonify(_incident(incident_id))
 
 

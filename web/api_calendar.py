@@ -9,9 +9,9 @@ from flask import g, jsonify, request
 
 from engine.freeze import Scope
 from engine.roles import Perm
-from web.api import api
+from web.api import acting, api, created
 from web.apispec import query_int
-from web.auth import current_actor, service
+from web.auth import service
 from web.errors import ApiError
 from web.present import freeze_out, post_out
 from web.schemas import (
@@ -29,19 +29,6 @@ from web.schemas import (
 MAX_IMPORT_BYTES = 1024 * 1024
 
 
-def _actor() -> Any:
-    actor = current_actor()
-    assert actor is not None
-    return actor
-
-
-def _created(body: dict[str, Any], location: str) -> Any:
-    resp = jsonify(body)
-    resp.status_code = 201
-    resp.headers["Location"] = location
-    return resp
-
-
 @api.operation(
     "/posts",
     "POST",
@@ -54,8 +41,8 @@ def _created(body: dict[str, Any], location: str) -> Any:
 )
 def create_post() -> Any:
     """Schedule a post on a social or newsletter channel."""
-    p = service().create_post(actor=_actor(), fields=g.body)
-    return _created(post_out(p), f"/api/v1/posts/{p['id']}")
+    p = service().create_post(actor=acting(), fields=g.body)
+    return created(post_out(p), f"/api/v1/posts/{p['id']}")
 
 
 @api.operation(
@@ -113,8 +100,8 @@ def import_posts() -> Any:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ApiError(400, "the file is not UTF-8 text") from None
-    n = service().import_posts(actor=_actor(), data=text, content_type=ctype)
-    return _created({"imported": n}, "/api/v1/posts")
+    n = service().import_posts(actor=acting(), data=text, content_type=ctype)
+    return created({"imported": n}, "/api/v1/posts")
 
 
 @api.operation(
@@ -140,7 +127,7 @@ def review_post(post_id: int) -> Any:
             raise ApiError(422, "publish_at needs a time zone", details={"publish_at": "add Z"})
         when = when.astimezone(UTC)
     p = service().review_post(
-        actor=_actor(), post_id=post_id, action=g.body["action"], publish_at=when
+        actor=acting(), post_id=post_id, action=g.body["action"], publish_at=when
     )
     return jsonify(post_out(p))
 
@@ -200,7 +187,7 @@ def create_freeze() -> Any:
     b = g.body
     scope = b["scope"]
     f = service().create_freeze(
-        actor=_actor(),
+        actor=acting(),
         reason=b["reason"],
         incident_id=b.get("incident_id"),
         on_lift=b.get("on_lift", "review"),
@@ -210,7 +197,7 @@ def create_freeze() -> Any:
             tuple(r.lower() for r in scope.get("regions", ())),
         ),
     )
-    return _created(freeze_out(f), f"/api/v1/freezes/{f['id']}")
+    return created(freeze_out(f), f"/api/v1/freezes/{f['id']}")
 
 
 @api.operation(
@@ -225,7 +212,7 @@ def create_freeze() -> Any:
 def lift_freeze(freeze_id: int) -> Any:
     """Lift a freeze; its playbook's on_lift policy decides what happens to held posts."""
     f = service().lift_freeze(
-        actor=_actor(),
+        actor=acting(),
         freeze_id=freeze_id,
         reason=g.body["reason"],
         force=bool(g.body.get("force")),
