@@ -12,13 +12,12 @@ import hashlib
 import hmac
 import json
 import time
-import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from engine.errors import SendFailed
 from engine.ports import OutboundMessage, Receipt
+from notifiers.http import post_json
 
 TOLERANCE_SECONDS = 300
 USER_AGENT = "crisiscomms-webhook/1"
@@ -84,31 +83,13 @@ class WebhookNotifier:
     def send(self, message: OutboundMessage) -> Receipt:
         body = self.payload(message)
         ts = int(self.clock())
-        headers: Mapping[str, str] = {
-            "Content-Type": "application/json",
+        headers = {
             "User-Agent": USER_AGENT,
             "X-Crisis-Timestamp": str(ts),
             "X-Crisis-Signature": signature(self._secret, ts, body),
             "X-Crisis-Delivery": str(message.delivery_id),
         }
-        req = urllib.request.Request(
-            message.address, data=body, method="POST", headers=dict(headers)
+        status, _ = post_json(
+            message.address, body, headers=headers, timeout=self.timeout, opener=self._open
         )
-        try:
-            with self._open(req, timeout=self.timeout) as resp:
-                status = getattr(resp, "status", 200)
-        except urllib.error.HTTPError as exc:
-            exc.close()  # it holds the response's socket
-            retry = exc.headers.get("Retry-After") if exc.headers else None
-            transient = exc.code == 429 or exc.code >= 500
-            raise SendFailed(
-                f"webhook answered {exc.code}",
-                permanent=not transient,
-                code=str(exc.code),
-                retry_after=float(retry) if retry and retry.isdigit() else None,
-            ) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise SendFailed(
-                f"webhook unreachable: {exc}", permanent=False, code="unreachable"
-            ) from None
         return Receipt(provider_id=f"http-{status}-{message.delivery_id}", final=True)

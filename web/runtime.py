@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 
 from engine.calendar import next_post_due
 from engine.channels import Channel
@@ -17,7 +18,13 @@ from engine.ports import Notifier
 from engine.service import Service
 from engine.timers import AlarmClock, Source
 from engine.worker import Worker
+from notifiers.email import EmailNotifier
 from notifiers.sandbox import SandboxNotifier
+from notifiers.social import SocialNotifier
+from notifiers.status_page import StatusPageNotifier
+from notifiers.twilio_common import make_client
+from notifiers.twilio_sms import TwilioSmsNotifier
+from notifiers.twilio_voice import TwilioVoiceNotifier
 from notifiers.webhook import WebhookNotifier
 
 
@@ -25,33 +32,87 @@ class ChannelNotAvailable(CrisisError):
     code = "channel_not_available"
 
 
-def build_notifiers(service: Service) -> dict[str, Notifier]:
-    """One notifier per configured channel (the composition root for outbound adapters)."""
+def build_notifiers(service: Service, env: Mapping[str, str] | None = None) -> dict[str, Notifier]:
+    """One notifier per configured channel (the composition root for outbound adapters).
+
+    Credentials come from the environment variables the channels file names; a channel
+    whose adapter cannot be built is refused here, at start-up, with what to set.
+    """
+    env = os.environ if env is None else env
+    public = env.get("CRISIS_PUBLIC_URL", "").rstrip("/")
     out: dict[str, Notifier] = {}
     sandbox = SandboxNotifier(store=service.store, clock=service.clock)
     for name, channel in service.channels.items():
-        out[name] = _adapter(channel, sandbox)
+        out[name] = _adapter(channel, sandbox, service=service, env=env, public=public)
     return out
 
 
-def _adapter(channel: Channel, sandbox: SandboxNotifier) -> Notifier:
-    if channel.kind in ("webhook", "slack"):
-        env_name = channel.credentials.get("secret", "")
-        secret = os.environ.get(env_name, "") if env_name else ""
-        if not secret:
-            raise ChannelNotAvailable(
-                f"channel {channel.name!r}: set the signing secret in "
-                f"{env_name or 'an environment variable named by credentials.secret'}"
-            )
-        return WebhookNotifier(secret=secret, slack=channel.kind == "slack")
-    if channel.kind in ("sandbox", "status_page"):
-        # status_page publishing to the public page arrives with the status page itself;
-        # until then it is recorded like the sandbox so nothing is silently dropped.
+def _secret(channel: Channel, key: str, env: Mapping[str, str], *, required: bool = True) -> str:
+    name = channel.credentials.get(key, "")
+    value = env.get(name, "") if name else ""
+    if required and not value:
+        raise ChannelNotAvailable(
+            f"channel {channel.name!r}: set the environment variable "
+            f"{name or f'named by credentials.{key}'}"
+        )
+    return value
+
+
+def _adapter(
+    channel: Channel,
+    sandbox: SandboxNotifier,
+    *,
+    service: Service,
+    env: Mapping[str, str],
+    public: str,
+) -> Notifier:
+    kind, opts = channel.kind, channel.options
+    if kind == "sandbox":
         return sandbox
-    raise ChannelNotAvailable(
-        f"channel {channel.name!r}: the {channel.kind} adapter is not available in this "
-        "version; use kind: sandbox"
-    )
+    if kind == "status_page":
+        return StatusPageNotifier(store=service.store, clock=service.clock)
+    if kind in ("webhook", "slack"):
+        return WebhookNotifier(secret=_secret(channel, "secret", env), slack=kind == "slack")
+    if kind == "social":
+        return SocialNotifier(
+            token=_secret(channel, "token", env), profile=opts.get("profile", channel.name)
+        )
+    if kind == "email":
+        if not channel.sender or "host" not in opts:
+            raise ChannelNotAvailable(
+                f"channel {channel.name!r}: email needs a sender and options.host"
+            )
+        return EmailNotifier(
+            host=opts["host"],
+            port=int(opts.get("port", "587")),
+            sender=channel.sender,
+            security=opts.get("security", "starttls"),
+            username=_secret(channel, "username", env, required=False) or None,
+            password=_secret(channel, "password", env, required=False) or None,
+        )
+    if kind in ("twilio_sms", "twilio_voice"):
+        client = make_client(
+            account_sid=_secret(channel, "account_sid", env),
+            auth_token=_secret(channel, "auth_token", env),
+            base_url=opts.get("base_url"),
+        )
+        status = f"{public}/hooks/twilio/status" if public else None
+        if kind == "twilio_sms":
+            return TwilioSmsNotifier(
+                client=client,
+                sender=channel.sender,
+                messaging_service_sid=opts.get("messaging_service_sid"),
+                status_callback=status,
+            )
+        if not channel.sender:
+            raise ChannelNotAvailable(f"channel {channel.name!r}: a voice channel needs a sender")
+        return TwilioVoiceNotifier(
+            client=client,
+            sender=channel.sender,
+            status_callback=status,
+            gather_url=f"{public}/hooks/twilio/voice" if public else None,
+        )
+    raise ChannelNotAvailable(f"channel {channel.name!r}: unknown kind {kind!r}")
 
 
 class Runtime:

@@ -267,3 +267,16 @@ freeze_gate = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("version", sa.Integer, nullable=False, server_default="0"),
 )
+
+# --- the public status page's entries (migration 0005) -----------------------------------
+status_entries = sa.Table(
+    "status_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id")),
+    sa.Column("delivery_id", sa.Integer, unique=True),
+    sa.Column("title", sa.String(500)),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("published_at", UTCDateTime, nullable=False),
+    sa.Index("ix_status_entries_published_at", "published_at"),
+)

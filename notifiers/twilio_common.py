@@ -1,0 +1,89 @@
+"""What Twilio adapters share: the client (aimable at loopback) and error classification."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from twilio.base.exceptions import TwilioException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from engine.errors import SendFailed
+
+# Twilio error codes: https://www.twilio.com/docs/api/errors
+PERMANENT_CODES = frozenset(
+    {
+        20003,  # authentication failed: configuration, not a passing fault
+        21211,  # invalid 'To' number
+        21212,  # invalid 'From' number
+        21214,  # 'To' cannot be reached
+        21408,  # permission to send to this region not enabled
+        21610,  # the recipient replied STOP (unsubscribed)
+        21612,  # cannot route to this number
+        21614,  # 'To' is not a mobile number
+    }
+)
+TRANSIENT_CODES = frozenset(
+    {
+        20429,  # too many requests
+        21611,  # the sender's queue is full
+        30001,  # queue overflow
+    }
+)
+
+
+class RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]  # untyped base
+    """Send every request to ``base`` (scheme and host) instead of *.twilio.com."""
+
+    def __init__(self, base: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        parts = urlsplit(base)
+        self._scheme, self._netloc = parts.scheme, parts.netloc
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        p = urlsplit(url)
+        rebased = urlunsplit((self._scheme, self._netloc, p.path, p.query, p.fragment))
+        return super().request(method, rebased, *args, **kwargs)
+
+
+def make_client(
+    *, account_sid: str, auth_token: str, base_url: str | None = None, timeout: float = 15.0
+) -> Client:
+    """The real twilio Client; ``base_url`` aims it at a loopback server in tests."""
+    http = (
+        RebasedHttpClient(base_url, timeout=timeout)
+        if base_url
+        else TwilioHttpClient(timeout=timeout)
+    )
+    return Client(account_sid, auth_token, http_client=http)
+
+
+def classify(exc: BaseException) -> SendFailed:
+    """Turn a Twilio or network error into a transient or permanent SendFailed."""
+    if isinstance(exc, TwilioException):
+        status = getattr(exc, "status", None)
+        code = getattr(exc, "code", None)
+        message = getattr(exc, "msg", None) or str(exc)
+        text = f"twilio {status} {code}: {message}"[:500]
+        if code in TRANSIENT_CODES or status == 429 or (isinstance(status, int) and status >= 500):
+            return SendFailed(
+                text, permanent=False, code=str(code or status), retry_after=_retry_after(exc)
+            )
+        if code in PERMANENT_CODES or (isinstance(status, int) and 400 <= status < 500):
+            return SendFailed(text, permanent=True, code=str(code or status))
+        return SendFailed(text, permanent=False, code=str(code or status or "twilio"))
+    return SendFailed(
+        f"twilio unreachable: {type(exc).__name__}: {exc}"[:500],
+        permanent=False,
+        code="unreachable",
+    )
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    details = getattr(exc, "details", None)
+    if isinstance(details, dict):
+        value = details.get("retry_after") or details.get("Retry-After")
+        if isinstance(value, int | float | str) and str(value).replace(".", "").isdigit():
+            return float(value)
+    return None

@@ -1,0 +1,64 @@
+"""Voice pages through Twilio's Calls API with inline TwiML (no relay service to run).
+
+The message is read twice; a Gather asks the person to press 1, which posts to our
+/hooks/twilio/voice hook and acknowledges the incident.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from twilio.base.exceptions import TwilioException
+from twilio.rest import Client
+
+from engine.errors import SendFailed
+from engine.ports import OutboundMessage, Receipt
+from notifiers.twilio_common import classify
+
+
+def twiml_for(message: OutboundMessage, *, gather_url: str | None) -> str:
+    """The call's TwiML: say it, gather a keypress (for pages), say it again."""
+    said = f'<Say voice="alice">{escape(message.body)}</Say>'
+    incident = message.meta.get("incident_id")
+    if gather_url and incident is not None and message.kind == "page":
+        action = quoteattr(f"{gather_url}?incident={int(incident)}")
+        gather = f'<Gather numDigits="1" action={action} method="POST" timeout="8">{said}</Gather>'
+        return f"<Response>{gather}{said}</Response>"
+    return f'<Response>{said}<Pause length="1"/>{said}</Response>'
+
+
+class TwilioVoiceNotifier:
+    """Place one call per message."""
+
+    def __init__(
+        self,
+        *,
+        client: Client,
+        sender: str,
+        gather_url: str | None = None,
+        status_callback: str | None = None,
+    ) -> None:
+        self.client = client
+        self.sender = sender
+        self.gather_url = gather_url
+        self.status_callback = status_callback
+
+    def __repr__(self) -> str:
+        return f"TwilioVoiceNotifier(sender={self.sender!r})"
+
+    def send(self, message: OutboundMessage) -> Receipt:
+        params: dict[str, Any] = {
+            "to": message.address,
+            "from_": self.sender,
+            "twiml": twiml_for(message, gather_url=self.gather_url),
+        }
+        if self.status_callback:
+            params["status_callback"] = self.status_callback
+        try:
+            call = self.client.calls.create(**params)
+        except (TwilioException, OSError) as exc:
+            raise classify(exc) from None
+        if not call.sid:
+            raise SendFailed("twilio returned no call sid", permanent=False, code="no_sid")
+        return Receipt(provider_id=call.sid, final=False)

@@ -1,0 +1,125 @@
+"""Conformance: our Twilio adapters, through the real twilio client, against Twilio's spec.
+
+Stoplight Prism serves ../shared/twilio/twilio_api_v2010.json (Twilio's own OpenAPI spec)
+and validates every request against it: a conforming request gets 201 with the spec's
+example, a malformed one 422 with the violation. The malformed case is shown to fail, so
+the check can fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from twilio.base.exceptions import TwilioException
+
+from engine.ports import OutboundMessage
+from notifiers.twilio_common import make_client
+from notifiers.twilio_sms import TwilioSmsNotifier
+from notifiers.twilio_voice import TwilioVoiceNotifier
+from tests.conftest import ROOT
+
+ACCOUNT = "AC" + "a" * 32
+HOW = (
+    "needs Stoplight Prism: `npm install --prefix .ci/node @stoplight/prism-cli` (as .ci/run "
+    "does) or set CRISIS_PRISM, and Twilio's spec at ../shared/twilio/ (or CRISIS_TWILIO_SPEC)"
+)
+
+
+def prism_binary() -> str | None:
+    candidates = [
+        os.environ.get("CRISIS_PRISM"),
+        str(ROOT / ".ci/node/node_modules/.bin/prism"),
+        shutil.which("prism"),
+    ]
+    return next((c for c in candidates if c and Path(c).exists()), None)
+
+
+def spec_path() -> Path:
+    return Path(
+        os.environ.get(
+            "CRISIS_TWILIO_SPEC", ROOT.parent / "shared" / "twilio" / "twilio_api_v2010.json"
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = prism_binary()
+    if binary is None or not spec_path().exists():
+        pytest.skip(HOW)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("prism") / "prism.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [binary, "mock", "-h", "127.0.0.1", "-p", str(port), str(spec_path())],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "Prism is listening" not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("Prism did not start:\n" + log.read_text(errors="replace")[-2000:])
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def page(body: str = "[SEV1] INC-7 Lille. Reply ACK 7 to acknowledge.") -> OutboundMessage:
+    return OutboundMessage(
+        delivery_id=1,
+        kind="page",
+        channel="sms",
+        medium="sms",
+        address="+15555550105",
+        body=body,
+        meta={"incident_id": 7},
+    )
+
+
+def test_sms_requests_conform_to_twilios_spec(prism: str) -> None:
+    client = make_client(account_sid=ACCOUNT, auth_token="token", base_url=prism)
+    receipt = TwilioSmsNotifier(
+        client=client,
+        sender="+15005550006",
+        status_callback="https://ops.example.org/hooks/twilio/status",
+    ).send(page())
+    assert receipt.provider_id.startswith("SM")
+    via_service = TwilioSmsNotifier(client=client, messaging_service_sid="MG" + "b" * 32)
+    assert via_service.send(page()).provider_id.startswith("SM")
+
+
+def test_voice_requests_conform_to_twilios_spec(prism: str) -> None:
+    client = make_client(account_sid=ACCOUNT, auth_token="token", base_url=prism)
+    receipt = TwilioVoiceNotifier(
+        client=client,
+        sender="+15005550006",
+        gather_url="https://ops.example.org/hooks/twilio/voice",
+        status_callback="https://ops.example.org/hooks/twilio/status",
+    ).send(page())
+    assert receipt.provider_id.startswith("CA")
+
+
+def test_a_malformed_request_fails_prisms_validation(prism: str) -> None:
+    """The check can fail: a ValidityPeriod that is not an integer breaks the spec."""
+    client = make_client(account_sid=ACCOUNT, auth_token="token", base_url=prism)
+    with pytest.raises(TwilioException) as info:
+        client.messages.create(
+            to="+15555550105", from_="+15005550006", body="x", validity_period="not-a-number"
+        )
+    assert getattr(info.value, "status", None) == 422
