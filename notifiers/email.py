@@ -52,6 +52,7 @@ class EmailNotifier:
         username: str | None = None,
         password: str | None = None,
         timeout: float = 20.0,
+        cafile: str | None = None,
     ) -> None:
         if security not in SECURITY:
             raise ValueError(f"security must be one of {', '.join(SECURITY)}")
@@ -60,6 +61,7 @@ class EmailNotifier:
         self.username = username
         self._password = password
         self.timeout = timeout
+        self.cafile = cafile  # a private CA for the SMTP server's certificate
 
     def __repr__(self) -> str:
         return (
@@ -73,13 +75,16 @@ class EmailNotifier:
             smtp: smtplib.SMTP
             if self.security == "ssl":
                 smtp = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+                    self.host,
+                    self.port,
+                    timeout=self.timeout,
+                    context=ssl.create_default_context(cafile=self.cafile),
                 )
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             with smtp:
                 if self.security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=ssl.create_default_context(cafile=self.cafile))
                 if self.username:
                     smtp.login(self.username, self._password or "")
                 refused = smtp.send_message(msg)

@@ -89,6 +89,7 @@ def _adapter(
             security=opts.get("security", "starttls"),
             username=_secret(channel, "username", env, required=False) or None,
             password=_secret(channel, "password", env, required=False) or None,
+            cafile=opts.get("cafile"),
         )
     if kind in ("twilio_sms", "twilio_voice"):
         client = make_client(

@@ -322,3 +322,10 @@ def active_freeze_summary() -> dict[str, int] | None:
         return None
     _, held = svc.list_posts(state="held", review=False, per_page=1)
     return {"freezes": len(active), "held": held}
+
+
+@bp.get("/sandbox")
+@requires(Perm.READ)
+def sandbox_inbox() -> Any:
+    """Show what every sandbox channel would have sent, newest first."""
+    return render_template("sandbox.html", messages=service().sandbox_messages(limit=200))

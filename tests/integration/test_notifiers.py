@@ -400,3 +400,63 @@ def test_secrets_never_show_in_reprs() -> None:
     ):
         assert "hunter2" not in repr(n)
     assert json.dumps({"ok": True})
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
+
+
+def test_email_over_starttls_verifies_the_servers_certificate(tls_files: tuple[Path, Path]) -> None:
+    import ssl
+
+    key, cert = tls_files
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    sink = SmtpSink()
+    port = free_port()
+    ctl = Controller(sink, hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True)
+    ctl.start()
+    try:
+        trusted = EmailNotifier(
+            host="127.0.0.1",
+            port=port,
+            sender="ops@example.org",
+            security="starttls",
+            cafile=str(cert),
+        )
+        trusted.send(msg("dana@example.org"))
+        assert len(sink.messages) == 1
+        untrusted = EmailNotifier(
+            host="127.0.0.1", port=port, sender="ops@example.org", security="starttls"
+        )
+        with pytest.raises(SendFailed) as info:
+            untrusted.send(msg("dana@example.org"))
+        assert not info.value.permanent and len(sink.messages) == 1
+    finally:
+        ctl.stop()

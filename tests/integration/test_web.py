@@ -617,3 +617,23 @@ def test_calendar_page_review_queue_and_lift_from_the_incident_page(
     assert svc.list_posts(state="published")[1] == 1
     refused = client.post("/calendar/review", data={"action": "publish", "post_id": ids[0]})
     assert refused.status_code == 403  # no CSRF token
+
+
+def test_sandbox_inbox_page_shows_what_would_have_been_sent(app: Flask, svc: Service) -> None:
+    from engine.ports import OutboundMessage
+    from notifiers.sandbox import SandboxNotifier
+
+    SandboxNotifier(store=svc.store, clock=svc.clock).send(
+        OutboundMessage(
+            delivery_id=1,
+            kind="page",
+            channel="sms",
+            medium="sms",
+            address="+15555550105",
+            body="[SEV1] INC-1 <b>Lille</b>. Reply ACK 1 to acknowledge.",
+        )
+    )
+    client = app.test_client()
+    login(client, "viewer")
+    page = client.get("/sandbox").get_data(as_text=True)
+    assert "+15555550105" in page and "&lt;b&gt;Lille&lt;/b&gt;" in page

@@ -1,0 +1,84 @@
+"""The composition root builds each channel's adapter from the channels file and env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.catalog import Catalog
+from engine.channels import parse_channels
+from engine.ports import FakeClock
+from engine.service import Service
+from engine.store import Store
+from notifiers.email import EmailNotifier
+from notifiers.sandbox import SandboxNotifier
+from notifiers.social import SocialNotifier
+from notifiers.status_page import StatusPageNotifier
+from notifiers.twilio_sms import TwilioSmsNotifier
+from notifiers.twilio_voice import TwilioVoiceNotifier
+from notifiers.webhook import WebhookNotifier
+from web.runtime import ChannelNotAvailable, build_notifiers
+
+CHANNELS = """\
+channels:
+  sms: {kind: twilio_sms, sender: "+15005550006",
+        credentials: {account_sid: TWILIO_ACCOUNT_SID, auth_token: TWILIO_AUTH_TOKEN}}
+  voice: {kind: twilio_voice, sender: "+15005550006",
+          credentials: {account_sid: TWILIO_ACCOUNT_SID, auth_token: TWILIO_AUTH_TOKEN}}
+  email: {kind: email, sender: ops@example.org, options: {host: smtp.example.org, port: 587},
+          credentials: {username: SMTP_USER, password: SMTP_PASSWORD}}
+  slack: {kind: slack, options: {url: "https://hooks.example.org/x"},
+          credentials: {secret: SLACK_SIGNING}}
+  twitter: {kind: social, medium: social, options: {url: "https://buffer.example/api", profile: tw},
+            credentials: {token: BUFFER_TOKEN}}
+  status_page: {kind: status_page}
+  newsletter: {kind: sandbox, medium: newsletter}
+"""
+ENV = {
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "tok",
+    "SMTP_USER": "u",
+    "SMTP_PASSWORD": "hunter2",
+    "SLACK_SIGNING": "sig",
+    "BUFFER_TOKEN": "buf",
+    "CRISIS_PUBLIC_URL": "https://ops.example.org",
+}
+
+
+def service_with(tmp_path: Path, text: str) -> Service:
+    store = Store.from_url(f"sqlite:///{tmp_path / 'r.db'}")
+    store.upgrade()
+    return Service(
+        store=store,
+        catalog=Catalog({}),
+        clock=FakeClock(),
+        channels=parse_channels(text, file="channels.yaml"),
+    )
+
+
+def test_every_kind_gets_its_adapter(tmp_path: Path) -> None:
+    built = build_notifiers(service_with(tmp_path, CHANNELS), env=ENV)
+    kinds = {name: type(n) for name, n in built.items()}
+    assert kinds == {
+        "sms": TwilioSmsNotifier,
+        "voice": TwilioVoiceNotifier,
+        "email": EmailNotifier,
+        "slack": WebhookNotifier,
+        "twitter": SocialNotifier,
+        "status_page": StatusPageNotifier,
+        "newsletter": SandboxNotifier,
+    }
+    sms = built["sms"]
+    assert isinstance(sms, TwilioSmsNotifier)
+    assert sms.status_callback == "https://ops.example.org/hooks/twilio/status"
+    voice = built["voice"]
+    assert isinstance(voice, TwilioVoiceNotifier)
+    assert voice.gather_url == "https://ops.example.org/hooks/twilio/voice"
+    assert "hunter2" not in repr(built)
+
+
+def test_a_missing_secret_is_refused_at_start_up_with_what_to_set(tmp_path: Path) -> None:
+    env = {k: v for k, v in ENV.items() if k != "TWILIO_AUTH_TOKEN"}
+    with pytest.raises(ChannelNotAvailable, match="set the environment variable TWILIO_AUTH_TOKEN"):
+        build_notifiers(service_with(tmp_path, CHANNELS), env=env)
