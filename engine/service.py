@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from engine import calendar, lifecycle, paging, rosterdb, timers
+from engine import calendar, lifecycle, paging, rosterdb, timers, update_flow
 from engine.catalog import Catalog
 from engine.channels import Channel
 from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -35,6 +35,8 @@ from engine.store.tables import (
     incidents,
     posts,
     sandbox_messages,
+    subscribers,
+    updates,
     users,
 )
 from engine.store.tables import timers as timer_table
@@ -517,6 +519,161 @@ class Service:
             q = q.where(freezes.c.incident_id == incident_id)
         with self.store.engine.connect() as conn:
             return [calendar.freeze_json(r) for r in conn.execute(q)]
+
+    # --- operational updates ------------------------------------------------------------
+    def draft_update(
+        self,
+        *,
+        actor: Actor,
+        incident_id: int,
+        audience: str,
+        template: str | None = None,
+        body: str | None = None,
+        locale: str = "en",
+    ) -> dict[str, Any]:
+        """Draft an update from a template or free text; pre-approved ones go out at once."""
+        _require(actor, Perm.DRAFT, "draft updates")
+        now = self.clock.now()
+        with self.store.transaction() as conn:
+            row = _load_row(conn, incident_id, lock=True)
+            pb = self.catalog.pinned(conn, row.playbook_version)
+            uid, _ = update_flow.draft(
+                conn,
+                pb,
+                row,
+                actor=actor.name,
+                audience=audience,
+                template=template,
+                body=body,
+                locale=locale,
+                channels=self.channels,
+                now=now,
+            )
+        self._rearm()
+        return self.get_update(update_id=uid)
+
+    def revise_update(
+        self,
+        *,
+        actor: Actor,
+        update_id: int,
+        body: str | None = None,
+        channel_texts: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Edit a draft: a new revision, so earlier approvals no longer count."""
+        _require(actor, Perm.DRAFT, "edit updates")
+        with self.store.transaction() as conn:
+            row, pb = self._update_incident(conn, update_id)
+            update_flow.revise(
+                conn,
+                pb,
+                row,
+                update_id=update_id,
+                actor=actor.name,
+                body=body,
+                channel_texts=dict(channel_texts or {}),
+                channels=self.channels,
+                now=self.clock.now(),
+            )
+        return self.get_update(update_id=update_id)
+
+    def approve_update(
+        self, *, actor: Actor, update_id: int, revision: int, override_reason: str | None = None
+    ) -> dict[str, Any]:
+        """Approve one exact revision; the update is published when approval lands."""
+        if actor.role == "automation":
+            raise Forbidden("automation may never approve an update")
+        with self.store.transaction() as conn:
+            row, pb = self._update_incident(conn, update_id)
+            update_flow.approve(
+                conn,
+                pb,
+                row,
+                update_id=update_id,
+                actor=actor.name,
+                role=actor.role,
+                revision=revision,
+                override_reason=override_reason,
+                channels=self.channels,
+                now=self.clock.now(),
+            )
+        self._rearm()
+        return self.get_update(update_id=update_id)
+
+    def reject_update(self, *, actor: Actor, update_id: int, reason: str) -> dict[str, Any]:
+        _require(actor, Perm.APPROVE, "reject updates")
+        with self.store.transaction() as conn:
+            row, _ = self._update_incident(conn, update_id)
+            update_flow.reject(
+                conn,
+                row,
+                update_id=update_id,
+                actor=actor.name,
+                reason=reason,
+                now=self.clock.now(),
+            )
+        return self.get_update(update_id=update_id)
+
+    def _update_incident(self, conn: Connection, update_id: int) -> tuple[Row[Any], Playbook]:
+        found = conn.execute(sa.select(updates.c.incident_id).where(updates.c.id == update_id))
+        incident_id = found.scalar()
+        if incident_id is None:
+            raise NotFound(f"no update {update_id}")
+        row = _load_row(conn, incident_id, lock=True)
+        return row, self.catalog.pinned(conn, row.playbook_version)
+
+    def get_update(self, *, update_id: int) -> dict[str, Any]:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(sa.select(updates).where(updates.c.id == update_id)).first()
+            if row is None:
+                raise NotFound(f"no update {update_id}")
+            return update_flow.update_json(conn, row)
+
+    def list_updates(
+        self, *, status: str | None = None, incident_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        q = sa.select(updates).order_by(updates.c.id.desc())
+        if status:
+            q = q.where(updates.c.status == status)
+        if incident_id is not None:
+            q = q.where(updates.c.incident_id == incident_id)
+        with self.store.engine.connect() as conn:
+            return [update_flow.update_json(conn, r) for r in conn.execute(q).all()]
+
+    def add_subscriber(
+        self,
+        *,
+        actor: Actor | None,
+        audience: str,
+        name: str | None = None,
+        phone: str | None = None,
+        email: str | None = None,
+        region: str | None = None,
+    ) -> int:
+        """Opt a recipient in to an audience's updates (SMS and/or email), for a region."""
+        if actor is not None:
+            _require(actor, Perm.ADMIN, "manage subscribers")
+        if not phone and not email:
+            raise ValidationFailed(
+                "a subscriber needs a phone number or an email address",
+                details={"phone": "or email"},
+            )
+        with self.store.transaction() as conn:
+            return int(
+                conn.execute(
+                    subscribers.insert()
+                    .values(
+                        audience=audience,
+                        name=name,
+                        phone=phone,
+                        email=email,
+                        region=region,
+                        opted_in=True,
+                        created_at=self.clock.now(),
+                    )
+                    .returning(subscribers.c.id)
+                ).scalar_one()
+            )
 
     def freeze_ids(self, *, incident_id: int) -> list[int]:
         """The freezes an incident created (active or lifted)."""

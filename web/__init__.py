@@ -28,6 +28,7 @@ def create_app(
     from web import (
         api,
         api_calendar,  # noqa: F401 - registers the calendar operations on api.bp
+        api_updates,  # noqa: F401 - registers the update operations on api.bp
         auth,
         errors,
         hooks,

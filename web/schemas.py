@@ -264,3 +264,89 @@ IMPORTED: Schema = {
     "required": ["imported"],
     "properties": {"imported": {"type": "integer"}},
 }
+
+UPDATE_IN: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["audience"],
+    "properties": {
+        "audience": {"type": "string", "minLength": 1, "maxLength": 64},
+        "template": {"type": "string", "minLength": 1, "maxLength": 64},
+        "body": {"type": "string", "minLength": 1, "maxLength": 5000},
+        "locale": {"type": "string", "minLength": 2, "maxLength": 16},
+    },
+}
+
+REVISE_IN: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "body": {"type": "string", "minLength": 1, "maxLength": 5000},
+        "channels": {
+            "type": "object",
+            "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 5000},
+        },
+    },
+}
+
+APPROVE_IN: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["revision"],
+    "properties": {
+        "revision": {"type": "integer", "minimum": 1},
+        "override_reason": {"type": "string", "minLength": 1, "maxLength": 2000},
+    },
+}
+
+REJECT_IN: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["reason"],
+    "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}},
+}
+
+UPDATE: Schema = {
+    "type": "object",
+    "required": [
+        "id",
+        "incident_id",
+        "audience",
+        "status",
+        "revision",
+        "author",
+        "channels",
+        "rendered",
+        "segments",
+        "policy_violations",
+        "approvals",
+        "deliveries",
+    ],
+    "properties": {
+        "id": {"type": "integer"},
+        "incident_id": {"type": "integer"},
+        "audience": {"type": "string"},
+        "template": {"type": ["string", "null"]},
+        "status": {
+            "type": "string",
+            "enum": [
+                "pending_approval",
+                "approved",
+                "sending",
+                "sent",
+                "partially_failed",
+                "rejected",
+                "expired",
+            ],
+        },
+        "revision": {"type": "integer"},
+        "author": {"type": "string"},
+        "channels": {"type": "array", "items": {"type": "string"}},
+        "rendered": {"type": "object", "additionalProperties": {"type": "string"}},
+        "segments": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "policy_violations": {"type": "array", "items": {"type": "object"}},
+        "approvals": {"type": "array", "items": {"type": "object"}},
+        "deliveries": {"type": "object"},
+    },
+}

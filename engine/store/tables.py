@@ -280,3 +280,51 @@ status_entries = sa.Table(
     sa.Column("published_at", UTCDateTime, nullable=False),
     sa.Index("ix_status_entries_published_at", "published_at"),
 )
+
+# --- operational updates (migration 0006) ------------------------------------------------
+updates = sa.Table(
+    "updates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True),
+    sa.Column("audience", sa.String(64), nullable=False),
+    sa.Column("template", sa.String(64)),
+    sa.Column("locale", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("author", sa.String(100), nullable=False),
+    sa.Column("body", sa.Text),
+    sa.Column("channel_texts", sa.JSON, nullable=False),
+    sa.Column("rendered", sa.JSON, nullable=False),
+    sa.Column("violations", sa.JSON, nullable=False),
+    sa.Column("override_reason", sa.Text),
+    sa.Column("reject_reason", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("published_at", UTCDateTime),
+    sa.Index("ix_updates_status", "status"),
+)
+
+update_approvals = sa.Table(
+    "update_approvals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("update_id", sa.Integer, sa.ForeignKey("updates.id"), nullable=False, index=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("by", sa.String(100), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("override_reason", sa.Text),
+)
+
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("audience", sa.String(64), nullable=False, index=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("phone", sa.String(32)),
+    sa.Column("email", sa.String(320)),
+    sa.Column("region", sa.String(100)),
+    sa.Column("opted_in", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

@@ -118,6 +118,17 @@ def new_post(client: FlaskClient, tokens: dict[str, str]) -> int:
     )
 
 
+def new_update(client: FlaskClient, tokens: dict[str, str]) -> int:
+    iid = new_incident(client, tokens)
+    return int(
+        client.post(
+            f"/api/v1/incidents/{iid}/updates",
+            headers=bearer(tokens["operator"]),
+            json={"audience": "visitors", "body": "Leeds is closed today. Next update by 10:00."},
+        ).get_json()["id"]
+    )
+
+
 def new_freeze(client: FlaskClient, tokens: dict[str, str]) -> int:
     return int(
         client.post(
@@ -196,6 +207,36 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any] | None, dict[str, int]]] = [
         "/api/v1/freezes/{id}/lift",
         new_freeze,
         {"reason": "all clear"},
+        ONLY | {"comms": 200, "admin": 200},
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/updates",
+        new_incident,
+        {"audience": "visitors", "body": "Closed today. Next update by 10:00."},
+        ONLY | {"operator": 201, "comms": 201, "admin": 201},
+    ),
+    ("GET", "/api/v1/updates", None, None, READ_ALL),
+    ("GET", "/api/v1/updates/{id}", new_update, None, READ_ALL),
+    (
+        "PUT",
+        "/api/v1/updates/{id}",
+        new_update,
+        {"body": "Closed. Next update by 11:00."},
+        ONLY | {"operator": 200, "comms": 200, "admin": 200},
+    ),
+    (
+        "POST",
+        "/api/v1/updates/{id}/approve",
+        new_update,
+        {"revision": 1},
+        ONLY | {"comms": 200, "admin": 200},
+    ),
+    (
+        "POST",
+        "/api/v1/updates/{id}/reject",
+        new_update,
+        {"reason": "tone"},
         ONLY | {"comms": 200, "admin": 200},
     ),
 ]
@@ -637,3 +678,47 @@ def test_sandbox_inbox_page_shows_what_would_have_been_sent(app: Flask, svc: Ser
     login(client, "viewer")
     page = client.get("/sandbox").get_data(as_text=True)
     assert "+15555550105" in page and "&lt;b&gt;Lille&lt;/b&gt;" in page
+
+
+def test_update_api_errors_follow_the_contract(app: Flask, tokens: dict[str, str]) -> None:
+    client = app.test_client()
+    iid = declare(client, tokens["operator"]).get_json()["id"]
+    u = client.post(
+        f"/api/v1/incidents/{iid}/updates",
+        headers=bearer(tokens["comms"]),
+        json={"audience": "passengers", "body": "No comment on the cause. Next update by 10:00."},
+    ).get_json()
+    assert u["status"] == "pending_approval" and u["policy_violations"][0]["rule"] == "forbid"
+    own = client.post(
+        f"/api/v1/updates/{u['id']}/approve",
+        headers=bearer(tokens["comms"]),
+        json={"revision": 1, "override_reason": "fine"},
+    )
+    assert own.status_code == 403  # two-person rule: the author cannot approve
+    policy = client.post(
+        f"/api/v1/updates/{u['id']}/approve", headers=bearer(tokens["admin"]), json={"revision": 1}
+    )
+    assert policy.status_code == 422 and policy.get_json()["details"]["violations"]
+    client.put(
+        f"/api/v1/updates/{u['id']}",
+        headers=bearer(tokens["operator"]),
+        json={"body": "Trains are held at Lille. Next update by 10:00."},
+    )
+    stale = client.post(
+        f"/api/v1/updates/{u['id']}/approve", headers=bearer(tokens["admin"]), json={"revision": 1}
+    )
+    assert stale.status_code == 409 and stale.get_json()["error"] == "stale_revision"
+    ok = client.post(
+        f"/api/v1/updates/{u['id']}/approve", headers=bearer(tokens["admin"]), json={"revision": 2}
+    )
+    assert ok.status_code == 200 and ok.get_json()["status"] in ("sending", "partially_failed")
+    queue = client.get(
+        "/api/v1/updates?status=pending_approval", headers=bearer(tokens["viewer"])
+    ).get_json()
+    assert queue["total"] == 0
+    robot = client.post(
+        f"/api/v1/incidents/{iid}/updates",
+        headers=bearer(tokens["robot"]),
+        json={"audience": "passengers", "body": "x"},
+    )
+    assert robot.status_code == 403
