@@ -24,7 +24,7 @@ from engine.journal import append_event
 from engine.ports import OutboundMessage, Receipt
 from engine.store import Store
 from engine.store.queries import insert_ignore
-from engine.store.tables import deliveries, incidents, posts
+from engine.store.tables import deliveries, incidents, posts, subscribers
 
 BASE_DELAY = 2.0
 MAX_DELAY = 300.0
@@ -263,6 +263,8 @@ def record_failure(
             conn.execute(
                 posts.update().where(posts.c.id == post_id).values(state="failed", updated_at=now)
             )
+        if status != "pending":
+            _after_final_failure(conn, claimed, error, now=now)
         if status != "pending" and claimed.incident_id is not None:
             # Never swallow a failed send: the incident's timeline says who was not reached.
             conn.execute(
@@ -285,9 +287,45 @@ def record_failure(
                     "attempts": claimed.attempts,
                     "error": str(error)[:300],
                     "code": error.provider_code,
+                    "fallback": (m.meta.get("fallback") or {}).get("channel"),
                 },
             )
     return status
+
+
+UNSUBSCRIBED = "21610"
+
+
+def _after_final_failure(
+    conn: Connection, claimed: Claimed, error: SendFailed, *, now: datetime
+) -> None:
+    """A recipient who replied STOP is opted out; the audience's fallback channel takes over."""
+    meta = claimed.message.meta
+    if error.provider_code == UNSUBSCRIBED and meta.get("subscriber_id"):
+        conn.execute(
+            subscribers.update()
+            .where(subscribers.c.id == meta["subscriber_id"])
+            .values(opted_in=False)
+        )
+    fb = meta.get("fallback")
+    if not fb:
+        return
+    rest = {k: v for k, v in meta.items() if k != "fallback"} | {
+        "fallback_for": claimed.message.delivery_id
+    }
+    enqueue(
+        conn,
+        kind=claimed.message.kind,
+        incident_id=claimed.incident_id,
+        ref_id=meta.get("update_id"),
+        channel=fb["channel"],
+        address=fb["address"],
+        subject=fb.get("subject"),
+        body=fb["body"],
+        now=now,
+        meta=rest,
+        dedupe_key=fb["dedupe_key"],
+    )
 
 
 def counts(conn: Connection, **where: Any) -> dict[str, int]:

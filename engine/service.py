@@ -77,7 +77,9 @@ class Service:
 
     def timer_handlers(self) -> dict[str, Handler]:
         """The effects of every timer kind, for the alarm clock."""
-        return paging.make_handlers(self.catalog.pinned, self.channels)
+        return paging.make_handlers(self.catalog.pinned, self.channels) | update_flow.make_handlers(
+            self.catalog.pinned, self.channels
+        )
 
     def _rearm(self) -> None:
         """Wake the alarm clock for whatever timer the last transaction added."""
@@ -674,6 +676,15 @@ class Service:
                     .returning(subscribers.c.id)
                 ).scalar_one()
             )
+
+    def set_subscription(self, *, phone: str, opted_in: bool) -> int:
+        """STOP / START by SMS: opt this number out of (or back in to) every audience."""
+        wanted = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+        with self.store.transaction() as conn:
+            result = conn.execute(
+                subscribers.update().where(subscribers.c.phone == wanted).values(opted_in=opted_in)
+            )
+            return int(result.rowcount or 0)
 
     def freeze_ids(self, *, incident_id: int) -> list[int]:
         """The freezes an incident created (active or lifted)."""

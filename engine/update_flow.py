@@ -184,6 +184,8 @@ def draft(
         publish(conn, pb, inc, update_id=uid, channels=channels, now=now)
     elif aud.approval is None and not found:
         publish(conn, pb, inc, update_id=uid, channels=channels, now=now)
+    else:
+        plan_expiry(conn, aud, incident_id=inc.id, update_id=uid, revision=1, now=now)
     return uid, preapproved
 
 
@@ -252,6 +254,9 @@ def revise(
         actor=actor,
         at=now,
         data={"update": update_id, "revision": u.revision + 1, "violations": len(found)},
+    )
+    plan_expiry(
+        conn, aud, incident_id=inc.id, update_id=update_id, revision=u.revision + 1, now=now
     )
 
 
@@ -376,12 +381,12 @@ def publish(
         meta = {"incident_id": inc.id, "update_id": update_id, "audience": aud.name}
         if channel is None:
             continue
-        if channel.medium in ("sms", "voice", "email", "newsletter"):
-            field = "email" if channel.medium in ("email", "newsletter") else "phone"
+        if channel.medium in PERSONAL:
             for p in people:
-                address = getattr(p, field)
+                address = _address_of(p, channel)
                 if not address:
                     continue
+                fallback = _fallback(aud.fallback.get(ch), p, u, update_id, channels)
                 outbox.enqueue(
                     conn,
                     kind="update",
@@ -392,19 +397,18 @@ def publish(
                     subject=r.get("subject"),
                     body=r.get("text", ""),
                     now=now,
-                    meta=meta,
+                    meta=meta | {"subscriber_id": p.id, **fallback},
                     dedupe_key=f"update:{update_id}:{ch}:{p.id}",
                 )
                 queued += 1
         else:
-            address = channel.options.get("url") or f"{channel.kind}:{ch}"
             outbox.enqueue(
                 conn,
                 kind="update",
                 incident_id=inc.id,
                 ref_id=update_id,
                 channel=ch,
-                address=address,
+                address=_broadcast_address(channel),
                 subject=r.get("subject"),
                 body=r.get("text", ""),
                 now=now,
@@ -445,6 +449,42 @@ def publish(
             incidents.update().where(incidents.c.id == inc.id).values(last_public_update_at=now)
         )
         paging.plan_cadence(conn, pb, incident_id=inc.id, severity=inc.severity, since=now, now=now)
+
+
+PERSONAL = ("sms", "voice", "email", "newsletter")
+
+
+def _address_of(person: Row[Any], channel: Channel) -> str | None:
+    value = person.email if channel.medium in ("email", "newsletter") else person.phone
+    return str(value) if value else None
+
+
+def _broadcast_address(channel: Channel) -> str:
+    return channel.options.get("url") or f"{channel.kind}:{channel.name}"
+
+
+def _fallback(
+    fb: str | None, person: Row[Any], u: Row[Any], update_id: int, channels: Mapping[str, Channel]
+) -> dict[str, Any]:
+    """What to send instead if this delivery fails for good (none: an empty dict)."""
+    channel = channels.get(fb) if fb else None
+    if channel is None or fb is None:
+        return {}
+    personal = channel.medium in PERSONAL
+    address = _address_of(person, channel) if personal else _broadcast_address(channel)
+    if not address:
+        return {}
+    r: dict[str, Any] = u.rendered.get(fb) or next(iter(u.rendered.values()), {})
+    key = f"update:{update_id}:{fb}:{person.id}" if personal else f"update:{update_id}:{fb}"
+    return {
+        "fallback": {
+            "channel": fb,
+            "address": address,
+            "body": r.get("text", ""),
+            "subject": r.get("subject"),
+            "dedupe_key": key,
+        }
+    }
 
 
 def update_json(conn: Connection, u: Row[Any]) -> dict[str, Any]:
@@ -490,3 +530,107 @@ def update_json(conn: Connection, u: Row[Any]) -> dict[str, Any]:
         "published_at": u.published_at,
         "reject_reason": u.reject_reason,
     }
+
+
+def plan_expiry(
+    conn: Connection,
+    aud: Audience,
+    *,
+    incident_id: int,
+    update_id: int,
+    revision: int,
+    now: datetime,
+) -> None:
+    """A draft left unapproved escalates to the backup approver, then expires."""
+    if aud.approval is None or aud.approval_expires is None:
+        return
+    from engine import timers
+
+    timers.schedule(
+        conn,
+        kind="approval_due",
+        incident_id=incident_id,
+        due_at=now + aud.approval_expires,
+        now=now,
+        dedupe_key=f"approval:{update_id}:{revision}:1",
+        payload={"update_id": update_id, "revision": revision, "level": 1},
+    )
+
+
+def make_handlers(playbook_for: Any, channels: dict[str, Channel]) -> dict[str, Any]:
+    """Timer effects for updates: escalate an unapproved draft, then expire it."""
+    from engine import paging, timers
+    from engine.playbook import Target
+
+    def approval_due(conn: Connection, timer: Row[Any], now: datetime) -> str:
+        p = timer.payload
+        inc = conn.execute(
+            sa.select(incidents).where(incidents.c.id == timer.incident_id).with_for_update()
+        ).first()
+        u = conn.execute(
+            sa.select(updates).where(updates.c.id == p["update_id"]).with_for_update()
+        ).first()
+        if (
+            inc is None
+            or u is None
+            or u.status != "pending_approval"
+            or u.revision != p["revision"]
+        ):
+            return "skipped"
+        pb = playbook_for(conn, inc.playbook_version)
+        aud = pb.audiences[u.audience]
+        if p["level"] == 2:
+            conn.execute(
+                updates.update()
+                .where(updates.c.id == u.id)
+                .values(status="expired", updated_at=now)
+            )
+            append_event(
+                conn,
+                incident_id=inc.id,
+                type="update_expired",
+                actor="approvals",
+                at=now,
+                data={"update": u.id, "revision": u.revision},
+            )
+            return "expired"
+        role = aud.backup_approver or "comms-lead"
+        people = paging.people_for(conn, Target("role", role), at=now)
+        reached, missing = paging.send_notice(
+            conn,
+            pb,
+            inc,
+            people=people,
+            prefer=("sms", "email"),
+            channels=channels,
+            now=now,
+            key=timer.dedupe_key,
+            why=f"update {u.id} waits for approval",
+        )
+        append_event(
+            conn,
+            incident_id=inc.id,
+            type="approval_escalated",
+            actor="approvals",
+            at=now,
+            data={
+                "update": u.id,
+                "revision": u.revision,
+                "role": role,
+                "to": reached,
+                "unroutable": missing,
+            },
+        )
+        if aud.approval_expires is not None:
+            timers.schedule(
+                conn,
+                kind="approval_due",
+                incident_id=inc.id,
+                due_at=now + aud.approval_expires,
+                now=now,
+                dedupe_key=f"approval:{u.id}:{u.revision}:2",
+                payload={"update_id": u.id, "revision": u.revision, "level": 2},
+            )
+        return "escalated"
+
+    return {"approval_due": approval_due}

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from engine import outbox
 from engine.errors import SendFailed
 from engine.ports import Clock, Notifier
+from engine.ratelimit import TokenBucket
 from engine.store import Store
 
 log = logging.getLogger("crisis.worker")
@@ -27,6 +28,7 @@ class Worker:
         notifiers: Mapping[str, Notifier],
         media: Mapping[str, str],
         clock: Clock,
+        rates: Mapping[str, float] | None = None,
         concurrency: int = 8,
         batch: int = 64,
         idle: float = 0.2,
@@ -35,6 +37,8 @@ class Worker:
         self.notifiers = dict(notifiers)
         self.media = dict(media)
         self.clock = clock
+        # Per channel, per process: N processes each sending at `rate` add up (see README).
+        self.buckets = {ch: TokenBucket(rate) for ch, rate in (rates or {}).items() if rate}
         self.concurrency = concurrency
         self.batch = batch
         self.idle = idle
@@ -59,6 +63,9 @@ class Worker:
                     permanent=True,
                     code="no_channel",
                 )
+            bucket = self.buckets.get(item.message.channel)
+            if bucket is not None:
+                bucket.acquire()
             receipt = notifier.send(item.message)
         except SendFailed as exc:
             status = outbox.record_failure(self.store, item, exc, now=self.clock.now())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,33 +34,40 @@ TRANSIENT_CODES = frozenset(
 )
 
 
-class RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]  # untyped base
-    """Send every request to ``base`` (scheme and host) instead of *.twilio.com."""
+class CrisisHttpClient(TwilioHttpClient):  # type: ignore[misc]  # untyped base
+    """Twilio's HTTP client, keeping each thread's last response headers (for Retry-After),
+    and optionally sending every request to ``base`` instead of *.twilio.com (tests)."""
 
-    def __init__(self, base: str, **kwargs: Any) -> None:
+    def __init__(self, base: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        parts = urlsplit(base)
-        self._scheme, self._netloc = parts.scheme, parts.netloc
+        self._local = threading.local()
+        parts = urlsplit(base) if base else None
+        self._rebase = (parts.scheme, parts.netloc) if parts else None
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        p = urlsplit(url)
-        rebased = urlunsplit((self._scheme, self._netloc, p.path, p.query, p.fragment))
-        return super().request(method, rebased, *args, **kwargs)
+        if self._rebase is not None:
+            p = urlsplit(url)
+            url = urlunsplit((*self._rebase, p.path, p.query, p.fragment))
+        self._local.headers = {}
+        response = super().request(method, url, *args, **kwargs)
+        self._local.headers = dict(getattr(response, "headers", None) or {})
+        return response
+
+    def retry_after(self) -> float | None:
+        """Retry-After of this thread's last response, in seconds."""
+        headers = getattr(self._local, "headers", {}) or {}
+        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        return float(value) if value is not None and str(value).isdigit() else None
 
 
 def make_client(
     *, account_sid: str, auth_token: str, base_url: str | None = None, timeout: float = 15.0
 ) -> Client:
     """The real twilio Client; ``base_url`` aims it at a loopback server in tests."""
-    http = (
-        RebasedHttpClient(base_url, timeout=timeout)
-        if base_url
-        else TwilioHttpClient(timeout=timeout)
-    )
-    return Client(account_sid, auth_token, http_client=http)
+    return Client(account_sid, auth_token, http_client=CrisisHttpClient(base_url, timeout=timeout))
 
 
-def classify(exc: BaseException) -> SendFailed:
+def classify(exc: BaseException, *, retry_after: float | None = None) -> SendFailed:
     """Turn a Twilio or network error into a transient or permanent SendFailed."""
     if isinstance(exc, TwilioException):
         status = getattr(exc, "status", None)
@@ -68,7 +76,10 @@ def classify(exc: BaseException) -> SendFailed:
         text = f"twilio {status} {code}: {message}"[:500]
         if code in TRANSIENT_CODES or status == 429 or (isinstance(status, int) and status >= 500):
             return SendFailed(
-                text, permanent=False, code=str(code or status), retry_after=_retry_after(exc)
+                text,
+                permanent=False,
+                code=str(code or status),
+                retry_after=retry_after or _retry_after(exc),
             )
         if code in PERMANENT_CODES or (isinstance(status, int) and 400 <= status < 500):
             return SendFailed(text, permanent=True, code=str(code or status))
@@ -87,3 +98,8 @@ def _retry_after(exc: BaseException) -> float | None:
         if isinstance(value, int | float | str) and str(value).replace(".", "").isdigit():
             return float(value)
     return None
+
+
+def retry_after_of(client: Client) -> float | None:
+    http = getattr(client, "http_client", None)
+    return http.retry_after() if isinstance(http, CrisisHttpClient) else None

@@ -9,7 +9,7 @@ from twilio.rest import Client
 
 from engine.errors import SendFailed
 from engine.ports import OutboundMessage, Receipt
-from notifiers.twilio_common import classify
+from notifiers.twilio_common import classify, retry_after_of
 
 
 class TwilioSmsNotifier:
@@ -44,7 +44,7 @@ class TwilioSmsNotifier:
         try:
             created = self.client.messages.create(**params)
         except (TwilioException, OSError) as exc:
-            raise classify(exc) from None
+            raise classify(exc, retry_after=retry_after_of(self.client)) from None
         if not created.sid:
             raise SendFailed("twilio returned no message sid", permanent=False, code="no_sid")
         return Receipt(provider_id=created.sid, final=False)

@@ -14,7 +14,7 @@ from twilio.rest import Client
 
 from engine.errors import SendFailed
 from engine.ports import OutboundMessage, Receipt
-from notifiers.twilio_common import classify
+from notifiers.twilio_common import classify, retry_after_of
 
 
 def twiml_for(message: OutboundMessage, *, gather_url: str | None) -> str:
@@ -58,7 +58,7 @@ class TwilioVoiceNotifier:
         try:
             call = self.client.calls.create(**params)
         except (TwilioException, OSError) as exc:
-            raise classify(exc) from None
+            raise classify(exc, retry_after=retry_after_of(self.client)) from None
         if not call.sid:
             raise SendFailed("twilio returned no call sid", permanent=False, code="no_sid")
         return Receipt(provider_id=call.sid, final=False)

@@ -24,6 +24,8 @@ log = logging.getLogger("crisis.hooks")
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 
 ACK = re.compile(r"^\s*(?:ack(?:nowledge)?|ok|1)\s*#?\s*(\d+)?\s*[.!]?\s*$", re.IGNORECASE)
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_TEXT = (
     "crisiscomms: reply ACK <incident number> to acknowledge a page, "
     "e.g. ACK 12. Reply ACK alone for your most recent page."
@@ -79,6 +81,16 @@ def twilio_sms() -> Any:
     """Handle an SMS reply: ACK [n] acknowledges a page; anything else gets help."""
     _verify()
     body = request.form.get("Body", "")
+    word = body.strip().upper()
+    if word in STOP_WORDS or word in START_WORDS:
+        opted_in = word in START_WORDS
+        n = service().set_subscription(phone=request.form.get("From", ""), opted_in=opted_in)
+        reply = (
+            f"You will receive crisiscomms updates again ({n} subscription(s))."
+            if opted_in
+            else "You will receive no more crisiscomms updates. Reply START to subscribe again."
+        )
+        return twiml(f"<Message>{escape(reply)}</Message>")
     match = ACK.match(body)
     if match is None:
         return twiml(f"<Message>{escape(HELP_TEXT)}</Message>")

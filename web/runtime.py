@@ -126,6 +126,7 @@ class Runtime:
             store=service.store,
             notifiers=build_notifiers(service),
             media={n: c.medium for n, c in service.channels.items()},
+            rates={n: c.rate_per_second for n, c in service.channels.items() if c.rate_per_second},
             clock=service.clock,
             concurrency=concurrency,
         )

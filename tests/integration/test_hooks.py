@@ -167,3 +167,19 @@ def test_the_page_text_says_how_to_acknowledge(svc: Service) -> None:
         body = conn.execute(sa.select(deliveries.c.body)).scalar_one()
     assert body.endswith(f"Reply ACK {iid} to acknowledge.")
     assert svc.clock.now() - svc.get(incident_id=iid).declared_at < timedelta(seconds=1)
+
+
+def test_stop_and_start_replies_change_the_subscription(app: Flask, svc: Service) -> None:
+    import sqlalchemy as sa
+
+    from engine.store.tables import subscribers
+
+    svc.add_subscriber(actor=None, audience="passengers", phone="+15555550700")
+    stop = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550700", "Body": "STOP"})
+    assert "no more crisiscomms updates" in stop.get_data(as_text=True)  # type: ignore[attr-defined]
+    with svc.store.engine.connect() as conn:
+        assert conn.execute(sa.select(subscribers.c.opted_in)).scalar_one() is False
+    start = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550700", "Body": "start"})
+    assert "again (1 subscription" in start.get_data(as_text=True)  # type: ignore[attr-defined]
+    with svc.store.engine.connect() as conn:
+        assert conn.execute(sa.select(subscribers.c.opted_in)).scalar_one() is True

@@ -1,0 +1,195 @@
+"""Delivering updates: retries, permanent errors, fallback, STOP, expiry, rate limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from engine.ports import FakeClock, Notifier
+from engine.ratelimit import TokenBucket
+from engine.service import Service
+from engine.store.tables import deliveries, subscribers
+from engine.timers import fire_due
+from engine.worker import Worker
+from notifiers.sandbox import SandboxNotifier
+from notifiers.twilio_common import make_client
+from notifiers.twilio_sms import TwilioSmsNotifier
+from tests.conftest import COMMS, OPERATOR
+from tests.fakes.twilio import ACCOUNT, TOKEN, FakeTwilio
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio()
+    yield fake
+    fake.close()
+
+
+def worker_for(svc: Service, clock: FakeClock, fake: FakeTwilio, **extra: Notifier) -> Worker:
+    client = make_client(account_sid=ACCOUNT, auth_token=TOKEN, base_url=fake.url, timeout=0.5)
+    sandbox = SandboxNotifier(store=svc.store, clock=clock)
+    notifiers: dict[str, Notifier] = dict.fromkeys(svc.channels, sandbox)
+    notifiers["sms"] = TwilioSmsNotifier(client=client, sender="+15005550006")
+    notifiers.update(extra)
+    return Worker(
+        store=svc.store,
+        notifiers=notifiers,
+        clock=clock,
+        concurrency=2,
+        media={n: c.medium for n, c in svc.channels.items()},
+    )
+
+
+def drain(worker: Worker, clock: FakeClock, rounds: int = 30) -> None:
+    """Run the worker, moving the clock past each retry's backoff."""
+    for _ in range(rounds):
+        while worker.run_once():
+            pass
+        clock.advance(timedelta(minutes=6))
+
+
+def rows(svc: Service) -> list[sa.Row[object]]:
+    with svc.store.engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(deliveries).where(deliveries.c.kind == "update").order_by(deliveries.c.id)
+            )
+        )
+
+
+def publish_to(
+    svc: Service,
+    phones: list[str],
+    *,
+    playbook: str = "rail-disruption",
+    audience: str = "passengers",
+    emails: bool = False,
+) -> int:
+    for p in phones:
+        svc.add_subscriber(
+            actor=None,
+            audience=audience,
+            phone=p,
+            email=f"{p[-4:]}@example.org" if emails else None,
+        )
+    sev = "sev2"
+    iid = svc.declare(
+        actor=OPERATOR, playbook=playbook, severity=sev, title="Disruption", services=["checkout"]
+    ).id
+    u = svc.draft_update(
+        actor=OPERATOR,
+        incident_id=iid,
+        audience=audience,
+        body="Services are disrupted. Next update by 10:00.",
+    )
+    svc.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+    return int(u["id"])
+
+
+def test_transient_errors_retry_and_permanent_ones_do_not(
+    service: Service, clock: FakeClock, twilio: FakeTwilio
+) -> None:
+    phones = [f"+155555503{i:02d}" for i in range(6)]
+    publish_to(service, phones)
+    twilio.fail_next(429, 20429, retry_after=30)
+    twilio.fail_next(500, 0)
+    twilio.hang_next(2)  # a timeout
+    twilio.fail_next(400, 21211)  # invalid number
+    twilio.fail_next(400, 21610)  # unsubscribed
+    worker = worker_for(service, clock, twilio)
+    worker.concurrency = 1
+    drain(worker, clock)
+    worker.stop()
+    sms = [r for r in rows(service) if r.channel == "sms"]
+    statuses = sorted(r.status for r in sms)
+    assert statuses == ["failed", "failed", "sent", "sent", "sent", "sent"]
+    failed = {r.error_code for r in sms if r.status == "failed"}
+    assert failed == {"21211", "21610"}
+    assert all(r.attempts == 1 for r in sms if r.status == "failed")  # never retried
+    assert sum(r.attempts for r in sms if r.status == "sent") == 4 + 3  # three retries
+    with service.store.engine.connect() as conn:
+        opted = (
+            conn.execute(sa.select(subscribers.c.phone).where(subscribers.c.opted_in.is_(False)))
+            .scalars()
+            .all()
+        )
+    assert len(opted) == 1  # the 21610 recipient is opted out
+
+
+def test_retry_after_is_honoured(service: Service, clock: FakeClock, twilio: FakeTwilio) -> None:
+    publish_to(service, ["+15555550400"])
+    twilio.fail_next(429, 20429, retry_after=120)
+    worker = worker_for(service, clock, twilio)
+    worker.run_once()
+    worker.stop()
+    [row] = [r for r in rows(service) if r.channel == "sms"]
+    assert row.status == "pending" and row.next_attempt_at - clock.now() >= timedelta(seconds=120)
+
+
+def test_fallback_sms_to_email_after_a_permanent_failure(
+    service: Service, clock: FakeClock, twilio: FakeTwilio
+) -> None:
+    publish_to(
+        service, ["+15555550500"], playbook="payments-outage", audience="merchants", emails=True
+    )
+    twilio.fail_next(400, 21211)
+    worker = worker_for(service, clock, twilio)
+    drain(worker, clock, rounds=3)
+    worker.stop()
+    by_channel = {(r.channel, r.address): r.status for r in rows(service)}
+    assert by_channel[("sms", "+15555550500")] == "failed"
+    # the merchant's email carried it instead (plus the audience's own email delivery)
+    assert by_channel[("email", "0500@example.org")] == "delivered"
+    fallbacks = [r for r in rows(service) if r.meta.get("fallback_for")]
+    assert len(fallbacks) <= 1  # deduplicated with the audience's own email delivery
+
+
+def test_stop_and_start_by_sms_change_who_is_sent_to(service: Service) -> None:
+    service.add_subscriber(actor=None, audience="passengers", phone="+15555550600")
+    assert service.set_subscription(phone="+1 555 555 0600", opted_in=False) == 1
+    publish_to(service, [])
+    assert [r.address for r in rows(service) if r.channel == "sms"] == []
+    service.set_subscription(phone="+15555550600", opted_in=True)
+    publish_to(service, [])
+    assert [r.address for r in rows(service) if r.channel == "sms"] == ["+15555550600"]
+
+
+def test_an_unapproved_draft_escalates_to_the_backup_approver_then_expires(
+    roster: Service, clock: FakeClock
+) -> None:
+    iid = roster.declare(
+        actor=OPERATOR,
+        playbook="rail-disruption",
+        severity="sev2",
+        title="Signals",
+        regions=["lille"],
+    ).id
+    u = roster.draft_update(
+        actor=OPERATOR,
+        incident_id=iid,
+        audience="passengers",
+        body="Trains are held. Next update by 10:00.",
+    )
+    handlers = roster.timer_handlers()
+    clock.advance(timedelta(minutes=30))  # passengers: approval_expires 30m
+    fire_due(roster.store, handlers, now=clock.now(), node="t")
+    [esc] = [e for e in roster.timeline(incident_id=iid) if e.type == "approval_escalated"]
+    assert esc.data["role"] == "ops-director" and esc.data["to"] == ["ed/sms"]
+    clock.advance(timedelta(minutes=30))
+    fire_due(roster.store, handlers, now=clock.now(), node="t")
+    assert roster.get_update(update_id=u["id"])["status"] == "expired"
+    back = roster.revise_update(
+        actor=OPERATOR, update_id=u["id"], body="Trains are moving slowly. Next update by 10:30."
+    )
+    assert back["status"] == "pending_approval" and back["revision"] == 2
+
+
+def test_token_bucket_paces_to_the_configured_rate() -> None:
+    now = [0.0]
+    bucket = TokenBucket(50, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    for _ in range(501):
+        bucket.acquire()
+    assert now[0] == pytest.approx(10.0, rel=0.001)  # 500 waits of 20 ms after the first
