@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -30,6 +31,7 @@ class Worker:
         clock: Clock,
         rates: Mapping[str, float] | None = None,
         concurrency: int = 8,
+        lease: float = 60.0,
         batch: int = 64,
         idle: float = 0.2,
     ) -> None:
@@ -40,6 +42,7 @@ class Worker:
         # Per channel, per process: N processes each sending at `rate` add up (see README).
         self.buckets = {ch: TokenBucket(rate) for ch, rate in (rates or {}).items() if rate}
         self.concurrency = concurrency
+        self.lease = timedelta(seconds=lease)
         self.batch = batch
         self.idle = idle
         self._stop = threading.Event()
@@ -49,7 +52,9 @@ class Worker:
 
     def run_once(self) -> int:
         """Claim one batch and send it; return how many rows were claimed."""
-        claimed = outbox.claim(self.store, now=self.clock.now(), limit=self.batch, media=self.media)
+        claimed = outbox.claim(
+            self.store, now=self.clock.now(), limit=self.batch, media=self.media, lease=self.lease
+        )
         if claimed:
             list(self._pool.map(self._send, claimed))
         return len(claimed)

@@ -129,6 +129,7 @@ class Runtime:
             rates={n: c.rate_per_second for n, c in service.channels.items() if c.rate_per_second},
             clock=service.clock,
             concurrency=concurrency,
+            lease=float(os.environ.get("CRISIS_OUTBOX_LEASE_SECONDS", "60")),
         )
         publisher = Source(fire=service.publish_due, next_due=lambda: next_post_due(service.store))
         self.alarm = AlarmClock(

@@ -27,6 +27,7 @@ class FakeTwilio:
         self._faults: deque[tuple[str, Any]] = deque()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self.delay = 0.0  # seconds every answer takes
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,6 +77,8 @@ class FakeTwilio:
             self._answer(h, 401, {"code": 20003, "message": "Authenticate", "status": 401})
             return
         kind = "call" if h.path.endswith("/Calls.json") else "message"
+        if self.delay:
+            time.sleep(self.delay)
         with self._lock:
             self.requests.append({"path": h.path, "kind": kind, "form": form})
             fault = self._faults.popleft() if self._faults else None
