@@ -677,6 +677,13 @@ class Service:
                 ).scalar_one()
             )
 
+    def list_subscribers(self, *, audience: str | None = None) -> list[dict[str, Any]]:
+        q = sa.select(subscribers).order_by(subscribers.c.id)
+        if audience:
+            q = q.where(subscribers.c.audience == audience)
+        with self.store.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
     def set_subscription(self, *, phone: str, opted_in: bool) -> int:
         """STOP / START by SMS: opt this number out of (or back in to) every audience."""
         wanted = "".join(ch for ch in phone if ch.isdigit() or ch == "+")

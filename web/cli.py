@@ -35,6 +35,15 @@ DEMO_USERS = (
 )
 
 
+DEMO_SUBSCRIBERS = (
+    ("passengers", "lille"),
+    ("passengers", "lille"),
+    ("passengers", "calais"),
+    ("passengers", None),
+    ("staff", None),
+    ("merchants", None),
+    ("customers", None),
+)
 DEMO_POSTS = (
     (2, "twitter", "Mince pies in every Business Premier seat this December!", ["promo"], []),
     (20, "newsletter", "Europe: the ideal Christmas gift — fares from £29", ["promo", "xmas"], []),
@@ -504,6 +513,48 @@ def posts_list(ctx: click.Context, state: str | None) -> None:
 
 
 @main.group()
+def subscribers() -> None:
+    """Who receives an audience's updates (SMS and/or email, per region)."""
+
+
+@subscribers.command("add")
+@click.argument("audience")
+@click.option("--phone")
+@click.option("--email")
+@click.option("--region")
+@click.option("--name")
+@click.pass_context
+@handles_errors
+def subscribers_add(
+    ctx: click.Context,
+    audience: str,
+    phone: str | None,
+    email: str | None,
+    region: str | None,
+    name: str | None,
+) -> None:
+    """Opt a recipient in to AUDIENCE's updates."""
+    sid = _service(ctx).add_subscriber(
+        actor=None, audience=audience, phone=phone, email=email, region=region, name=name
+    )
+    click.echo(f"subscriber {sid} receives {audience} updates")
+
+
+@subscribers.command("list")
+@click.option("--audience")
+@click.pass_context
+@handles_errors
+def subscribers_list(ctx: click.Context, audience: str | None) -> None:
+    """List subscribers."""
+    for s in _service(ctx).list_subscribers(audience=audience):
+        state = "" if s["opted_in"] else "  (opted out: STOP)"
+        click.echo(
+            f"{s['id']:>5} {s['audience']:<12} {s['phone'] or '-':<16} "
+            f"{s['email'] or '-':<28} {s['region'] or 'all regions'}{state}"
+        )
+
+
+@main.group()
 def freeze() -> None:
     """Promo freezes."""
 
@@ -709,6 +760,16 @@ def demo(ctx: click.Context) -> None:
 
         svc.load_roster(seed=load_roster_file(roster_file))
         click.echo(f"roster loaded from {roster_file}")
+    if not svc.list_subscribers():
+        for i, (audience, region) in enumerate(DEMO_SUBSCRIBERS):
+            svc.add_subscriber(
+                actor=None,
+                audience=audience,
+                phone=f"+1555555{1000 + i}",
+                email=f"{audience}{i}@example.org",
+                region=region,
+            )
+        click.echo(f"demo subscribers: {len(DEMO_SUBSCRIBERS)}")
     if svc.list_posts(per_page=1)[1] == 0:
         now = svc.clock.now()
         marketer = svc.find_user(username="marketer").as_actor()

@@ -215,3 +215,13 @@ def test_posts_and_freezes_from_the_cli(workdir: Path) -> None:
     lifted = crisis(workdir, "freeze", "lift", "1", "--reason", "all clear", "--as", "comms")
     assert lifted.stdout.startswith("freeze 1 lifted")
     assert "lifted by comms" in crisis(workdir, "freeze", "list", "--all").stdout
+
+
+def test_updates_reach_subscribers_added_from_the_cli(workdir: Path) -> None:
+    out = crisis(
+        workdir, "subscribers", "add", "passengers", "--phone", "+15555550900", "--region", "lille"
+    ).stdout
+    assert out.startswith("subscriber 1 receives passengers updates")
+    listed = crisis(workdir, "subscribers", "list").stdout
+    assert "+15555550900" in listed and "lille" in listed
+    assert "demo subscribers" not in crisis(workdir, "demo").stdout  # only into an empty list
