@@ -166,6 +166,8 @@ def incident(incident_id: int) -> Any:
             for f in svc.list_freezes(incident_id=incident_id)
         ],
         can_lift=may(user.role, Perm.LIFT_FREEZE),
+        updates=_update_views(svc.list_updates(incident_id=incident_id), user),
+        can_draft=may(user.role, Perm.DRAFT) and inc.resolved_at is None,
         can_transition=may(user.role, Perm.TRANSITION),
         can_ack=can_ack,
         age=ago(inc.declared_at, svc.clock.now()),
@@ -329,3 +331,74 @@ def active_freeze_summary() -> dict[str, int] | None:
 def sandbox_inbox() -> Any:
     """Show what every sandbox channel would have sent, newest first."""
     return render_template("sandbox.html", messages=service().sandbox_messages(limit=200))
+
+
+def _update_views(updates: list[dict[str, Any]], user: Any) -> list[dict[str, Any]]:
+    """Add what the current user may do with each update."""
+    out = []
+    for u in updates:
+        mine = u["author"] == user.username
+        out.append(
+            u
+            | {
+                "can_decide": u["status"] == "pending_approval"
+                and may(user.role, Perm.APPROVE)
+                and user.role != "automation",
+                "mine": mine,
+            }
+        )
+    return out
+
+
+@bp.get("/approvals")
+@requires(Perm.READ)
+def approvals() -> Any:
+    """The approval queue: drafts waiting, with what each channel will send."""
+    svc = service()
+    user = current_user()
+    pending = _update_views(svc.list_updates(status="pending_approval"), user)
+    return render_template("approvals.html", updates=pending)
+
+
+@bp.post("/incidents/<int:incident_id>/updates")
+@requires(Perm.DRAFT)
+def draft_update(incident_id: int) -> Any:
+    """Draft an update from the incident page."""
+    form = request.form
+    try:
+        u = service().draft_update(
+            actor=_actor(),
+            incident_id=incident_id,
+            audience=form.get("audience", ""),
+            template=form.get("template") or None,
+            body=form.get("body") or None,
+            locale=form.get("locale") or "en",
+        )
+        flash(f"Update {u['id']} drafted: {u['status'].replace('_', ' ')}.", "ok")
+    except ValidationFailed as exc:
+        flash("Not drafted: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")
+    return redirect(url_for("ui.incident", incident_id=incident_id) + "#updates")
+
+
+@bp.post("/updates/<int:update_id>/decide")
+@requires(Perm.READ)
+def decide_update(update_id: int) -> Any:
+    """Approve (a named revision, optionally overriding the policy) or reject an update."""
+    svc = service()
+    form = request.form
+    back = _safe_next(form.get("back"))
+    try:
+        if form.get("decision") == "reject":
+            svc.reject_update(actor=_actor(), update_id=update_id, reason=form.get("reason", ""))
+            flash(f"Update {update_id} rejected.", "ok")
+        else:
+            svc.approve_update(
+                actor=_actor(),
+                update_id=update_id,
+                revision=int(form.get("revision", "0") or 0),
+                override_reason=form.get("override_reason") or None,
+            )
+            flash(f"Update {update_id} approved and sent.", "ok")
+    except (Conflict, Forbidden, ValidationFailed) as exc:
+        flash(f"Update {update_id}: {exc}", "error")
+    return redirect(back)

@@ -28,5 +28,26 @@
       list.appendChild(li);
     });
   }
-  document.addEventListener("DOMContentLoaded", start);
+  // Delivery progress: refresh the counts of updates still sending, every 3 seconds.
+  function progress() {
+    var live = document.querySelectorAll('article.update[data-status="sending"]');
+    live.forEach(function (el) {
+      fetch("/api/v1/updates/" + el.getAttribute("data-update"), {credentials: "same-origin"})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (u) {
+          if (!u) { return; }
+          var d = u.deliveries;
+          var set = function (name, value) {
+            var b = el.querySelector('[data-count="' + name + '"]');
+            if (b) { b.textContent = String(value); }
+          };
+          set("delivered", d.delivered); set("pending", d.pending); set("failed", d.failed + d.dead);
+          el.setAttribute("data-status", u.status);
+        });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    start();
+    if (document.querySelector("article.update")) { setInterval(progress, 3000); }
+  });
 }());
