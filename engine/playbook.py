@@ -110,6 +110,7 @@ class Template:
     channels: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: MappingProxyType({})
     )  # channel → locale → text
+    html: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # email HTML
 
 
 @dataclass(frozen=True)
@@ -799,7 +800,7 @@ class _Builder:
                 value_node,
                 path,
                 required=("audience", "body"),
-                optional=("preapproved", "subject", "channels"),
+                optional=("preapproved", "subject", "channels", "html"),
             )
             if spec is None:
                 continue
@@ -824,6 +825,7 @@ class _Builder:
             subject = (
                 self._localized(spec["subject"][1], f"{path}.subject") if "subject" in spec else {}
             )
+            html = self._localized(spec["html"][1], f"{path}.html") if "html" in spec else {}
             per_channel: dict[str, Mapping[str, str]] = {}
             if "channels" in spec:
                 for ch, (kn, vn) in (
@@ -845,6 +847,7 @@ class _Builder:
                     pre,
                     MappingProxyType(subject),
                     MappingProxyType(per_channel),
+                    MappingProxyType(html),
                 )
         return out
 

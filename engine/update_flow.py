@@ -397,7 +397,9 @@ def publish(
                     subject=r.get("subject"),
                     body=r.get("text", ""),
                     now=now,
-                    meta=meta | {"subscriber_id": p.id, **fallback},
+                    meta=meta
+                    | {"subscriber_id": p.id, **fallback}
+                    | ({"html": r["html"]} if r.get("html") else {}),
                     dedupe_key=f"update:{update_id}:{ch}:{p.id}",
                 )
                 queued += 1

@@ -38,6 +38,7 @@ class Rendered:
     subject: str | None = None
     segments: int | None = None
     cites_next_update: bool = False  # the text states when the next update is due
+    html: str | None = None  # an email's HTML part, when the template has one
 
 
 CLOCK_TIME = re.compile(r"\b([01]?\d|2[0-3])[:h.]\s?[0-5]\d\b")
@@ -73,6 +74,7 @@ def render(
     out: dict[str, Rendered] = {}
     for ch in audience.channels:
         subject = None
+        html: str | None = None
         if channel_texts and ch in channel_texts:
             text = channel_texts[ch]
             cites = cites_next_update(text)
@@ -84,6 +86,10 @@ def render(
             )
             text = env.from_string(source).render(**variables).strip()
             cites = "next_update_at" in undeclared_variables(source)
+            if template.html and media.get(ch) in ("email", "newsletter"):
+                # Autoescaped: incident fields cannot inject markup into the HTML part.
+                html_env = environment().overlay(autoescape=True)
+                html = html_env.from_string(_pick(template.html, locale)).render(**variables)
             if template.subject:
                 subject = (
                     env.from_string(_pick(template.subject, locale)).render(**variables).strip()
@@ -93,7 +99,7 @@ def render(
             cites = cites_next_update(text)
         medium = media.get(ch, "")
         segments = sms_segments(text) if medium == "sms" else None
-        out[ch] = Rendered(text, subject, segments, cites)
+        out[ch] = Rendered(text, subject, segments, cites, html)
     return out
 
 

@@ -193,3 +193,54 @@ def test_token_bucket_paces_to_the_configured_rate() -> None:
     for _ in range(501):
         bucket.acquire()
     assert now[0] == pytest.approx(10.0, rel=0.001)  # 500 waits of 20 ms after the first
+
+
+def test_an_email_update_carries_the_templates_html_part(
+    service: Service, clock: FakeClock
+) -> None:
+    import email as email_lib
+    import email.policy
+
+    from aiosmtpd.controller import Controller
+
+    from notifiers.email import EmailNotifier
+    from tests.integration.test_notifiers import SmtpSink, free_port
+
+    service.add_subscriber(actor=None, audience="merchants", email="shop@example.org")
+    iid = service.declare(
+        actor=OPERATOR,
+        playbook="payments-outage",
+        severity="sev2",
+        title="Card payments failing",
+        services=["<checkout>"],
+    ).id
+    u = service.draft_update(
+        actor=OPERATOR, incident_id=iid, audience="merchants", template="merchant-notice"
+    )
+    service.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+    sink, port = SmtpSink(), free_port()
+    ctl = Controller(sink, hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        mailer = EmailNotifier(
+            host="127.0.0.1", port=port, sender="ops@example.org", security="none"
+        )
+        sandbox = SandboxNotifier(store=service.store, clock=clock)
+        worker = Worker(
+            store=service.store,
+            notifiers={"email": mailer, "sms": sandbox},
+            media={n: c.medium for n, c in service.channels.items()},
+            clock=clock,
+        )
+        while worker.run_once():
+            pass
+        worker.stop()
+    finally:
+        ctl.stop()
+    [raw] = sink.messages
+    msg = email_lib.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["Subject"] == "[SEV2] Payments disruption: Card payments failing"
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    assert "<strong>Payments affected:</strong> &lt;checkout&gt;." in html
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    assert "Payments affected: <checkout>." in text

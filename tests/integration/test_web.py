@@ -724,16 +724,22 @@ def test_update_api_errors_follow_the_contract(app: Flask, tokens: dict[str, str
     assert robot.status_code == 403
 
 
-def test_draft_and_approve_from_the_pages(app: Flask, svc: Service,
-                                          tokens: dict[str, str]) -> None:
+def test_draft_and_approve_from_the_pages(app: Flask, svc: Service, tokens: dict[str, str]) -> None:
     svc.add_subscriber(actor=None, audience="passengers", phone="+15555550801")
     client = app.test_client()
     iid = declare(client, tokens["operator"], severity="sev2").get_json()["id"]
     login(client, "operator")
     token = csrf_of(client, f"/incidents/{iid}")
-    client.post(f"/incidents/{iid}/updates", data={
-        "csrf_token": token, "audience": "passengers", "template": "",
-        "body": "Trains are held near <Lille>. Next update by 10:00.", "locale": "en"})
+    client.post(
+        f"/incidents/{iid}/updates",
+        data={
+            "csrf_token": token,
+            "audience": "passengers",
+            "template": "",
+            "body": "Trains are held near <Lille>. Next update by 10:00.",
+            "locale": "en",
+        },
+    )
     page = client.get(f"/incidents/{iid}").get_data(as_text=True)
     assert "pending approval" in page and "Trains are held near &lt;Lille&gt;" in page
     assert "Approve revision 1" not in page  # operators cannot approve
@@ -744,9 +750,15 @@ def test_draft_and_approve_from_the_pages(app: Flask, svc: Service,
     uid = int(re.search(r'data-update="(\d+)"', queue).group(1))  # type: ignore[union-attr]
     refused = comms.post(f"/updates/{uid}/decide", data={"decision": "approve", "revision": "1"})
     assert refused.status_code == 403  # no CSRF token
-    comms.post(f"/updates/{uid}/decide", data={
-        "decision": "approve", "revision": "1", "csrf_token": csrf_of(comms, "/approvals"),
-        "back": "/approvals"})
+    comms.post(
+        f"/updates/{uid}/decide",
+        data={
+            "decision": "approve",
+            "revision": "1",
+            "csrf_token": csrf_of(comms, "/approvals"),
+            "back": "/approvals",
+        },
+    )
     page = comms.get(f"/incidents/{iid}").get_data(as_text=True)
     assert "Delivered <b" in page and 'data-count="pending">' in page
     assert svc.get_update(update_id=uid)["approvals"][0]["by"] == "comms"
