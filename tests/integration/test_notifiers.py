@@ -399,7 +399,6 @@ def test_secrets_never_show_in_reprs() -> None:
         EmailNotifier(host="h", port=25, sender="a@b", password="hunter2"),
     ):
         assert "hunter2" not in repr(n)
-    assert json.dumps({"ok": True})
 
 
 @pytest.fixture

@@ -39,10 +39,10 @@ def test_template_renders_per_channel_and_locale(service: Service, clock: FakeCl
     assert u["channels"] == ["sms", "twitter", "status_page"]
     sms = u["rendered"]["sms"]
     assert sms.startswith("Nous savons que les services sur lille sont perturbés")
-    due = (clock.now() + timedelta(minutes=45)).astimezone()  # sev2 cadence: 45 min
-    assert "Prochaine information à" in sms and u["segments"]["sms"] >= 2
+    # sev2 cadence is 45 min: 09:45 UTC, which the French text gives in Paris time (CET).
+    assert clock.now().hour == 9 and "Prochaine information à 10:45" in sms
+    assert u["segments"]["sms"] == 2  # 174 GSM-7 characters (é and à are in GSM-7): 2 x 153
     assert u["status"] == "pending_approval" and u["policy_violations"] == []
-    assert due
 
 
 def test_the_preapproved_holding_statement_goes_out_at_sev1(service: Service) -> None:
