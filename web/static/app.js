@@ -43,6 +43,11 @@
           };
           set("delivered", d.delivered); set("pending", d.pending); set("failed", d.failed + d.dead);
           el.setAttribute("data-status", u.status);
+          var badge = el.querySelector(".badge");
+          if (badge) {
+            badge.textContent = u.status.replace(/_/g, " ");
+            badge.className = "badge status-" + u.status;
+          }
         });
     });
   }
