@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from engine import outbox
-from engine.channels import Channel
+from engine.channels import Channel, endpoint
 from engine.errors import Conflict, NotFound, ValidationFailed
 from engine.freeze import PostFacts, Scope, after_lift, holding, matches
 from engine.journal import append_event
@@ -205,10 +205,6 @@ def import_posts(
     return len(good)
 
 
-def _address(channel: Channel) -> str:
-    return channel.options.get("url") or channel.options.get("list") or f"sandbox:{channel.name}"
-
-
 def _send_post(
     conn: Connection, row: Row[Any], channels: Mapping[str, Channel], now: datetime
 ) -> None:
@@ -218,7 +214,7 @@ def _send_post(
         kind="post",
         ref_id=row.id,
         channel=row.channel,
-        address=_address(channel) if channel else f"sandbox:{row.channel}",
+        address=endpoint(channel) if channel else f"sandbox:{row.channel}",
         subject=row.body.splitlines()[0][:120]
         if channel and channel.medium == "newsletter"
         else None,
@@ -517,7 +513,7 @@ def _notify_schedulers(
             conn,
             kind="webhook",
             channel=ch.name,
-            address=_address(ch),
+            address=endpoint(ch),
             body=body,
             now=now,
             dedupe_key=f"{event}:{freeze_id}:{ch.name}",

@@ -137,3 +137,24 @@ def parse_channels(text: str, *, file: str) -> dict[str, Channel]:
 def load_channels(path: Path) -> dict[str, Channel]:
     """Load the channels file at ``path``."""
     return parse_channels(path.read_text(encoding="utf-8"), file=str(path))
+
+
+PERSONAL_MEDIA = ("sms", "voice", "email", "newsletter")
+
+
+def personal_address(channel: Channel, *, phone: str | None, email: str | None) -> str | None:
+    """A person's address on ``channel``: their phone for SMS and voice, email for mail."""
+    if channel.medium in ("sms", "voice"):
+        return phone or None
+    if channel.medium in ("email", "newsletter"):
+        return email or None
+    return None
+
+
+def endpoint(channel: Channel) -> str:
+    """Where a broadcast channel sends (its URL or list; the sandbox keeps a label)."""
+    return (
+        channel.options.get("url")
+        or channel.options.get("list")
+        or (f"{channel.kind}:{channel.name}")
+    )

@@ -9,7 +9,6 @@
     ├── Conflict                     the request clashes with current state
     │   └── InvalidTransition        trigger not allowed from the incident's state
     ├── ValidationFailed             bad field values in a command (.details)
-    ├── AuditBroken                  the timeline hash chain does not verify (.findings)
     └── SendFailed                   a notifier could not send (.permanent, .code, .retry_after)
 
 The web layer maps each class to one HTTP status, once, in ``web/errors.py``.
@@ -99,16 +98,6 @@ class ValidationFailed(CrisisError):
     def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.details = dict(details or {})
-
-
-class AuditBroken(CrisisError):
-    """The timeline's hash chain does not verify."""
-
-    code = "audit_broken"
-
-    def __init__(self, findings: Sequence[str]) -> None:
-        self.findings = tuple(findings)
-        super().__init__(self.findings[0] if self.findings else "audit failed")
 
 
 class SendFailed(CrisisError):

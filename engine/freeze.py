@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 OPERATIONAL_TAG = "operational"
-LIFT_POLICIES = ("review", "resume", "discard")
 
 
 @dataclass(frozen=True)

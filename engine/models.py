@@ -41,6 +41,34 @@ class Incident:
     last_public_update_at: datetime | None = None
     next_update_due_at: datetime | None = None
 
+    @classmethod
+    def from_row(cls, r: Any) -> Incident:
+        """Read an ``incidents`` row (or anything with its columns as attributes)."""
+        return cls(
+            id=r.id,
+            playbook_id=r.playbook_id,
+            playbook_version=r.playbook_version,
+            title=r.title,
+            severity=r.severity,
+            state=r.state,
+            regions=tuple(r.regions or ()),
+            services=tuple(r.services or ()),
+            summary=r.summary or "",
+            declared_by=r.declared_by,
+            declared_at=r.declared_at,
+            updated_at=r.updated_at,
+            owner=r.owner,
+            acknowledged_at=r.acknowledged_at,
+            resolved_at=r.resolved_at,
+            ladder_generation=r.ladder_generation,
+            ladder_started_at=r.ladder_started_at,
+            ladder_stopped_at=r.ladder_stopped_at,
+            escalation_step=r.escalation_step,
+            escalation_exhausted=bool(r.escalation_exhausted),
+            last_public_update_at=r.last_public_update_at,
+            next_update_due_at=r.next_update_due_at,
+        )
+
     @property
     def ref(self) -> str:
         return f"INC-{self.id}"

@@ -29,7 +29,6 @@ from engine.store.tables import deliveries, incidents, posts, subscribers
 BASE_DELAY = 2.0
 MAX_DELAY = 300.0
 LEASE = timedelta(seconds=60)
-OPEN_STATUSES = ("pending", "sending")
 
 
 def backoff(

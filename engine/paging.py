@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from engine import escalation, outbox, timers
-from engine.channels import Channel
+from engine.channels import Channel, endpoint, personal_address
 from engine.journal import append_event
 from engine.playbook import Escalation, Playbook, Target
 from engine.roster import Override, Rotation, on_call, quiet_until
@@ -92,13 +92,9 @@ def _person(r: Row[Any]) -> Person:
 
 
 def address_for(person: Person, channel: Channel) -> str | None:
-    if channel.medium in ("sms", "voice"):
-        return person.phone
-    if channel.medium == "email":
-        return person.email
     if channel.medium == "webhook":
-        return channel.options.get("url") or f"sandbox:{channel.name}"
-    return None
+        return endpoint(channel)
+    return personal_address(channel, phone=person.phone, email=person.email)
 
 
 # --- ladders --------------------------------------------------------------------------------
@@ -472,3 +468,14 @@ def plan_cadence(
             payload={"due": due.isoformat(), "level": 1},
         )
     return due
+
+
+def note_public_update(
+    conn: Connection, pb: Playbook, inc: Row[Any], *, at: datetime, now: datetime
+) -> None:
+    """A public update went out at ``at``: the cadence clock restarts from it."""
+    conn.execute(
+        incidents.update().where(incidents.c.id == inc.id).values(last_public_update_at=at)
+    )
+    if inc.resolved_at is None:
+        plan_cadence(conn, pb, incident_id=inc.id, severity=inc.severity, since=at, now=now)

@@ -36,10 +36,6 @@ CAP_CERTAINTY = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
 DEFAULT_LOCALE = "en"
 
 
-def _frozen(d: Mapping[str, object]) -> Mapping[str, object]:
-    return MappingProxyType(dict(d))
-
-
 @dataclass(frozen=True)
 class Transition:
     trigger: str
@@ -167,11 +163,6 @@ class Playbook:
     @property
     def short_version(self) -> str:
         return self.version[:12]
-
-    @property
-    def triggers_by_name(self) -> tuple[str, ...]:
-        """Every lifecycle trigger name, in first-use order."""
-        return tuple(dict.fromkeys(t.trigger for t in self.transitions))
 
     def transitions_from(self, state: str) -> tuple[Transition, ...]:
         """The transitions whose source includes ``state``."""

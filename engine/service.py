@@ -22,7 +22,7 @@ from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from engine.freeze import Scope
 from engine.journal import append_event
 from engine.models import Actor, Event, Incident, User
-from engine.playbook import Playbook
+from engine.playbook import ON_LIFT, Playbook
 from engine.ports import Alarm, Clock, SystemClock
 from engine.roles import ROLES, Perm, may
 from engine.security import hash_password, new_token, token_digest, verify_password
@@ -163,7 +163,7 @@ class Service:
             paging.plan_cadence(
                 conn, pb, incident_id=incident_id, severity=severity, since=now, now=now
             )
-            inc = _incident(_load_row(conn, incident_id, lock=False))
+            inc = Incident.from_row(_load_row(conn, incident_id, lock=False))
         self._rearm()
         return inc
 
@@ -182,7 +182,7 @@ class Service:
             row = _load_row(conn, incident_id, lock=True)
             pb = self.catalog.pinned(conn, row.playbook_version)
             self._apply(conn, pb, row, actor=actor, trigger=trigger, note=note, now=now)
-            inc = _incident(_load_row(conn, incident_id, lock=False))
+            inc = Incident.from_row(_load_row(conn, incident_id, lock=False))
         self._rearm()
         return inc
 
@@ -202,7 +202,7 @@ class Service:
             pb = self.catalog.pinned(conn, row.playbook_version)
             if row.owner is not None:
                 if row.owner == actor.name:
-                    return _incident(row)
+                    return Incident.from_row(row)
                 raise Conflict(f"INC-{row.id} is already acknowledged by {row.owner}")
             if row.state in pb.final:
                 raise Conflict(f"INC-{row.id} is already {row.state}")
@@ -224,7 +224,7 @@ class Service:
             if until in pb.allowed_triggers(row.state):
                 row = _load_row(conn, incident_id, lock=False)
                 self._apply(conn, pb, row, actor=actor, trigger=until, note=None, now=now)
-            return _incident(_load_row(conn, incident_id, lock=False))
+            return Incident.from_row(_load_row(conn, incident_id, lock=False))
 
     def amend(
         self,
@@ -295,7 +295,7 @@ class Service:
                     since=row.last_public_update_at or row.declared_at,
                     now=now,
                 )
-            inc = _incident(_load_row(conn, incident_id, lock=False))
+            inc = Incident.from_row(_load_row(conn, incident_id, lock=False))
         self._rearm()
         return inc
 
@@ -464,7 +464,7 @@ class Service:
     ) -> dict[str, Any]:
         """Freeze by hand (people, or automation such as a monitoring hook)."""
         _require(actor, Perm.CREATE_FREEZE, "create freezes")
-        if on_lift not in ("review", "resume", "discard"):
+        if on_lift not in ON_LIFT:
             raise ValidationFailed(
                 "unknown on_lift", details={"on_lift": "review | resume | discard"}
             )
@@ -725,14 +725,8 @@ class Service:
         with self.store.transaction() as conn:
             row = _load_row(conn, incident_id, lock=True)
             pb = self.catalog.pinned(conn, row.playbook_version)
-            conn.execute(
-                incidents.update().where(incidents.c.id == row.id).values(last_public_update_at=at)
-            )
-            if row.resolved_at is None:
-                paging.plan_cadence(
-                    conn, pb, incident_id=row.id, severity=row.severity, since=at, now=now
-                )
-            inc = _incident(_load_row(conn, incident_id, lock=False))
+            paging.note_public_update(conn, pb, row, at=at, now=now)
+            inc = Incident.from_row(_load_row(conn, incident_id, lock=False))
         self._rearm()
         return inc
 
@@ -767,7 +761,7 @@ class Service:
 
     def get(self, *, incident_id: int) -> Incident:
         with self.store.engine.connect() as conn:
-            return _incident(_load_row(conn, incident_id, lock=False))
+            return Incident.from_row(_load_row(conn, incident_id, lock=False))
 
     def playbook_of(self, incident: Incident) -> Playbook:
         with self.store.engine.connect() as conn:
@@ -801,7 +795,7 @@ class Service:
                 .limit(per_page)
                 .offset((page - 1) * per_page)
             ).all()
-        return Page([_incident(r) for r in rows], page, per_page, int(total))
+        return Page([Incident.from_row(r) for r in rows], page, per_page, int(total))
 
     def timeline(self, *, incident_id: int, after_seq: int = 0) -> list[Event]:
         """The incident's events in order (those after ``after_seq``)."""
@@ -1129,33 +1123,6 @@ def _clean_list(values: Sequence[str], field: str, problems: dict[str, str]) -> 
 
 def _json_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple | list) else value
-
-
-def _incident(r: Row[Any]) -> Incident:
-    return Incident(
-        id=r.id,
-        playbook_id=r.playbook_id,
-        playbook_version=r.playbook_version,
-        title=r.title,
-        severity=r.severity,
-        state=r.state,
-        regions=tuple(r.regions or ()),
-        services=tuple(r.services or ()),
-        summary=r.summary or "",
-        declared_by=r.declared_by,
-        declared_at=r.declared_at,
-        updated_at=r.updated_at,
-        owner=r.owner,
-        acknowledged_at=r.acknowledged_at,
-        resolved_at=r.resolved_at,
-        ladder_generation=r.ladder_generation,
-        ladder_started_at=r.ladder_started_at,
-        ladder_stopped_at=r.ladder_stopped_at,
-        escalation_step=r.escalation_step,
-        escalation_exhausted=bool(r.escalation_exhausted),
-        last_public_update_at=r.last_public_update_at,
-        next_update_due_at=r.next_update_due_at,
-    )
 
 
 def _event(r: Row[Any]) -> Event:

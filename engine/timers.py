@@ -210,7 +210,6 @@ class AlarmClock:
         self._armed: datetime | None = None
         self._busy = False
         self._again = False
-        self.last_wake: datetime | None = None
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
@@ -256,7 +255,6 @@ class AlarmClock:
                 with self._lock:
                     self._armed = None  # whatever was armed is served by this pass
                     self._again = False
-                self.last_wake = self.clock.now()
                 self._drain()
                 with self._lock:
                     if not self._again:

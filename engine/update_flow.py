@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from engine import outbox
-from engine.channels import Channel
+from engine.channels import PERSONAL_MEDIA, Channel, endpoint, personal_address
 from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from engine.journal import append_event
+from engine.models import Incident
 from engine.playbook import Audience, Playbook
 from engine.store.tables import (
     incidents,
@@ -40,11 +41,9 @@ class StaleRevision(Conflict):
 def _variables(
     pb: Playbook, inc: Row[Any], audience: Audience, locale: str, now: datetime
 ) -> dict[str, Any]:
-    from engine.service import _incident  # the same Incident record everywhere
-
     cadence = pb.cadence.get(inc.severity)
     return {
-        "incident": _incident(inc).template_vars(),
+        "incident": Incident.from_row(inc).template_vars(),
         "playbook": {"id": pb.id, "name": pb.name},
         "next_update_at": now + cadence if cadence else inc.next_update_due_at,
         "audience": audience.name,
@@ -89,7 +88,6 @@ def _render(
         playbook=pb,
         audience=audience,
         rendered=rendered,
-        next_update_at=variables["next_update_at"],
         media=media,
     )
     return rendered, found
@@ -381,9 +379,9 @@ def publish(
         meta = {"incident_id": inc.id, "update_id": update_id, "audience": aud.name}
         if channel is None:
             continue
-        if channel.medium in PERSONAL:
+        if channel.medium in PERSONAL_MEDIA:
             for p in people:
-                address = _address_of(p, channel)
+                address = personal_address(channel, phone=p.phone, email=p.email)
                 if not address:
                     continue
                 fallback = _fallback(aud.fallback.get(ch), p, u, update_id, channels)
@@ -410,7 +408,7 @@ def publish(
                 incident_id=inc.id,
                 ref_id=update_id,
                 channel=ch,
-                address=_broadcast_address(channel),
+                address=endpoint(channel),
                 subject=r.get("subject"),
                 body=r.get("text", ""),
                 now=now,
@@ -447,22 +445,7 @@ def publish(
     if aud.public:
         from engine import paging
 
-        conn.execute(
-            incidents.update().where(incidents.c.id == inc.id).values(last_public_update_at=now)
-        )
-        paging.plan_cadence(conn, pb, incident_id=inc.id, severity=inc.severity, since=now, now=now)
-
-
-PERSONAL = ("sms", "voice", "email", "newsletter")
-
-
-def _address_of(person: Row[Any], channel: Channel) -> str | None:
-    value = person.email if channel.medium in ("email", "newsletter") else person.phone
-    return str(value) if value else None
-
-
-def _broadcast_address(channel: Channel) -> str:
-    return channel.options.get("url") or f"{channel.kind}:{channel.name}"
+        paging.note_public_update(conn, pb, inc, at=now, now=now)
 
 
 def _fallback(
@@ -472,8 +455,12 @@ def _fallback(
     channel = channels.get(fb) if fb else None
     if channel is None or fb is None:
         return {}
-    personal = channel.medium in PERSONAL
-    address = _address_of(person, channel) if personal else _broadcast_address(channel)
+    personal = channel.medium in PERSONAL_MEDIA
+    address = (
+        personal_address(channel, phone=person.phone, email=person.email)
+        if personal
+        else endpoint(channel)
+    )
     if not address:
         return {}
     r: dict[str, Any] = u.rendered.get(fb) or next(iter(u.rendered.values()), {})

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from engine.playbook import DEFAULT_LOCALE, Audience, Playbook, Template
@@ -108,7 +107,6 @@ def violations(
     playbook: Playbook,
     audience: Audience,
     rendered: Mapping[str, Rendered],
-    next_update_at: datetime | None,
     media: Mapping[str, str],
 ) -> list[dict[str, str]]:
     """Every breach of the playbook's rules of engagement, per channel."""

@@ -112,7 +112,8 @@ def test_threads_never_publish_after_a_freeze(
 ) -> None:
     results = run_thread_trials(real_clock_service(store, catalog, channel_map), TRIALS)
     assert results["VIOLATION"] == 0, results
-    assert sum(results.values()) == TRIALS
+    # Both orders happened, so the window was exercised: publishes won and freezes won.
+    assert results["held"] > 0 and results["published before the freeze"] > 0, results
 
 
 @pytest.mark.postgres
@@ -204,7 +205,8 @@ def test_processes_on_postgres_never_publish_after_a_freeze(
             q.close()
             q.join_thread()
         assert results["VIOLATION"] == 0, results
-        assert sum(results.values()) == TRIALS
+        # Both orders happened, so the window was exercised: publishes won and freezes won.
+        assert results["held"] > 0 and results["published before the freeze"] > 0, results
     finally:
         store.dispose()
         schema.drop()
