@@ -7,7 +7,8 @@ instant leaves either both or neither.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +16,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from engine import calendar, lifecycle, paging, rosterdb, timers, update_flow
+from engine import (
+    calendar,
+    lifecycle,
+    paging,
+    public,
+    rosterdb,
+    subscriptions,
+    timers,
+    update_flow,
+)
 from engine.catalog import Catalog
 from engine.channels import Channel
 from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -343,6 +353,7 @@ class Service:
                 at=now,
                 data={"state": dest},
             )
+            public.announce_resolution(conn, pb, row, state=dest, actor=actor.name, now=now)
 
     def _playbook_freeze(
         self,
@@ -672,6 +683,8 @@ class Service:
                         region=region,
                         opted_in=True,
                         created_at=self.clock.now(),
+                        confirmed_at=self.clock.now(),
+                        manage_token=secrets.token_urlsafe(24),
                     )
                     .returning(subscribers.c.id)
                 ).scalar_one()
@@ -685,13 +698,59 @@ class Service:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def set_subscription(self, *, phone: str, opted_in: bool) -> int:
-        """STOP / START by SMS: opt this number out of (or back in to) every audience."""
-        wanted = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+        """STOP / START (or YES) by SMS: this number, in every audience; YES also confirms."""
         with self.store.transaction() as conn:
-            result = conn.execute(
-                subscribers.update().where(subscribers.c.phone == wanted).values(opted_in=opted_in)
+            return subscriptions.set_by_phone(
+                conn, phone=phone, opted_in=opted_in, now=self.clock.now()
             )
-            return int(result.rowcount or 0)
+
+    def request_subscription(
+        self,
+        *,
+        audience: str,
+        email: str | None,
+        phone: str | None,
+        region: str | None,
+        regions: tuple[str, ...],
+        channel: str,
+        message: Callable[[subscriptions.Pending], tuple[str, str]],
+    ) -> subscriptions.Pending:
+        """Record a public subscription and queue its confirmation on ``channel``.
+
+        ``message`` turns the pending subscription (with its one-time token) into the
+        confirmation's subject and body; the web layer knows the links.
+        """
+        if channel not in self.channels:
+            raise ValidationFailed(
+                "subscriptions by this route are not configured",
+                details={"channel": f"no channel {channel!r}"},
+            )
+        now = self.clock.now()
+        with self.store.transaction() as conn:
+            pending = subscriptions.request(
+                conn,
+                audience=audience,
+                email=email,
+                phone=phone,
+                region=region,
+                regions=regions,
+                now=now,
+            )
+            if pending.token is not None:
+                subject, body = message(pending)
+                subscriptions.send_confirmation(
+                    conn, pending, channel=channel, subject=subject, body=body, now=now
+                )
+        self._rearm()
+        return pending
+
+    def confirm_subscription(self, *, token: str) -> int:
+        with self.store.transaction() as conn:
+            return subscriptions.confirm(conn, token=token, now=self.clock.now())
+
+    def unsubscribe(self, *, manage_token: str) -> int:
+        with self.store.transaction() as conn:
+            return subscriptions.unsubscribe(conn, manage_token=manage_token)
 
     def freeze_ids(self, *, incident_id: int) -> list[int]:
         """The freezes an incident created (active or lifted)."""
@@ -717,6 +776,26 @@ class Service:
         return calendar.publish_due(
             self.store, now=self.clock.now(), channels=self.channels, limit=limit
         )
+
+    def public_incidents(self, *, days: int = public.HISTORY_DAYS) -> list[public.PublicIncident]:
+        """Incidents with a published public entry in the last ``days`` days."""
+        since = self.clock.now() - timedelta(days=days)
+        with self.store.engine.connect() as conn:
+            return public.load_incidents(conn, since=since, playbook_of=self.catalog.pinned)
+
+    def public_version(self) -> tuple[int, int]:
+        """Changes whenever something is published: for ETags and caches."""
+        with self.store.engine.connect() as conn:
+            return public.version(conn)
+
+    def public_entry(self, *, update_id: int) -> tuple[public.Entry, public.Entry | None, Playbook]:
+        """One published update's entry, the one before it, and its incident's playbook."""
+        with self.store.engine.connect() as conn:
+            found = public.load_entry(conn, update_id=update_id)
+            if found is None:
+                raise NotFound(f"update {update_id} was not published on the status page")
+            row = _load_row(conn, found[0].incident_id, lock=False)
+            return found[0], found[1], self.catalog.pinned(conn, row.playbook_version)
 
     def record_public_update(self, *, incident_id: int, at: datetime | None = None) -> Incident:
         """A public update went out: reset the cadence clock from ``at``."""

@@ -368,7 +368,9 @@ def publish(
     aud = pb.audiences[u.audience]
     regions = list(inc.regions or [])
     sub = subscribers.c
-    q = sa.select(subscribers).where(sub.audience == aud.name, sub.opted_in.is_(True))
+    q = sa.select(subscribers).where(
+        sub.audience == aud.name, sub.opted_in.is_(True), sub.confirmed_at.is_not(None)
+    )
     if regions:
         q = q.where(sa.or_(sub.region.is_(None), sub.region.in_(regions)))
     people = conn.execute(q).all()
@@ -397,6 +399,7 @@ def publish(
                     now=now,
                     meta=meta
                     | {"subscriber_id": p.id, **fallback}
+                    | ({"unsubscribe_token": p.manage_token} if p.manage_token else {})
                     | ({"html": r["html"]} if r.get("html") else {}),
                     dedupe_key=f"update:{update_id}:{ch}:{p.id}",
                 )

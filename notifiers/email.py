@@ -15,19 +15,26 @@ from engine.ports import OutboundMessage, Receipt
 SECURITY = ("starttls", "ssl", "none")
 
 
-def build(message: OutboundMessage, *, sender: str) -> EmailMessage:
-    """The email for ``message``: plain text, an HTML alternative, headers."""
+def build(message: OutboundMessage, *, sender: str, public_url: str = "") -> EmailMessage:
+    """The email for ``message``: plain text, an HTML alternative, headers.
+
+    A subscriber's email carries a one-click unsubscribe link (RFC 8058) when the public URL
+    of the status page is known.
+    """
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = message.address
     msg["Subject"] = message.subject or message.body.splitlines()[0][:120]
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(idstring=str(message.delivery_id), domain=_domain(sender))
-    unsubscribe = message.meta.get("unsubscribe_url")
-    if unsubscribe:
+    token = message.meta.get("unsubscribe_token")
+    body = message.body
+    if token and public_url:
+        unsubscribe = f"{public_url.rstrip('/')}/status/unsubscribe/{token}"
         msg["List-Unsubscribe"] = f"<{unsubscribe}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(message.body, charset="utf-8")
+        body = f"{body}\n\n--\nUnsubscribe: {unsubscribe}"
+    msg.set_content(body, charset="utf-8")
     body_html = message.meta.get("html") or (
         "<p>" + html.escape(message.body).replace("\n\n", "</p><p>").replace("\n", "<br>") + "</p>"
     )
@@ -53,6 +60,7 @@ class EmailNotifier:
         password: str | None = None,
         timeout: float = 20.0,
         cafile: str | None = None,
+        public_url: str = "",
     ) -> None:
         if security not in SECURITY:
             raise ValueError(f"security must be one of {', '.join(SECURITY)}")
@@ -62,6 +70,7 @@ class EmailNotifier:
         self._password = password
         self.timeout = timeout
         self.cafile = cafile  # a private CA for the SMTP server's certificate
+        self.public_url = public_url  # for unsubscribe links
 
     def __repr__(self) -> str:
         return (
@@ -70,7 +79,7 @@ class EmailNotifier:
         )
 
     def send(self, message: OutboundMessage) -> Receipt:
-        msg = build(message, sender=self.sender)
+        msg = build(message, sender=self.sender, public_url=self.public_url)
         try:
             smtp: smtplib.SMTP
             if self.security == "ssl":

@@ -33,6 +33,7 @@ def create_app(
         errors,
         hooks,
         ops,
+        public,
         ui,
     )
     from web.bootstrap import build_service
@@ -64,6 +65,7 @@ def create_app(
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(hooks.bp)
+    public.init_app(app, public.load_status_page(config.status_page_file))
     app.after_request(_security_headers)
     app.jinja_env.globals["freeze_summary"] = ui.active_freeze_summary
     return app

@@ -7,6 +7,8 @@ carry no ambient credentials and are exempt, as are the signed inbound hooks.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import secrets
 from collections.abc import Callable
@@ -23,7 +25,9 @@ from web.errors import ApiError
 
 F = TypeVar("F", bound=Callable[..., Any])
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CSRF_EXEMPT_PREFIXES = ("/hooks/",)
+# Hooks are signed or token-checked; unsubscribe links carry their own capability token and
+# must accept RFC 8058 one-click POSTs from mail clients.
+CSRF_EXEMPT_PREFIXES = ("/hooks/", "/status/unsubscribe/")
 
 
 def service() -> Service:
@@ -66,10 +70,13 @@ def _identify() -> None:
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        username = None
+        if scheme.lower() == "basic":  # Alertmanager's basic_auth: the password is a token
+            username, token = _basic(token)
+        elif scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "use Authorization: Bearer <token>")
         user = service().user_for_token(token=token.strip())
-        if user is None:
+        if user is None or (username is not None and username != user.username):
             raise ApiError(401, "that token is unknown or revoked")
         g.user, g.via = user, "token"
         return
@@ -84,6 +91,18 @@ def _identify() -> None:
             g.user, g.via = user, "session"
         else:
             session.clear()
+
+
+def _basic(credentials: str) -> tuple[str, str]:
+    """Split HTTP basic credentials into (username, password)."""
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ApiError(401, "the basic credentials are not valid base64") from None
+    username, sep, password = decoded.partition(":")
+    if not sep or not password:
+        raise ApiError(401, "basic auth needs a username and a token as the password")
+    return username, password
 
 
 def _check_csrf() -> None:

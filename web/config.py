@@ -22,6 +22,7 @@ class Config:
     database_url: str = DEFAULT_DB
     playbooks: tuple[Path, ...] = (Path("playbooks"),)
     channels_file: Path = Path("config/channels.yaml")
+    status_page_file: Path = Path("config/status.yaml")
     secret_key: Secret = field(default_factory=lambda: Secret(""))
     host: str = "127.0.0.1"
     port: int = 8080
@@ -38,6 +39,7 @@ class Config:
             database_url=db,
             playbooks=books or (Path("playbooks"),),
             channels_file=Path(env.get("CRISIS_CHANNELS", "config/channels.yaml")),
+            status_page_file=Path(env.get("CRISIS_STATUS_PAGE", "config/status.yaml")),
             secret_key=Secret(env.get("CRISIS_SECRET_KEY", "")),
             host=env.get("CRISIS_HOST", "127.0.0.1"),
             port=int(env.get("CRISIS_PORT", "8080")),

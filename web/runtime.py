@@ -90,6 +90,7 @@ def _adapter(
             username=_secret(channel, "username", env, required=False) or None,
             password=_secret(channel, "password", env, required=False) or None,
             cafile=opts.get("cafile"),
+            public_url=public,
         )
     if kind in ("twilio_sms", "twilio_voice"):
         client = make_client(

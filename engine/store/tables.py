@@ -278,7 +278,15 @@ status_entries = sa.Table(
     sa.Column("title", sa.String(500)),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("published_at", UTCDateTime, nullable=False),
+    # migration 0007: what the public saw, as it was when published
+    sa.Column("update_id", sa.Integer),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="update"),  # or resolved
+    sa.Column("severity", sa.String(32)),
+    sa.Column("state", sa.String(64)),
+    sa.Column("regions", sa.JSON),
+    sa.Column("services", sa.JSON),
     sa.Index("ix_status_entries_published_at", "published_at"),
+    sa.Index("ix_status_entries_incident", "incident_id"),
 )
 
 # --- operational updates (migration 0006) ------------------------------------------------
@@ -327,4 +335,40 @@ subscribers = sa.Table(
     sa.Column("region", sa.String(100)),
     sa.Column("opted_in", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # migration 0007: self-service subscriptions from the status page
+    sa.Column("confirmed_at", UTCDateTime),  # None: waiting for the double opt-in
+    sa.Column("confirm_hash", sa.String(64), index=True),
+    sa.Column("manage_token", sa.String(64)),  # in every email's unsubscribe link
+    sa.Column("source", sa.String(16), nullable=False, server_default="admin"),
+    sa.Index("ix_subscribers_manage_token", "manage_token", unique=True),
+)
+
+# --- monitoring alerts (migration 0007) ----------------------------------------------------
+monitor_groups = sa.Table(
+    "monitor_groups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("group_key", sa.String(500), nullable=False),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id")),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("source", "group_key", name="uq_monitor_groups_key"),
+)
+
+monitor_alerts = sa.Table(
+    "monitor_alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("fingerprint", sa.String(200), nullable=False),
+    sa.Column("starts_at", sa.String(40), nullable=False),
+    sa.Column("group_key", sa.String(500), nullable=False),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.UniqueConstraint("source", "fingerprint", "starts_at", name="uq_monitor_alerts_key"),
+    sa.Index("ix_monitor_alerts_incident", "incident_id"),
 )

@@ -288,16 +288,19 @@ def test_a_permanent_failure_is_not_retryable(make: Callable[[str], Harness], ki
 def test_email_headers_parts_and_french_text(make: Callable[[str], Harness]) -> None:
     h = make("email")
     sink_msgs = h.received
-    h.notifier.send(msg(h.address, unsubscribe_url="https://status.example.org/unsubscribe/abc"))
-    [text] = sink_msgs()
-    assert text.strip() == FRENCH
     notifier = h.notifier
     assert isinstance(notifier, EmailNotifier)
+    notifier.public_url = "https://status.example.org/"
+    notifier.send(msg(h.address, unsubscribe_token="abc"))
+    [text] = sink_msgs()
+    link = "https://status.example.org/status/unsubscribe/abc"
+    assert text.replace("\r\n", "\n").strip() == f"{FRENCH}\n\n--\nUnsubscribe: {link}"
     raw = build_raw(h)
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["Subject"] == "[SEV1] INC-7 Tunnel" and parsed["To"] == "dana@example.org"
     assert parsed["From"] == "ops@example.org" and parsed["Message-ID"]
-    assert parsed["List-Unsubscribe"] == "<https://status.example.org/unsubscribe/abc>"
+    assert parsed["List-Unsubscribe"] == f"<{link}>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed.get_content_type() == "multipart/alternative"
     html = parsed.get_body(preferencelist=("html",)).get_content()
     assert "Lille et Londres sont à l&#x27;arrêt" in html

@@ -1,0 +1,542 @@
+"""The public face: status page, Atom and CAP feeds, Statuspage-compatible JSON, subscriptions.
+
+Everything here reads only published entries (engine.public), so drafts, rejected and expired
+updates cannot appear. Pages and feeds carry a weak ETag derived from what has been published
+(and the day, for the 90-day strips) and are cached briefly by browsers and proxies; a
+conditional request answers 304 after one small query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from engine.errors import NotFound, ValidationFailed
+from engine.public import (
+    HISTORY_DAYS,
+    Component,
+    ComponentView,
+    PublicIncident,
+    component_status,
+    day_strip,
+    parse_components,
+)
+from engine.subscriptions import Pending
+from web import feeds
+from web.auth import service
+from web.errors import ApiError
+
+bp = Blueprint("public", __name__)
+
+CACHE_SECONDS = 15
+SUBSCRIBE_LIMIT = (5, 600.0)  # requests per client address per this many seconds
+
+
+@dataclass(frozen=True)
+class StatusPage:
+    """The status page's settings (``config/status.yaml``, or CRISIS_STATUS_PAGE)."""
+
+    name: str = "Service status"
+    description: str = ""
+    time_zone: str = "UTC"
+    sender: str = "status@crisiscomms.local"
+    components: tuple[Component, ...] = ()
+    audience: str | None = None  # the audience public subscribers join
+    email_channel: str | None = None
+    sms_channel: str | None = None
+    fingerprint: str = field(default="", compare=False)
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r for c in self.components for r in c.regions))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+
+def load_status_page(path: Path) -> StatusPage:
+    """Read the status page's settings; a missing file gives a page with no components."""
+    if not path.exists():
+        return StatusPage()
+    text = path.read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    where = str(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping")
+    known = {"name", "description", "time_zone", "cap_sender", "subscriptions", "components"}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(known)})")
+    subs = data.get("subscriptions") or {}
+    if not isinstance(subs, dict) or set(subs) - {"audience", "email_channel", "sms_channel"}:
+        raise ValueError(f"{where}: subscriptions takes audience, email_channel, sms_channel")
+    page = StatusPage(
+        name=str(data.get("name", StatusPage.name)),
+        description=str(data.get("description", "")),
+        time_zone=str(data.get("time_zone", "UTC")),
+        sender=str(data.get("cap_sender", StatusPage.sender)),
+        components=tuple(parse_components(data.get("components"), where=where)),
+        audience=subs.get("audience"),
+        email_channel=subs.get("email_channel"),
+        sms_channel=subs.get("sms_channel"),
+        fingerprint=hashlib.sha256(text.encode()).hexdigest()[:12],
+    )
+    try:
+        page.zone  # noqa: B018 - fail at start-up, not on the first visitor
+    except ZoneInfoNotFoundError:
+        raise ValueError(f"{where}: unknown time_zone {page.time_zone!r}") from None
+    if any(ch in page.sender for ch in " ,<&"):
+        raise ValueError(f"{where}: cap_sender may not contain spaces, commas, < or &")
+    return page
+
+
+def init_app(app: Flask, page: StatusPage) -> None:
+    app.extensions["crisis.status_page"] = page
+    app.extensions["crisis.public_cache"] = _Cache()
+    app.extensions["crisis.subscribe_limiter"] = _Limiter(*SUBSCRIBE_LIMIT)
+    app.register_blueprint(bp)
+
+
+def _page() -> StatusPage:
+    page: StatusPage = current_app.extensions["crisis.status_page"]
+    return page
+
+
+def _base_url() -> str:
+    return (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/")
+
+
+def _site() -> feeds.Site:
+    page = _page()
+    return feeds.Site(name=page.name, base_url=_base_url(), sender=page.sender)
+
+
+class _Cache:
+    """Rendered bodies by ETag: a few entries per process, replaced as versions move on."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._items: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        self.size = size
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key: str, body: bytes) -> None:
+        with self._lock:
+            if len(self._items) >= self.size:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = body
+
+
+class _Limiter:
+    """At most ``n`` requests per client per ``window`` seconds (per process)."""
+
+    def __init__(self, n: int, window: float) -> None:
+        self.n, self.window = n, window
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            hits = self._seen.setdefault(client, deque())
+            while hits and hits[0] < now - self.window:
+                hits.popleft()
+            if len(hits) >= self.n:
+                return False
+            hits.append(now)
+            if len(self._seen) > 10_000:  # forget the quiet ones
+                self._seen = {k: v for k, v in self._seen.items() if v}
+            return True
+
+
+def _cached(kind: str, mimetype: str, build: Callable[[], bytes | str]) -> Response:
+    """Answer from the ETag (304), the process cache, or by building the body."""
+    svc = service()
+    version = svc.public_version()
+    today = svc.clock.now().date().isoformat()
+    raw = f"{kind}|{version}|{today}|{request.full_path}|{_base_url()}|{_page().fingerprint}"
+    etag = hashlib.sha256(raw.encode()).hexdigest()[:32]
+    if request.if_none_match.contains_weak(etag):
+        resp = Response(status=304)
+    else:
+        cache: _Cache = current_app.extensions["crisis.public_cache"]
+        body = cache.get(etag)
+        if body is None:
+            built = build()
+            body = built.encode("utf-8") if isinstance(built, str) else built
+            cache.put(etag, body)
+        resp = Response(body, mimetype=mimetype)
+    resp.set_etag(etag, weak=True)
+    resp.headers["Cache-Control"] = f"public, max-age={CACHE_SECONDS}"
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
+
+
+def _view() -> tuple[list[PublicIncident], list[ComponentView]]:
+    svc = service()
+    page = _page()
+    incidents = svc.public_incidents(days=HISTORY_DAYS)
+    open_ = [i for i in incidents if not i.resolved]
+    today = svc.clock.now().astimezone(page.zone).date()
+    comps = [
+        ComponentView(
+            c,
+            component_status(c, open_),
+            day_strip(c, incidents, today=today, days=HISTORY_DAYS),
+        )
+        for c in page.components
+    ]
+    return incidents, comps
+
+
+def _local(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(_page().zone).strftime("%d %b %Y, %H:%M %Z")
+
+
+def _overall(open_: list[PublicIncident]) -> tuple[str, str]:
+    """Statuspage's page indicator and its words."""
+    if not open_:
+        return "none", "All systems operational"
+    worst = min(i.rank for i in open_)
+    return (
+        ("critical", "Major disruption")
+        if worst == 0
+        else ("major", "Partial disruption")
+        if worst == 1
+        else ("minor", "Minor disruption")
+    )
+
+
+@bp.get("/status")
+def status() -> Any:
+    """Show current incidents, each component's status and the last 90 days."""
+
+    def build() -> str:
+        incidents, comps = _view()
+        open_ = [i for i in incidents if not i.resolved]
+        past = [i for i in incidents if i.resolved]
+        days: dict[str, list[PublicIncident]] = {}
+        for inc in past:
+            key = inc.started_at.astimezone(_page().zone).strftime("%d %B %Y")
+            days.setdefault(key, []).append(inc)
+        return render_template(
+            "status.html",
+            page=_page(),
+            open_incidents=open_,
+            past_days=days,
+            components=comps,
+            overall=_overall(open_),
+            local=_local,
+            subscribe=bool(_page().audience),
+        )
+
+    return _cached("status", "text/html", build)
+
+
+@bp.get("/status/incidents/<int:incident_id>")
+def status_incident(incident_id: int) -> Any:
+    """Show one public incident with every update published about it."""
+
+    def build() -> str:
+        incidents, _ = _view()
+        found = next((i for i in incidents if i.id == incident_id), None)
+        if found is None:
+            raise NotFound("no public incident with that number")
+        return render_template("status_incident.html", page=_page(), inc=found, local=_local)
+
+    return _cached(f"incident:{incident_id}", "text/html", build)
+
+
+@bp.get("/status/feed.atom")
+def status_feed() -> Any:
+    """Atom: one entry per published public update."""
+
+    def build() -> bytes:
+        incidents, _ = _view()
+        return feeds.to_xml(feeds.status_feed(_site(), incidents, now=service().clock.now()))
+
+    return _cached("atom", "application/atom+xml", build)
+
+
+@bp.get("/status/cap.atom")
+def cap_feed() -> Any:
+    """Atom index of the CAP 1.2 alerts."""
+
+    def build() -> bytes:
+        incidents, _ = _view()
+        return feeds.to_xml(feeds.cap_feed(_site(), incidents, now=service().clock.now()))
+
+    return _cached("cap-atom", "application/atom+xml", build)
+
+
+@bp.get("/status/cap/<int:update_id>.xml")
+def cap_alert(update_id: int) -> Any:
+    """The CAP 1.2 alert of one published public update."""
+
+    def build() -> bytes:
+        entry, previous, pb = service().public_entry(update_id=update_id)
+        return feeds.to_xml(feeds.cap_alert(_site(), entry, previous, pb))
+
+    return _cached(f"cap:{update_id}", "application/cap+xml", build)
+
+
+# --- Statuspage-compatible JSON (/api/v2) -------------------------------------------------
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _sp_page() -> dict[str, Any]:
+    return {
+        "id": _page().fingerprint or "crisiscomms",
+        "name": _page().name,
+        "url": f"{_base_url()}/status",
+        "time_zone": _page().time_zone,
+        "updated_at": _iso(service().clock.now()),
+    }
+
+
+def _sp_component(view: ComponentView, position: int) -> dict[str, Any]:
+    c = view.component
+    return {
+        "id": c.id,
+        "name": c.name,
+        "status": view.status,
+        "created_at": None,
+        "updated_at": None,
+        "position": position,
+        "description": c.description or None,
+        "showcase": True,
+        "start_date": None,
+        "group_id": None,
+        "page_id": _sp_page()["id"],
+        "group": False,
+        "only_show_if_degraded": False,
+    }
+
+
+def _sp_incident(inc: PublicIncident, comps: list[ComponentView]) -> dict[str, Any]:
+    affected = [
+        _sp_component(v, i + 1) for i, v in enumerate(comps) if v.component.affected_by(inc)
+    ]
+    monitoring = next((e.published_at for e in inc.entries if e.state == "monitoring"), None)
+    return {
+        "id": str(inc.id),
+        "name": inc.title,
+        "status": inc.status,
+        "created_at": _iso(inc.started_at),
+        "updated_at": _iso(inc.latest.published_at),
+        "monitoring_at": _iso(monitoring),
+        "resolved_at": _iso(inc.resolved_at),
+        "impact": inc.impact,
+        "shortlink": f"{_base_url()}/status/incidents/{inc.id}",
+        "started_at": _iso(inc.started_at),
+        "page_id": _sp_page()["id"],
+        "incident_updates": [
+            {
+                "id": str(e.update_id),
+                "status": "resolved"
+                if e.kind == "resolved"
+                else {"monitoring": "monitoring", "identified": "identified"}.get(
+                    e.state, "investigating"
+                ),
+                "body": e.body,
+                "incident_id": str(inc.id),
+                "created_at": _iso(e.published_at),
+                "updated_at": _iso(e.published_at),
+                "display_at": _iso(e.published_at),
+                "affected_components": None,
+                "deliver_notifications": True,
+                "custom_tweet": None,
+                "tweet_id": None,
+            }
+            for e in reversed(inc.entries)
+        ],
+        "components": affected,
+    }
+
+
+def _sp_json(kind: str, build: Callable[[list[PublicIncident], list[ComponentView]], Any]) -> Any:
+    def body() -> bytes:
+        incidents, comps = _view()
+        return current_app.json.dumps(build(incidents, comps)).encode()
+
+    return _cached(f"sp:{kind}", "application/json", body)
+
+
+def _status_block(incidents: list[PublicIncident]) -> dict[str, str]:
+    indicator, words = _overall([i for i in incidents if not i.resolved])
+    return {"indicator": indicator, "description": words}
+
+
+@bp.get("/api/v2/summary.json")
+def sp_summary() -> Any:
+    """Statuspage-compatible summary: page, components, unresolved incidents, status."""
+    return _sp_json(
+        "summary",
+        lambda incs, comps: {
+            "page": _sp_page(),
+            "components": [_sp_component(v, i + 1) for i, v in enumerate(comps)],
+            "incidents": [_sp_incident(i, comps) for i in incs if not i.resolved],
+            "scheduled_maintenances": [],
+            "status": _status_block(incs),
+        },
+    )
+
+
+@bp.get("/api/v2/status.json")
+def sp_status() -> Any:
+    """Statuspage-compatible page status indicator."""
+    return _sp_json("status", lambda incs, _: {"page": _sp_page(), "status": _status_block(incs)})
+
+
+@bp.get("/api/v2/components.json")
+def sp_components() -> Any:
+    """Statuspage-compatible component list."""
+    return _sp_json(
+        "components",
+        lambda _, comps: {
+            "page": _sp_page(),
+            "components": [_sp_component(v, i + 1) for i, v in enumerate(comps)],
+        },
+    )
+
+
+@bp.get("/api/v2/incidents.json")
+def sp_incidents() -> Any:
+    """Statuspage-compatible incident list (the last 90 days, newest first)."""
+    return _sp_json(
+        "incidents",
+        lambda incs, comps: {
+            "page": _sp_page(),
+            "incidents": [_sp_incident(i, comps) for i in incs],
+        },
+    )
+
+
+@bp.get("/api/v2/incidents/unresolved.json")
+def sp_unresolved() -> Any:
+    """Statuspage-compatible list of unresolved incidents."""
+    return _sp_json(
+        "unresolved",
+        lambda incs, comps: {
+            "page": _sp_page(),
+            "incidents": [_sp_incident(i, comps) for i in incs if not i.resolved],
+        },
+    )
+
+
+# --- subscriptions -----------------------------------------------------------------------
+def _no_store(resp: Any) -> Any:
+    resp = current_app.make_response(resp)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.route("/status/subscribe", methods=["GET", "POST"])
+def subscribe() -> Any:
+    """Subscribe to updates by email (double opt-in) or SMS (confirmed by reply)."""
+    page = _page()
+    if not page.audience:
+        raise NotFound("this status page takes no subscriptions")
+    errors: dict[str, str] = {}
+    form = request.form
+    if request.method == "POST":
+        limiter: _Limiter = current_app.extensions["crisis.subscribe_limiter"]
+        if not limiter.allow(request.remote_addr or "?"):
+            raise ApiError(429, "too many subscription requests from here: try again later")
+        by_sms = form.get("via") == "sms"
+        channel = page.sms_channel if by_sms else page.email_channel
+        if not channel:
+            raise ValidationFailed(
+                "that kind of subscription is not offered here",
+                details={"via": "not configured"},
+            )
+        try:
+            pending = service().request_subscription(
+                audience=page.audience,
+                email=None if by_sms else form.get("email"),
+                phone=form.get("phone") if by_sms else None,
+                region=form.get("region") or None,
+                regions=page.regions,
+                channel=channel,
+                message=_confirmation_message,
+            )
+        except ValidationFailed as exc:
+            errors = {k: str(v) for k, v in exc.details.items()}
+        else:
+            if pending.already_confirmed:
+                flash("You are already subscribed.")
+            elif pending.medium == "email":
+                flash("Check your inbox: follow the link in our email to confirm.")
+            else:
+                flash("We sent you a text: reply YES to confirm.")
+            return redirect(url_for("public.subscribe"), code=303)
+    return _no_store(
+        (
+            render_template("subscribe.html", page=page, errors=errors, form=form),
+            422 if errors else 200,
+        )
+    )
+
+
+def _confirmation_message(pending: Pending) -> tuple[str, str]:
+    page = _page()
+    if pending.medium == "sms":
+        return (
+            "",
+            f"{page.name}: reply YES to get status updates by text. "
+            "Reply STOP at any time to stop. Ignore this if you did not ask.",
+        )
+    link = f"{_base_url()}{url_for('public.confirm')}?token={pending.token}"
+    return (
+        f"Confirm your subscription to {page.name}",
+        f"Someone (we hope you) asked for {page.name} updates at this address.\n\n"
+        f"Confirm: {link}\n\nIf it was not you, ignore this email: nothing more will come.",
+    )
+
+
+@bp.route("/status/subscribe/confirm", methods=["GET", "POST"])
+def confirm() -> Any:
+    """Confirm an email subscription (a button, so link scanners cannot confirm for people)."""
+    token = request.values.get("token", "")
+    if request.method == "POST":
+        service().confirm_subscription(token=token)
+        flash("Subscribed: you will get our updates.")
+        return redirect(url_for("public.subscribe"), code=303)
+    return _no_store(render_template("subscribe_confirm.html", page=_page(), token=token))
+
+
+@bp.route("/status/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> Any:
+    """Unsubscribe from the link in an email (POST: RFC 8058 one-click)."""
+    if request.method == "POST":
+        service().unsubscribe(manage_token=token)
+        return _no_store(render_template("unsubscribed.html", page=_page(), done=True))
+    return _no_store(render_template("unsubscribed.html", page=_page(), done=False, token=token))
