@@ -125,6 +125,7 @@ class MonitoringTrigger:
     severity_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     regions_label: str | None = None
     auto_resolve: bool = False
+    draft: str | None = None  # template drafted (never sent) when this trigger declares
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,7 @@ class _Builder:
         self.severities: dict[str, str] = {}
         self.states: list[str] = []
         self.triggers: set[str] = set()
+        self.template_names: set[str] = set()
 
     def build(self, text: str) -> Playbook | None:
         r = self.r
@@ -317,6 +319,7 @@ class _Builder:
         audiences = self._audiences(v["audiences"]) if "audiences" in v else {}
         templates = self._templates(v["templates"], audiences) if "templates" in v else {}
         policy = self._policy(v["policy"]) if "policy" in v else Policy()
+        self.template_names = set(templates)
         triggers = self._monitoring(v["triggers"]) if "triggers" in v else ()
         cap, category = self._cap(v["cap"]) if "cap" in v else ({}, "Infra")
 
@@ -888,7 +891,7 @@ class _Builder:
                 item,
                 path,
                 required=("source", "match", "severity"),
-                optional=("regions", "auto_resolve"),
+                optional=("regions", "auto_resolve", "draft"),
             )
             if spec is None:
                 continue
@@ -940,6 +943,19 @@ class _Builder:
                 if "auto_resolve" in spec
                 else False
             )
+            draft: str | None = None
+            if "draft" in spec:
+                draft = r.name(spec["draft"][1], f"{path}.draft")
+                if draft is not None and draft not in self.template_names:
+                    r.problem(
+                        spec["draft"][1],
+                        f"{path}.draft",
+                        f"unknown template {draft!r} (templates: "
+                        f"{', '.join(sorted(self.template_names)) or 'none'})",
+                    )
+                    draft = None
+            elif "holding" in self.template_names:
+                draft = "holding"
             if source is not None and source in TRIGGER_SOURCES:
                 out.append(
                     MonitoringTrigger(
@@ -950,6 +966,7 @@ class _Builder:
                         MappingProxyType(sev_map),
                         regions_label,
                         bool(auto),
+                        draft,
                     )
                 )
         return tuple(out)

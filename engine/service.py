@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Row
 from engine import (
     calendar,
     lifecycle,
+    monitoring,
     paging,
     public,
     rosterdb,
@@ -115,24 +116,42 @@ class Service:
         """Declare an incident under the current version of ``playbook``."""
         _require(actor, Perm.DECLARE, "declare incidents")
         pb = self.catalog.current(playbook)
-        problems: dict[str, str] = {}
-        if severity not in pb.severities:
-            problems["severity"] = (
-                f"unknown severity {severity!r} for {pb.id} (choose {', '.join(pb.severities)})"
-            )
-        title = " ".join(title.split())
-        if not title:
-            problems["title"] = "give the incident a short title"
-        elif len(title) > MAX_TITLE:
-            problems["title"] = f"keep the title under {MAX_TITLE} characters"
-        regions = _clean_list(regions, "regions", problems)
-        services = _clean_list(services, "services", problems)
-        if problems:
-            raise ValidationFailed("the incident could not be declared", details=problems)
+        title, regions, services = _check_declaration(pb, severity, title, regions, services)
         now = self.clock.now()
         with self.store.transaction() as conn:
-            self.catalog.record(conn, pb, now=now)
-            incident_id = conn.execute(
+            incident_id = self._declare_in(
+                conn,
+                pb,
+                actor=actor,
+                severity=severity,
+                title=title,
+                regions=regions,
+                services=services,
+                summary=summary,
+                now=now,
+            )
+            inc = Incident.from_row(_load_row(conn, incident_id, lock=False))
+        self._rearm()
+        return inc
+
+    def _declare_in(
+        self,
+        conn: Connection,
+        pb: Playbook,
+        *,
+        actor: Actor,
+        severity: str,
+        title: str,
+        regions: Sequence[str],
+        services: Sequence[str],
+        summary: str,
+        now: datetime,
+        data: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Insert a validated incident: timeline, ladder, freeze and cadence, in ``conn``."""
+        self.catalog.record(conn, pb, now=now)
+        incident_id = int(
+            conn.execute(
                 incidents.insert()
                 .values(
                     playbook_id=pb.id,
@@ -149,33 +168,173 @@ class Service:
                 )
                 .returning(incidents.c.id)
             ).scalar_one()
+        )
+        append_event(
+            conn,
+            incident_id=incident_id,
+            type="declared",
+            actor=actor.name,
+            at=now,
+            data={
+                "playbook": pb.id,
+                "version": pb.version,
+                "severity": severity,
+                "title": title,
+                "regions": list(regions),
+                "services": list(services),
+                "state": pb.initial,
+                **(data or {}),
+            },
+        )
+        paging.start_ladder(conn, pb, incident_id=incident_id, generation=1, now=now)
+        if pb.freeze is not None and pb.freeze.on == pb.initial:
+            self._playbook_freeze(
+                conn, pb, incident_id=incident_id, regions=regions, actor=actor, now=now
+            )
+        paging.plan_cadence(
+            conn, pb, incident_id=incident_id, severity=severity, since=now, now=now
+        )
+        return incident_id
+
+    def ingest_alerts(
+        self,
+        *,
+        actor: Actor,
+        source: str,
+        group_key: str,
+        alerts: Sequence[monitoring.AlertIn],
+    ) -> list[monitoring.Outcome]:
+        """Apply one monitoring notification: declare, join, deduplicate or note resolution.
+
+        A declaration freezes promos, starts escalation and drafts the trigger's template
+        (held for a person, never sent). A resolved alert adds a timeline event; when the last
+        alert of an incident resolves, people are offered "resolve", and the playbook resolves
+        it only where the trigger says ``auto_resolve: true``.
+        """
+        _require(actor, Perm.MONITORING_HOOK, "post monitoring alerts")
+        now = self.clock.now()
+        out: list[monitoring.Outcome] = []
+        with self.store.transaction() as conn:
+            for alert in alerts:
+                out.append(self._ingest_one(conn, actor, source, group_key, alert, now))
+        self._rearm()
+        return out
+
+    def _ingest_one(
+        self,
+        conn: Connection,
+        actor: Actor,
+        source: str,
+        group_key: str,
+        alert: monitoring.AlertIn,
+        now: datetime,
+    ) -> monitoring.Outcome:
+        fp = alert.fingerprint
+        if alert.status == "resolved":
+            row = monitoring.seen(conn, source, alert)
+            if row is None:
+                return monitoring.Outcome(fp, "ignored", reason="resolved alert never seen firing")
+            if monitoring.mark_resolved(conn, row, now):
+                self._alert_resolved(conn, actor, row, now)
+            return monitoring.Outcome(fp, "resolved", row.incident_id)
+        found = monitoring.match(self.catalog.all(), source=source, labels=alert.labels)
+        if isinstance(found, str):
+            return monitoring.Outcome(fp, "unmatched", reason=found)
+        pb = found.playbook
+        group = monitoring.lock_group(conn, source, group_key, now)
+        row = monitoring.seen(conn, source, alert)
+        if row is not None:
+            monitoring.touch(conn, row, now)
+            return monitoring.Outcome(fp, "duplicate", row.incident_id, pb.id)
+        incident_id = monitoring.open_incident_of(conn, group, pb.id)
+        if incident_id is not None:
+            monitoring.record(
+                conn,
+                source=source,
+                group_key=group_key,
+                alert=alert,
+                incident_id=incident_id,
+                now=now,
+            )
             append_event(
                 conn,
                 incident_id=incident_id,
-                type="declared",
+                type="alert_joined",
                 actor=actor.name,
                 at=now,
-                data={
-                    "playbook": pb.id,
-                    "version": pb.version,
-                    "severity": severity,
-                    "title": title,
-                    "regions": list(regions),
-                    "services": list(services),
-                    "state": pb.initial,
-                },
+                data={"source": source, "fingerprint": fp, "labels": dict(alert.labels)},
             )
-            paging.start_ladder(conn, pb, incident_id=incident_id, generation=1, now=now)
-            if pb.freeze is not None and pb.freeze.on == pb.initial:
-                self._playbook_freeze(
-                    conn, pb, incident_id=incident_id, regions=regions, actor=actor, now=now
-                )
-            paging.plan_cadence(
-                conn, pb, incident_id=incident_id, severity=severity, since=now, now=now
+            return monitoring.Outcome(fp, "joined", incident_id, pb.id)
+        title, regions, services = _check_declaration(
+            pb, found.severity, monitoring.title_of(alert)[:MAX_TITLE], found.regions, ()
+        )
+        incident_id = self._declare_in(
+            conn,
+            pb,
+            actor=actor,
+            severity=found.severity,
+            title=title,
+            regions=regions,
+            services=services,
+            summary=alert.annotations.get("description", ""),
+            now=now,
+            data={"source": source, "fingerprint": fp, "labels": dict(alert.labels)},
+        )
+        monitoring.record(
+            conn, source=source, group_key=group_key, alert=alert, incident_id=incident_id, now=now
+        )
+        monitoring.bind_group(conn, group, incident_id, now)
+        template = found.trigger.draft
+        if template is not None:
+            update_flow.draft(
+                conn,
+                pb,
+                _load_row(conn, incident_id, lock=True),
+                actor=actor.name,
+                audience=pb.templates[template].audience,
+                template=template,
+                body=None,
+                locale=next(iter(pb.templates[template].body), "en"),
+                channels=self.channels,
+                now=now,
+                hold=True,
             )
-            inc = Incident.from_row(_load_row(conn, incident_id, lock=False))
-        self._rearm()
-        return inc
+        return monitoring.Outcome(fp, "declared", incident_id, pb.id)
+
+    def _alert_resolved(
+        self, conn: Connection, actor: Actor, alert: Row[Any], now: datetime
+    ) -> None:
+        """Note a resolved alert; when none of the incident's alerts fire, offer resolution."""
+        inc = _load_row(conn, alert.incident_id, lock=True)
+        append_event(
+            conn,
+            incident_id=inc.id,
+            type="alert_resolved",
+            actor=actor.name,
+            at=now,
+            data={"source": alert.source, "fingerprint": alert.fingerprint},
+        )
+        if inc.resolved_at is not None or monitoring.still_firing(conn, inc.id):
+            return
+        pb = self.catalog.pinned(conn, inc.playbook_version)
+        trigger = monitoring.resolving_trigger(pb, inc.state)
+        matched = monitoring.match([pb], source=alert.source, labels=alert.labels)
+        auto = isinstance(matched, monitoring.Match) and matched.trigger.auto_resolve
+        append_event(
+            conn,
+            incident_id=inc.id,
+            type="monitoring_resolved",
+            actor=actor.name,
+            at=now,
+            data={"offer": trigger, "auto_resolve": auto},
+        )
+        if auto and trigger is not None:
+            guard = next((t.role for t in pb.transitions if t.trigger == trigger), None)
+            # The playbook's auto_resolve grants the transition's own guard to monitoring.
+            by = Actor(f"{actor.name} (auto_resolve)", guard or "operator")
+            self._apply(
+                conn, pb, inc, actor=by, trigger=trigger, note="all alerts resolved", now=now
+            )
 
     def fire(
         self,
@@ -1186,6 +1345,27 @@ def _load_row(conn: Connection, incident_id: int, *, lock: bool) -> Row[Any]:
     if row is None:
         raise NotFound(f"no incident {incident_id}")
     return row
+
+
+def _check_declaration(
+    pb: Playbook, severity: str, title: str, regions: Sequence[str], services: Sequence[str]
+) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """Validate what a declaration names; return the cleaned title, regions and services."""
+    problems: dict[str, str] = {}
+    if severity not in pb.severities:
+        problems["severity"] = (
+            f"unknown severity {severity!r} for {pb.id} (choose {', '.join(pb.severities)})"
+        )
+    title = " ".join(title.split())
+    if not title:
+        problems["title"] = "give the incident a short title"
+    elif len(title) > MAX_TITLE:
+        problems["title"] = f"keep the title under {MAX_TITLE} characters"
+    cleaned_regions = _clean_list(regions, "regions", problems)
+    cleaned_services = _clean_list(services, "services", problems)
+    if problems:
+        raise ValidationFailed("the incident could not be declared", details=problems)
+    return title, cleaned_regions, cleaned_services
 
 
 def _clean_list(values: Sequence[str], field: str, problems: dict[str, str]) -> tuple[str, ...]:

@@ -105,8 +105,14 @@ def draft(
     locale: str,
     channels: Mapping[str, Channel],
     now: datetime,
+    hold: bool = False,
 ) -> tuple[int, bool]:
-    """Create an update; returns (id, whether it went straight out as pre-approved)."""
+    """Create an update; returns (id, whether it went straight out as pre-approved).
+
+    ``hold`` keeps it for a person even where the playbook would send it at once (a
+    pre-approved template, an audience without approval): monitoring drafts this way, since a
+    false alarm must not reach anyone without a human.
+    """
     aud = pb.audiences.get(audience)
     problems: dict[str, str] = {}
     if aud is None:
@@ -133,7 +139,7 @@ def draft(
         now=now,
     )
     preapproved = bool(
-        template and inc.severity in pb.templates[template].preapproved and not found
+        template and inc.severity in pb.templates[template].preapproved and not found and not hold
     )
     uid = int(
         conn.execute(
@@ -180,7 +186,7 @@ def draft(
             },
         )
         publish(conn, pb, inc, update_id=uid, channels=channels, now=now)
-    elif aud.approval is None and not found:
+    elif aud.approval is None and not found and not hold:
         publish(conn, pb, inc, update_id=uid, channels=channels, now=now)
     else:
         plan_expiry(conn, aud, incident_id=inc.id, update_id=uid, revision=1, now=now)

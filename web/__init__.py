@@ -32,6 +32,7 @@ def create_app(
         auth,
         errors,
         hooks,
+        monitor_hooks,  # noqa: F401 - registers the monitoring hooks on hooks.bp
         ops,
         public,
         ui,

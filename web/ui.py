@@ -171,7 +171,18 @@ def incident(incident_id: int) -> Any:
         can_transition=may(user.role, Perm.TRANSITION),
         can_ack=can_ack,
         age=ago(inc.declared_at, svc.clock.now()),
+        monitoring_offer=_monitoring_offer(timeline, inc.resolved_at is None),
     )
+
+
+def _monitoring_offer(timeline: list[Any], open_: bool) -> dict[str, Any] | None:
+    """Every alert of this open incident has resolved: the trigger that would resolve it."""
+    last = next(
+        (e for e in reversed(timeline) if e.type in ("monitoring_resolved", "alert_joined")), None
+    )
+    if not open_ or last is None or last.type != "monitoring_resolved":
+        return None
+    return {"trigger": last.data.get("offer")}
 
 
 @bp.post("/incidents/<int:incident_id>/transition")
