@@ -36,7 +36,7 @@ def test_template_renders_per_channel_and_locale(service: Service, clock: FakeCl
     u = service.draft_update(
         actor=OPERATOR, incident_id=iid, audience="passengers", template="holding", locale="fr"
     )
-    assert u["channels"] == ["sms", "twitter", "status_page"]
+    assert u["channels"] == ["sms", "email", "twitter", "status_page"]
     sms = u["rendered"]["sms"]
     assert sms.startswith("Nous savons que les services sur lille sont perturbés")
     # sev2 cadence is 45 min: 09:45 UTC, which the French text gives in Paris time (CET).

@@ -1,0 +1,161 @@
+"""Self-service subscriptions from the status page: double opt-in by email, YES by SMS, STOP."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from twilio.request_validator import RequestValidator
+
+from engine.ports import FakeClock
+from engine.service import Service
+from engine.store.tables import deliveries, subscribers
+from tests.conftest import COMMS, OPERATOR
+from tests.integration.test_public import deliver
+from web import create_app
+from web.config import Config, Secret
+
+TWILIO_TOKEN = "subscription-test-token"
+
+
+@pytest.fixture
+def app(service: Service, monkeypatch: pytest.MonkeyPatch) -> Flask:
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
+    config = Config(database_url="sqlite://", secret_key=Secret("test-secret"))
+    return create_app(config, service=service, test_config={"TESTING": True})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def subscribe(client: FlaskClient, **form: str) -> Any:
+    page = client.get("/status/subscribe").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf
+    return client.post("/status/subscribe", data=form | {"csrf_token": csrf.group(1)})
+
+
+def sent_to(service: Service, address: str) -> list[Any]:
+    with service.store.engine.connect() as conn:
+        return conn.execute(
+            sa.select(deliveries).where(deliveries.c.address == address).order_by(deliveries.c.id)
+        ).all()
+
+
+def publish(service: Service, clock: FakeClock, region: str = "lille") -> int:
+    iid = service.declare(
+        actor=OPERATOR,
+        playbook="rail-disruption",
+        severity="sev2",
+        title="Delays",
+        regions=[region],
+    ).id
+    u = service.draft_update(
+        actor=OPERATOR,
+        incident_id=iid,
+        audience="passengers",
+        body="Trains are delayed. Next update by 10:00.",
+    )
+    service.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+    deliver(service, clock)
+    return int(u["id"])
+
+
+def test_email_double_opt_in_then_one_click_unsubscribe(
+    client: FlaskClient, service: Service, clock: FakeClock
+) -> None:
+    resp = subscribe(client, via="email", email="ann@example.org", region="lille")
+    assert resp.status_code == 303
+    [confirmation] = sent_to(service, "ann@example.org")
+    assert confirmation.channel == "email" and confirmation.kind == "notice"
+    link = re.search(r"http://localhost(/status/subscribe/confirm\?token=\S+)", confirmation.body)
+    assert link, confirmation.body
+    # Not confirmed yet: an update does not reach her.
+    publish(service, clock)
+    assert len(sent_to(service, "ann@example.org")) == 1
+    # The link shows a button (a mail scanner's GET confirms nothing) ...
+    page = client.get(link.group(1))
+    assert page.status_code == 200 and "Yes, send me" in page.get_data(as_text=True)
+    with service.store.engine.connect() as conn:
+        assert conn.execute(sa.select(subscribers.c.confirmed_at)).scalar_one() is None
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    assert csrf
+    token = link.group(1).split("token=")[1]
+    done = client.post(
+        "/status/subscribe/confirm", data={"token": token, "csrf_token": csrf.group(1)}
+    )
+    assert done.status_code == 303
+    # ... the POST does; the link works once.
+    again = client.post(
+        "/status/subscribe/confirm", data={"token": token, "csrf_token": csrf.group(1)}
+    )
+    assert again.status_code == 404
+    publish(service, clock)
+    update = sent_to(service, "ann@example.org")[-1]
+    assert update.kind == "update" and update.body.startswith("Trains are delayed")
+    manage = update.meta["unsubscribe_token"]
+    # RFC 8058 one-click: a mail client POSTs with no session and no CSRF token.
+    fresh = client.application.test_client()
+    out = fresh.post(f"/status/unsubscribe/{manage}", data={"List-Unsubscribe": "One-Click"})
+    assert out.status_code == 200 and "Unsubscribed" in out.get_data(as_text=True)
+    publish(service, clock)
+    assert sent_to(service, "ann@example.org")[-1].id == update.id
+
+
+def signed_sms(client: FlaskClient, form: dict[str, str]) -> Any:
+    url = "http://localhost/hooks/twilio/sms"
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
+    return client.post("/hooks/twilio/sms", data=form, headers={"X-Twilio-Signature": signature})
+
+
+def test_sms_is_confirmed_by_replying_yes_and_stopped_by_stop(
+    client: FlaskClient, service: Service, clock: FakeClock
+) -> None:
+    phone = "+447700900123"
+    assert subscribe(client, via="sms", phone="+44 7700 900123").status_code == 303
+    [confirmation] = sent_to(service, phone)
+    assert "reply YES" in confirmation.body and confirmation.channel == "sms"
+    publish(service, clock)
+    assert len(sent_to(service, phone)) == 1  # unconfirmed: nothing
+    reply = signed_sms(client, {"From": phone, "Body": "yes"})
+    assert "again" in reply.get_data(as_text=True)
+    publish(service, clock)
+    assert sent_to(service, phone)[-1].kind == "update"
+    signed_sms(client, {"From": phone, "Body": "STOP"})
+    count = len(sent_to(service, phone))
+    publish(service, clock)
+    assert len(sent_to(service, phone)) == count
+
+
+def test_bad_input_is_shown_and_nothing_is_stored(client: FlaskClient, service: Service) -> None:
+    resp = subscribe(client, via="email", email="not-an-address", region="lille")
+    assert resp.status_code == 422
+    assert "does not look like an email address" in resp.get_data(as_text=True)
+    resp = subscribe(client, via="sms", phone="07700 900123")
+    assert resp.status_code == 422 and "international form" in resp.get_data(as_text=True)
+    resp = subscribe(client, via="email", email="a@example.org", region="atlantis")
+    assert resp.status_code == 422
+    assert service.list_subscribers() == []
+
+
+def test_asking_twice_sends_one_confirmation_and_floods_are_refused(
+    client: FlaskClient, service: Service
+) -> None:
+    subscribe(client, via="email", email="bob@example.org")
+    subscribe(client, via="email", email="bob@example.org")
+    assert len(sent_to(service, "bob@example.org")) == 1
+    codes = [
+        subscribe(client, via="email", email=f"x{i}@example.org").status_code for i in range(4)
+    ]
+    assert codes == [303, 303, 303, 429]  # five requests per address per ten minutes
+
+
+def test_subscribe_form_without_csrf_is_refused(client: FlaskClient) -> None:
+    resp = client.post("/status/subscribe", data={"via": "email", "email": "c@example.org"})
+    assert resp.status_code == 403
