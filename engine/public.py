@@ -43,6 +43,13 @@ class Entry:
     regions: tuple[str, ...]
     services: tuple[str, ...]
 
+    @property
+    def status(self) -> str:
+        """Statuspage's words for the state at publication: investigating … resolved."""
+        if self.kind == "resolved":
+            return "resolved"
+        return STATUS_OF_STATE.get(self.state, "investigating")
+
 
 @dataclass(frozen=True)
 class PublicIncident:
@@ -76,9 +83,7 @@ class PublicIncident:
     @property
     def status(self) -> str:
         """Statuspage's incident status: investigating, identified, monitoring, resolved."""
-        if self.resolved:
-            return "resolved"
-        return STATUS_OF_STATE.get(self.latest.state, "investigating")
+        return self.latest.status
 
     @property
     def impact(self) -> str:

@@ -143,7 +143,7 @@ def status_feed(
         ET.SubElement(
             entry, f"{{{ATOM_NS}}}id"
         ).text = f"{site.base_url}/status/incidents/{inc.id}#update-{e.update_id}"
-        label = "Resolved" if e.kind == "resolved" else e.state.capitalize() or "Update"
+        label = e.status.capitalize()
         ET.SubElement(entry, f"{{{ATOM_NS}}}title").text = f"{label}: {inc.title}"
         ET.SubElement(entry, f"{{{ATOM_NS}}}updated").text = atom_time(e.published_at)
         ET.SubElement(entry, f"{{{ATOM_NS}}}published").text = atom_time(e.published_at)

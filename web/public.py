@@ -72,6 +72,12 @@ class StatusPage:
         return tuple(dict.fromkeys(r for c in self.components for r in c.regions))
 
     @property
+    def region_choices(self) -> list[tuple[str, str]]:
+        """(region, the name of the component that covers it) for the subscribe form."""
+        names = {r: c.name for c in reversed(self.components) for r in c.regions}
+        return [(r, names[r]) for r in self.regions]
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
 
@@ -220,6 +226,15 @@ def _local(value: datetime | None) -> str:
     return value.astimezone(_page().zone).strftime("%d %b %Y, %H:%M %Z")
 
 
+def _where(inc: PublicIncident) -> str:
+    """What an incident affects, by the names the page gives its components."""
+    names: dict[str, str] = {}
+    for c in _page().components:
+        for key in (*c.regions, *c.services):
+            names.setdefault(key, c.name)
+    return ", ".join(dict.fromkeys(names.get(k, k) for k in (*inc.regions, *inc.services)))
+
+
 def _overall(open_: list[PublicIncident]) -> tuple[str, str]:
     """Statuspage's page indicator and its words."""
     if not open_:
@@ -240,7 +255,7 @@ def status() -> Any:
 
     def build() -> str:
         incidents, comps = _view()
-        open_ = [i for i in incidents if not i.resolved]
+        open_ = sorted((i for i in incidents if not i.resolved), key=lambda i: i.rank)
         past = [i for i in incidents if i.resolved]
         days: dict[str, list[PublicIncident]] = {}
         for inc in past:
@@ -254,7 +269,7 @@ def status() -> Any:
             components=comps,
             overall=_overall(open_),
             local=_local,
-            subscribe=bool(_page().audience),
+            where=_where,
         )
 
     return _cached("status", "text/html", build)
@@ -269,7 +284,9 @@ def status_incident(incident_id: int) -> Any:
         found = next((i for i in incidents if i.id == incident_id), None)
         if found is None:
             raise NotFound("no public incident with that number")
-        return render_template("status_incident.html", page=_page(), inc=found, local=_local)
+        return render_template(
+            "status_incident.html", page=_page(), inc=found, local=_local, where=_where
+        )
 
     return _cached(f"incident:{incident_id}", "text/html", build)
 
@@ -361,11 +378,7 @@ def _sp_incident(inc: PublicIncident, comps: list[ComponentView]) -> dict[str, A
         "incident_updates": [
             {
                 "id": str(e.update_id),
-                "status": "resolved"
-                if e.kind == "resolved"
-                else {"monitoring": "monitoring", "identified": "identified"}.get(
-                    e.state, "investigating"
-                ),
+                "status": e.status,
                 "body": e.body,
                 "incident_id": str(inc.id),
                 "created_at": _iso(e.published_at),
