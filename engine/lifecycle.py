@@ -9,6 +9,7 @@ so the machine needs no lock of its own.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from transitions import Machine, MachineError
 
@@ -43,20 +44,25 @@ def machine_for(pb: Playbook) -> Machine:
 
 def build_machine(pb: Playbook) -> Machine:
     """Build the machine for ``pb`` (no models, no automatic ``to_*`` triggers)."""
-    transitions = []
-    for t in pb.transitions:
-        sources: str | list[str] = list(t.sources)
-        if ANY_STATE in t.sources:
-            sources = [s for s in pb.states if s not in pb.final]
-        transitions.append({"trigger": t.trigger, "source": sources, "dest": t.dest})
     return Machine(
         model=None,
         states=list(pb.states),
-        transitions=transitions,
+        transitions=_transition_specs(pb),
         initial=pb.initial,
         auto_transitions=False,
         ignore_invalid_triggers=False,
     )
+
+
+def _transition_specs(pb: Playbook) -> list[dict[str, Any]]:
+    """The playbook's transitions as transitions' configuration data."""
+    specs: list[dict[str, Any]] = []
+    for t in pb.transitions:
+        sources = list(t.sources)
+        if ANY_STATE in t.sources:
+            sources = [s for s in pb.states if s not in pb.final]
+        specs.append({"trigger": t.trigger, "source": sources, "dest": t.dest})
+    return specs
 
 
 def find_transition(pb: Playbook, state: str, trigger: str) -> Transition:
@@ -84,3 +90,18 @@ def next_state(pb: Playbook, *, state: str, trigger: str, role: str) -> tuple[st
             trigger=trigger, state=state, allowed=pb.allowed_triggers(state)
         ) from exc
     return subject.state, t
+
+
+def mermaid(pb: Playbook) -> str:
+    """The playbook's lifecycle as a Mermaid state diagram, drawn by transitions' GraphMachine."""
+    from transitions.extensions import GraphMachine
+
+    graph = GraphMachine(
+        states=list(pb.states),
+        transitions=_transition_specs(pb),
+        initial=pb.initial,
+        auto_transitions=False,
+        graph_engine="mermaid",
+        title=pb.name,
+    )
+    return str(graph.get_graph().draw(None))

@@ -1269,8 +1269,17 @@ class Service:
             conn.execute(users.update().where(users.c.id == row.id).values(**values))
             return None
 
-    def create_token(self, *, username: str, name: str) -> tuple[int, str]:
+    def create_token(
+        self, *, username: str, name: str, actor: Actor | None = None
+    ) -> tuple[int, str]:
         """Create an API token for a user; the secret is returned once and stored hashed."""
+        if actor is not None:
+            _require(actor, Perm.ADMIN, "manage API tokens")
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise ValidationFailed(
+                "the token needs a name", details={"name": "1 to 100 characters"}
+            )
         user = self.find_user(username=username)
         secret = new_token()
         with self.store.transaction() as conn:
@@ -1285,6 +1294,77 @@ class Service:
                 .returning(api_tokens.c.id)
             ).scalar_one()
         return int(tid), secret
+
+    def update_user(
+        self,
+        *,
+        actor: Actor | None,
+        username: str,
+        role: str | None = None,
+        active: bool | None = None,
+        password: str | None = None,
+    ) -> User:
+        """Change a user's role, deactivate or reactivate them, or set a new password."""
+        if actor is not None:
+            _require(actor, Perm.ADMIN, "manage users")
+        problems: dict[str, str] = {}
+        if role is not None and role not in ROLES:
+            problems["role"] = f"unknown role {role!r} (roles: {', '.join(ROLES)})"
+        if password is not None and len(password) < 8:
+            problems["password"] = "use at least 8 characters"
+        if (
+            actor is not None
+            and actor.name == username
+            and (active is False or role not in (None, "admin"))
+        ):
+            problems["username"] = "you cannot demote or deactivate yourself"
+        if problems:
+            raise ValidationFailed("the user could not be changed", details=problems)
+        values: dict[str, Any] = {}
+        if role is not None:
+            values["role"] = role
+        if active is not None:
+            values["active"] = active
+        if password is not None:
+            values.update(password_hash=hash_password(password), failed_logins=0, locked_until=None)
+        with self.store.transaction() as conn:
+            row = conn.execute(sa.select(users).where(users.c.username == username)).first()
+            if row is None:
+                raise NotFound(f"no user {username!r}")
+            if values:
+                conn.execute(users.update().where(users.c.id == row.id).values(**values))
+            return _user(conn.execute(sa.select(users).where(users.c.id == row.id)).one())
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        """Every API token (never its secret): owner, name, when created, last used, revoked."""
+        t = api_tokens.c
+        q = (
+            sa.select(
+                t.id,
+                t.name,
+                t.created_at,
+                t.last_used_at,
+                t.revoked_at,
+                users.c.username,
+                users.c.role,
+            )
+            .join(users, users.c.id == t.user_id)
+            .order_by(t.id.desc())
+        )
+        with self.store.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def revoke_token(self, *, actor: Actor | None, token_id: int) -> None:
+        if actor is not None:
+            _require(actor, Perm.ADMIN, "manage API tokens")
+        with self.store.transaction() as conn:
+            result = conn.execute(
+                api_tokens.update()
+                .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=self.clock.now())
+            )
+            if not result.rowcount:
+                raise NotFound(f"no active token {token_id}")
 
     def user_for_token(self, *, token: str) -> User | None:
         q = (

@@ -26,6 +26,7 @@ def create_app(
 ) -> Flask:
     """Build the app: wire the service, blueprints, auth, errors and security headers."""
     from web import (
+        admin,
         api,
         api_calendar,  # noqa: F401 - registers the calendar operations on api.bp
         api_updates,  # noqa: F401 - registers the update operations on api.bp
@@ -65,6 +66,7 @@ def create_app(
     app.register_blueprint(ops.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(hooks.bp)
     public.init_app(app, public.load_status_page(config.status_page_file))
     app.after_request(_security_headers)
