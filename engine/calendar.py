@@ -151,7 +151,13 @@ def parse_import(data: bytes | str, *, content_type: str) -> list[tuple[int, dic
 
     Returns (line or item number, fields); raises ValidationFailed for an unreadable file.
     """
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(
+            f"the file is not UTF-8 (byte {exc.start})",
+            details={"errors": [{"line": 1, "message": "not UTF-8"}]},
+        ) from None
     if "json" in content_type or text.lstrip().startswith(("[", "{")):
         try:
             parsed = json.loads(text)
@@ -166,15 +172,21 @@ def parse_import(data: bytes | str, *, content_type: str) -> list[tuple[int, dic
         return [
             (i + 1, item if isinstance(item, dict) else {"_": item}) for i, item in enumerate(items)
         ]
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"channel", "body", "publish_at"} - set(reader.fieldnames or ())
-    if missing:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        missing = {"channel", "body", "publish_at"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValidationFailed(
+                f"the CSV header must name channel, body and publish_at (missing: "
+                f"{', '.join(sorted(missing))})",
+                details={"errors": [{"line": 1, "message": "header incomplete"}]},
+            )
+        return [(reader.line_num, dict(row)) for row in reader]
+    except csv.Error as exc:
         raise ValidationFailed(
-            f"the CSV header must name channel, body and publish_at (missing: "
-            f"{', '.join(sorted(missing))})",
-            details={"errors": [{"line": 1, "message": "header incomplete"}]},
-        )
-    return [(reader.line_num, dict(row)) for row in reader]
+            f"the CSV does not parse at line {reader.line_num}: {exc}",
+            details={"errors": [{"line": reader.line_num, "message": str(exc)}]},
+        ) from None
 
 
 def import_posts(

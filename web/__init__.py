@@ -30,6 +30,7 @@ def create_app(
         api,
         api_calendar,  # noqa: F401 - registers the calendar operations on api.bp
         api_updates,  # noqa: F401 - registers the update operations on api.bp
+        apispec,
         auth,
         errors,
         hooks,
@@ -52,6 +53,7 @@ def create_app(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters["int"] = apispec.IdConverter  # before any route is added
     if test_config:
         app.config.update(test_config)
     svc = service or build_service(config, clock=clock)

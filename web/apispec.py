@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, request
 from jsonschema import Draft202012Validator
+from werkzeug.routing import IntegerConverter
 
 from engine.roles import PERMISSIONS, Perm
 from web.auth import current_user, requires
@@ -22,6 +23,16 @@ from web.errors import ApiError
 from web.schemas import ERROR, Schema
 
 _RULE_ARG = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; larger ones can name nothing
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in every route: a non-negative id that fits the database (else 404)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(url_map, min=0, max=MAX_ID)
 
 
 @dataclass
@@ -125,7 +136,9 @@ class Api:
                     "name": name,
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer" if conv == "int" else "string"},
+                    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+                    if conv == "int"
+                    else {"type": "string"},
                 }
                 for conv, name in _RULE_ARG.findall(op.rule)
             ]
@@ -151,11 +164,14 @@ class Api:
             if op.response is not None:
                 ok["content"] = {op.produces: {"schema": op.response}}
             entry["responses"][str(op.status)] = ok
-            for status in sorted(
-                {400, 401, 403, *op.errors}
-                if op.body is not None or op.raw_body is not None
-                else {401, 403, *op.errors}
-            ):
+            codes = {401, 403, *op.errors}
+            if op.body is not None or op.raw_body is not None:
+                codes |= {400, 413}
+            if op.query:
+                codes.add(422)  # a query value out of range
+            if _RULE_ARG.search(op.rule):
+                codes.add(404)
+            for status in sorted(codes):
                 entry["responses"][str(status)] = {
                     "description": "error",
                     "content": {"application/json": {"schema": ERROR}},

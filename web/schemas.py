@@ -210,7 +210,7 @@ FREEZE_IN: Schema = {
     "properties": {
         "scope": SCOPE,
         "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
-        "incident_id": {"type": "integer"},
+        "incident_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
         "on_lift": {"type": "string", "enum": ["review", "resume", "discard"]},
     },
 }
@@ -295,7 +295,7 @@ APPROVE_IN: Schema = {
     "additionalProperties": False,
     "required": ["revision"],
     "properties": {
-        "revision": {"type": "integer", "minimum": 1},
+        "revision": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
         "override_reason": {"type": "string", "minLength": 1, "maxLength": 2000},
     },
 }
