@@ -345,17 +345,25 @@ def sandbox_inbox() -> Any:
 
 
 def _update_views(updates: list[dict[str, Any]], user: Any) -> list[dict[str, Any]]:
-    """Add what the current user may do with each update."""
+    """Add what the current user may do with each update, and who must approve it."""
+    svc = service()
+    audiences: dict[int, Any] = {}
     out = []
     for u in updates:
-        mine = u["author"] == user.username
+        if u["incident_id"] not in audiences:
+            audiences[u["incident_id"]] = svc.playbook_of(
+                svc.get(incident_id=u["incident_id"])
+            ).audiences
+        aud = audiences[u["incident_id"]].get(u["audience"])
         out.append(
             u
             | {
                 "can_decide": u["status"] == "pending_approval"
                 and may(user.role, Perm.APPROVE)
                 and user.role != "automation",
-                "mine": mine,
+                "mine": u["author"] == user.username,
+                "approver": aud.approval if aud else None,
+                "two_person": bool(aud and aud.two_person),
             }
         )
     return out

@@ -1,6 +1,7 @@
 """The tour in a real browser: Playwright driving Debian's Chromium against a live server.
 
-Screenshots go to the test's temporary folder (its path is printed on failure); look at them.
+Screenshots go to the test's temporary folder, or to CRISIS_SCREENSHOTS when it is set
+(`CRISIS_SCREENSHOTS=tests/e2e/screenshots make test`); look at them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,14 @@ def chromium() -> str | None:
     return path if path and Path(path).exists() else None
 
 
+@dataclass(frozen=True)
+class Live:
+    url: str
+    svc: Service
+
+
 @pytest.fixture
-def live(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> Iterator[str]:
+def live(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> Iterator[Live]:
     """A running app with its timers and outbox worker; SMS paced at 5 a second."""
     from werkzeug.serving import make_server
 
@@ -46,7 +54,12 @@ def live(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> I
     store.upgrade()
     svc = Service(store=store, catalog=catalog, clock=SystemClock(), channels=channels)
     svc.load_roster(seed=parse_roster(TEST_ROSTER, file="roster.yaml"))
-    for name, role in [("operator", "operator"), ("comms", "comms_lead"), ("comms2", "comms_lead")]:
+    for name, role in [
+        ("operator", "operator"),
+        ("comms", "comms_lead"),
+        ("comms2", "comms_lead"),
+        ("marketer", "marketer"),
+    ]:
         svc.add_user(username=name, role=role, password=f"{name}-password")
     for i in range(15):
         svc.add_subscriber(actor=None, audience="passengers", phone=f"+1555555{2000 + i}")
@@ -57,7 +70,7 @@ def live(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> I
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield Live(f"http://127.0.0.1:{server.server_port}", svc)
     finally:
         server.shutdown()
         runtime.stop()
@@ -84,36 +97,117 @@ def log_in(page: Any, base: str, user: str) -> None:
     page.click("form.card button[type=submit]")
 
 
-def test_the_eurostar_tour_in_a_browser(live: str, browser: Any, tmp_path: Path) -> None:
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    phone = browser.new_context(viewport={"width": 390, "height": 844})
-    op = phone.new_page()
-    log_in(op, live, "operator")
-    op.goto(live + "/incidents/new")
-    op.screenshot(path=str(shots / "declare-phone.png"), full_page=True)
-    op.select_option("select[name=playbook]", "rail-disruption")
-    op.check("input[name=severity][value=sev2]")
-    op.fill("input[name=title]", "<script>alert(1)</script> Trains held at Calais")
-    op.fill("input[name=regions]", "calais")
-    op.click("#declare button[type=submit]")
-    op.wait_for_selector("text=❄ Promo freeze")
-    incident_url = op.url.split("#")[0]
-    assert "<script>alert(1)</script> Trains held at Calais" in op.inner_text("h1")
-    op.select_option("#updates select[name=audience]", "passengers")
-    op.select_option("#updates select[name=template]", "progress")
-    op.click("#updates form.draft button[type=submit]")
-    op.wait_for_selector("text=pending approval")
-    op.screenshot(path=str(shots / "incident-phone.png"), full_page=True)
-    board = op.goto(live + "/")
-    assert board is not None and "promos frozen" in op.inner_text("main")
+SHOTS = os.environ.get("CRISIS_SCREENSHOTS")
 
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: CRISIS_SCREENSHOTS if set (to look at them), else tmp."""
+    folder = Path(SHOTS) if SHOTS else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def no_dialogs(page: Any) -> list[str]:
+    """Collect any alert/confirm the page opens: an injected script would open one."""
+    seen: list[str] = []
+    page.on("dialog", lambda d: (seen.append(d.message), d.dismiss()))
+    return seen
+
+
+def test_operator_declares_on_a_phone_and_sees_the_freeze_and_held_posts(
+    live: Live, browser: Any, shots: Path
+) -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=3)
+    marketer = live.svc.find_user(username="marketer").as_actor()
+    for channel, body, tags in [
+        ("newsletter", "Europe: the ideal Christmas gift", ["promo", "xmas"]),
+        ("twitter", "Mince pies in every seat!", ["promo"]),
+        ("twitter", "Engineering works on Sunday: check your journey", ["operational"]),
+    ]:
+        live.svc.create_post(
+            actor=marketer,
+            fields={"channel": channel, "body": body, "publish_at": soon, "tags": tags},
+        )
+    page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    dialogs = no_dialogs(page)
+    log_in(page, live.url, "operator")
+    page.click("text=Declare incident")
+    page.select_option("select[name=playbook]", "rail-disruption")
+    page.check("input[name=severity][value=sev1]")
+    page.fill("input[name=title]", "<script>alert(1)</script> Five trains stopped in the tunnel")
+    page.fill("input[name=regions]", "lille, calais")
+    page.click("#declare button[type=submit]")
+    page.wait_for_selector("text=❄ Promo freeze")
+    incident_url = page.url.split("#")[0]
+    assert "<script>alert(1)</script> Five trains" in page.inner_text("h1")
+    # The promos fall due three seconds later and are held; the operational post goes out.
+    for _ in range(40):
+        page.goto(incident_url)
+        if "Europe: the ideal Christmas gift" in page.inner_text(".freeze-card"):
+            break
+        page.wait_for_timeout(250)
+    card = page.inner_text(".freeze-card")
+    assert "2 post(s) held" in card and "Mince pies" in card and "Engineering works" not in card
+    page.screenshot(path=str(shots / "operator-incident-freeze-phone.png"), full_page=True)
+    page.goto(live.url + "/")
+    row = page.inner_text("table.incidents")
+    assert "promos frozen" in row and "<script>alert(1)</script> Five trains" in row
+    page.screenshot(path=str(shots / "operator-board-phone.png"), full_page=True)
+    posts = {p["body"]: p["state"] for p in live.svc.list_posts(per_page=10)[0]}
+    assert posts["Engineering works on Sunday: check your journey"] == "published"
+    assert dialogs == []
+
+
+def test_the_declare_form_fits_a_phone(live: Live, browser: Any, shots: Path) -> None:
+    """Everything on one narrow screen, big tap targets, four fields, one button."""
+    page = browser.new_context(viewport={"width": 360, "height": 740}, has_touch=True).new_page()
+    log_in(page, live.url, "operator")
+    page.goto(live.url + "/incidents/new")
+    page.screenshot(path=str(shots / "declare-phone.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scroll
+    fields = page.locator("#declare input:visible, #declare select:visible").count()
+    assert fields <= 7  # playbook, three severity pills, title, regions (+ csrf is hidden)
+    for selector in ["select[name=playbook]", "input[name=title]", "#declare button[type=submit]"]:
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["height"] >= 40, selector  # a thumb can hit it
+    start = datetime.now(UTC)
+    page.tap("input[name=severity][value=sev2]")
+    page.fill("input[name=title]", "Overhead line down at Calais")
+    page.fill("input[name=regions]", "calais")
+    page.tap("#declare button[type=submit]")
+    page.wait_for_selector("text=Overhead line down at Calais")
+    assert (datetime.now(UTC) - start).total_seconds() < 30
+
+
+def test_comms_lead_approves_the_holding_statement_and_watches_delivery(
+    live: Live, browser: Any, shots: Path
+) -> None:
+    op = live.svc.find_user(username="operator").as_actor()
+    inc = live.svc.declare(
+        actor=op,
+        playbook="rail-disruption",
+        severity="sev2",
+        title="Trains held at Calais",
+        regions=["calais"],
+    )
+    draft = live.svc.draft_update(
+        actor=op, incident_id=inc.id, audience="passengers", template="holding"
+    )
+    assert draft["status"] == "pending_approval"  # pre-approved only at sev1
     desk = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
-    log_in(desk, live, "comms2")
-    desk.goto(live + "/approvals")
+    log_in(desk, live.url, "operator")
+    desk.goto(live.url + "/approvals")
+    assert "two-person" in desk.inner_text("main").lower()
+    desk.goto(live.url + "/login")
+    log_in(desk, live.url, "comms")
+    desk.goto(live.url + "/approvals")
+    queue = desk.inner_text("main")
+    assert "We know services on calais are disrupted" in queue  # the preview per channel
+    desk.screenshot(path=str(shots / "approvals-desk.png"), full_page=True)
     desk.click("button[value=approve]")
     desk.wait_for_selector("text=approved and sent")
-    desk.goto(incident_url)
+    desk.goto(live.url + f"/incidents/{inc.id}")
     delivered = desk.locator("article.update[data-update] [data-count=delivered]").first
     first = int(delivered.inner_text())
     # 15 SMS at 5 a second: the count rises on the page without a reload.
@@ -124,4 +218,60 @@ def test_the_eurostar_tour_in_a_browser(live: str, browser: Any, tmp_path: Path)
     )
     desk.wait_for_selector("article.update .badge.status-sent", timeout=15000)
     desk.screenshot(path=str(shots / "progress-desk.png"), full_page=True)
-    assert (shots / "progress-desk.png").stat().st_size > 0
+    assert live.svc.get_update(update_id=draft["id"])["deliveries"]["delivered"] >= 15
+
+
+def test_the_live_timeline_escapes_what_it_receives(live: Live, browser: Any, shots: Path) -> None:
+    """A hostile note arrives through server-sent events and is shown as text."""
+    op = live.svc.find_user(username="operator").as_actor()
+    inc = live.svc.declare(
+        actor=op,
+        playbook="site-closure",
+        severity="sev2",
+        title="<img src=x onerror=alert(2)>",
+        regions=["leeds"],
+    )
+    page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+    dialogs = no_dialogs(page)
+    log_in(page, live.url, "operator")
+    page.goto(live.url + f"/incidents/{inc.id}")
+    before = page.locator("ol.timeline li").count()
+    trigger = live.svc.playbook_of(inc).allowed_triggers(inc.state)[0]
+    live.svc.fire(
+        actor=op, incident_id=inc.id, trigger=trigger, note="<script>alert(3)</script> noted"
+    )
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('ol.timeline li').length > n", arg=before, timeout=10000
+    )
+    assert "<script>alert(3)</script> noted" in page.inner_text("ol.timeline")
+    assert page.locator("ol.timeline script, h1 img").count() == 0
+    page.screenshot(path=str(shots / "timeline-escaped.png"), full_page=True)
+    assert dialogs == []
+
+
+def test_the_public_status_page_on_a_phone(live: Live, browser: Any, shots: Path) -> None:
+    op = live.svc.find_user(username="operator").as_actor()
+    comms = live.svc.find_user(username="comms").as_actor()
+    inc = live.svc.declare(
+        actor=op,
+        playbook="rail-disruption",
+        severity="sev2",
+        title="Delays at Lille",
+        regions=["lille"],
+    )
+    u = live.svc.draft_update(
+        actor=op,
+        incident_id=inc.id,
+        audience="passengers",
+        body="Trains to Lille are running 30 minutes late. Next update by 10:00.",
+    )
+    live.svc.approve_update(actor=comms, update_id=u["id"], revision=1)
+    page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    for i in range(40):  # the worker delivers to the status page within a moment
+        page.goto(live.url + f"/status?try={i}")  # the page may be cached for 15 s
+        if "30 minutes late" in page.inner_text("main"):
+            break
+        page.wait_for_timeout(250)
+    assert "Partial disruption" in page.inner_text(".overall")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(shots / "status-phone.png"), full_page=True)
