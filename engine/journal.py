@@ -13,6 +13,8 @@ from engine.models import Event
 from engine.store.tables import events, incidents
 from engine.timeline import GENESIS, canonical_data, event_hash
 
+EVENTS_CHANNEL = "crisis_events"  # PostgreSQL NOTIFY channel: "<incident id>:<seq>"
+
 
 def append_event(
     conn: Connection,
@@ -54,4 +56,7 @@ def append_event(
         .where(incidents.c.id == incident_id)
         .values(last_seq=seq, last_hash=digest)
     )
+    if conn.dialect.name == "postgresql":
+        # Delivered at commit to every process LISTENing (their live pages wake at once).
+        conn.execute(sa.select(sa.func.pg_notify(EVENTS_CHANNEL, f"{incident_id}:{seq}")))
     return Event(incident_id, seq, type, actor, at, clean, prev, digest)

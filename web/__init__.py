@@ -34,6 +34,7 @@ def create_app(
         auth,
         errors,
         hooks,
+        live,
         monitor_hooks,  # noqa: F401 - registers the monitoring hooks on hooks.bp
         ops,
         public,
@@ -59,6 +60,9 @@ def create_app(
     svc = service or build_service(config, clock=clock)
     app.extensions["crisis.service"] = svc
     app.extensions["crisis.config"] = config
+    app.extensions["crisis.bus"] = live.EventBus(
+        str(svc.store.engine.url.render_as_string(hide_password=False))
+    )
     app.config["TWILIO_TOKEN_ENV"] = hooks.twilio_token_env(svc.channels)
     app.config["PUBLIC_URL"] = os.environ.get("CRISIS_PUBLIC_URL", "")
     app.config["PUBLIC_FREEZE_STATUS"] = os.environ.get("CRISIS_PUBLIC_FREEZE_STATUS") == "1"

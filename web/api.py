@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, render_template, request, stream_with_context
 
 from engine.roles import Perm
+from web import live
 from web.apispec import Api, query_int
 from web.auth import current_actor, service
 from web.present import event_json, incident_json
@@ -26,7 +27,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 api = Api(bp)
 
 SSE_WINDOW_SECONDS = 55.0
-SSE_POLL_SECONDS = 1.0
 
 
 def _incident(incident_id: int) -> dict[str, Any]:
@@ -224,8 +224,11 @@ def events(incident_id: int) -> Any:
     except ValueError:
         after = 0
 
+    bus = live.bus()
+    seen = bus.version(incident_id)
+
     def stream() -> Iterator[str]:
-        nonlocal after
+        nonlocal after, seen
         deadline = time.monotonic() + SSE_WINDOW_SECONDS
         yield "retry: 2000\n\n"
         while time.monotonic() < deadline:
@@ -233,7 +236,7 @@ def events(incident_id: int) -> Any:
                 after = e.seq
                 yield f"id: {e.seq}\nevent: timeline\ndata: {html_safe_json(event_json(e))}\n\n"
             yield ": keep-alive\n\n"
-            time.sleep(SSE_POLL_SECONDS)
+            seen = bus.wait(incident_id, seen)  # a NOTIFY from any process, or a poll
 
     return Response(
         stream_with_context(stream()),

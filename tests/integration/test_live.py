@@ -1,0 +1,90 @@
+"""Live timeline events cross processes through PostgreSQL LISTEN/NOTIFY."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from engine.catalog import Catalog
+from engine.channels import Channel
+from engine.ports import SystemClock
+from engine.service import Service
+from tests.conftest import OPERATOR, ROOT, PgSchema, pg_schema_engine_url
+from web import create_app, live
+from web.config import Config, Secret
+
+
+@pytest.fixture
+def pg(catalog: Catalog, channel_map: dict[str, Channel]) -> Iterator[tuple[Service, str]]:
+    base = pg_schema_engine_url()
+    schema = PgSchema(base)
+    store = schema.store()
+    store.upgrade()
+    sep = "&" if "?" in base else "?"
+    try:
+        yield (
+            Service(store=store, catalog=catalog, clock=SystemClock(), channels=channel_map),
+            f"{base}{sep}options=-csearch_path%3D{schema.name}",
+        )
+    finally:
+        store.dispose()
+        schema.drop()
+
+
+def read_chunks(resp: Any, out: queue.Queue[str]) -> None:
+    for chunk in resp.response:
+        out.put(chunk.decode() if isinstance(chunk, bytes) else chunk)
+
+
+def test_an_event_committed_by_another_process_reaches_the_stream_at_once(
+    pg: tuple[Service, str],
+) -> None:
+    svc, url = pg
+    svc.add_user(username="operator", role="operator")
+    token = svc.create_token(username="operator", name="t")[1]
+    inc = svc.declare(
+        actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="x", regions=["lille"]
+    )
+    app = create_app(Config(database_url=url, secret_key=Secret("k")), service=svc)
+    client = app.test_client()
+    resp = client.get(
+        f"/api/v1/incidents/{inc.id}/events",
+        headers={"Authorization": f"Bearer {token}"},
+        buffered=False,
+    )
+    chunks: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=read_chunks, args=(resp, chunks), daemon=True).start()
+    # the events so far, then a keep-alive: the stream is now waiting
+    while "keep-alive" not in chunks.get(timeout=10):
+        pass
+    bus = app.extensions["crisis.bus"]
+    deadline = time.monotonic() + 10
+    while not bus.listening and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert bus.listening
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
+    env.update(CRISIS_DATABASE_URL=url, CRISIS_AUTO_MIGRATE="0")
+    subprocess.run(
+        [sys.executable, "-m", "web", "transition", str(inc.id), "acknowledge", "--as", "operator"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    committed = time.monotonic()
+    seen = ""
+    while "transitioned" not in seen:
+        seen += chunks.get(timeout=live.SAFETY_SECONDS - 5)
+    # Without the notice the stream would sleep until its 15 s safety re-read.
+    assert time.monotonic() - committed < live.SAFETY_SECONDS - 5
+    assert '"from": "declared"' in seen
+    app.extensions["crisis.bus"].stop()
