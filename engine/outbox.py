@@ -86,6 +86,7 @@ class Claimed:
     attempts: int
     max_attempts: int
     incident_id: int | None
+    queued_at: datetime | None = None
 
 
 def claim(
@@ -158,6 +159,7 @@ def claim(
                     r.attempts + 1,
                     r.max_attempts,
                     r.incident_id,
+                    r.created_at,
                 )
             )
     return out

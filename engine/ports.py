@@ -68,3 +68,29 @@ class Alarm(Protocol):
     """Told when a timer is added, so the process wakes in time for it."""
 
     def rearm(self, when: datetime) -> None: ...
+
+
+class Metrics(Protocol):
+    """What the engine reports as it works (the web layer exports it to Prometheus)."""
+
+    def delivered(self, channel: str, seconds: float) -> None:
+        """A delivery succeeded ``seconds`` after it was queued."""
+
+    def provider_error(self, channel: str, code: str) -> None:
+        """A send failed with this provider or adapter code."""
+
+    def timer_fired(self, kind: str, lateness: float) -> None:
+        """A timer fired ``lateness`` seconds after it was due."""
+
+
+class NullMetrics:
+    """Reports nowhere."""
+
+    def delivered(self, channel: str, seconds: float) -> None:
+        pass
+
+    def provider_error(self, channel: str, code: str) -> None:
+        pass
+
+    def timer_fired(self, kind: str, lateness: float) -> None:
+        pass

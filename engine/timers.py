@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Connection, Row
 
-from engine.ports import Clock
+from engine.ports import Clock, Metrics
 from engine.store import Store
 from engine.store.queries import insert_ignore
 from engine.store.tables import incidents, timers
@@ -91,6 +92,7 @@ def fire_due(
     node: str,
     limit: int = 100,
     stamp: Callable[[], datetime] | None = None,
+    metrics: Metrics | None = None,
 ) -> int:
     """Claim up to ``limit`` due timers and apply each in one transaction; return how many.
 
@@ -108,18 +110,21 @@ def fire_due(
                     if handler is None:
                         raise LookupError(f"no handler for timer kind {row.kind!r}")
                     outcome = handler(conn, row, now)
+                    fired_at = stamp() if stamp else now
                     conn.execute(
                         timers.update()
                         .where(t.id == row.id)
                         .values(
                             state="done",
                             outcome=outcome[:32],
-                            fired_at=stamp() if stamp else now,
+                            fired_at=fired_at,
                             fired_by=node,
                             attempts=row.attempts + 1,
                         )
                     )
                 fired += 1
+                if metrics is not None:
+                    metrics.timer_fired(row.kind, (fired_at - row.due_at).total_seconds())
             except Exception as exc:
                 log.exception("timer %s (%s) failed", row.id, row.kind)
                 attempts = row.attempts + 1
@@ -197,8 +202,11 @@ class AlarmClock:
         batch: int = 200,
         on_fired: Callable[[int], None] | None = None,
         sources: Sequence[Source] = (),
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics
+        self.last_pass: float | None = None  # time.monotonic() of the last complete pass
         self.handlers = handlers
         self.clock = clock
         self.node = node
@@ -222,6 +230,12 @@ class AlarmClock:
 
     def stop(self) -> None:
         self._scheduler.shutdown(wait=True)
+
+    def alive(self) -> bool:
+        """Whether a pass completed recently (within three safety intervals, at least 10 s)."""
+        return self.last_pass is not None and time.monotonic() - self.last_pass < max(
+            3 * self.safety, 10.0
+        )
 
     def rearm(self, when: datetime) -> None:
         """Make sure the process wakes no later than ``when``."""
@@ -282,6 +296,7 @@ class AlarmClock:
                     node=self.node,
                     limit=self.batch,
                     stamp=self.clock.now,
+                    metrics=self.metrics,
                 )
                 for source in self.sources:
                     while True:
@@ -292,6 +307,7 @@ class AlarmClock:
                 if n and self.on_fired:
                     self.on_fired(n)
                 if n < self.batch:
+                    self.last_pass = time.monotonic()
                     return
         except sa.exc.SQLAlchemyError:
             log.exception("alarm clock could not reach the database; retrying")

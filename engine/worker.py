@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from engine import outbox
 from engine.errors import SendFailed
-from engine.ports import Clock, Notifier
+from engine.ports import Clock, Metrics, Notifier, NullMetrics
 from engine.ratelimit import TokenBucket
 from engine.store import Store
 
@@ -34,6 +34,7 @@ class Worker:
         lease: float = 60.0,
         batch: int = 64,
         idle: float = 0.2,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.notifiers = dict(notifiers)
@@ -45,6 +46,7 @@ class Worker:
         self.lease = timedelta(seconds=lease)
         self.batch = batch
         self.idle = idle
+        self.metrics = metrics or NullMetrics()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -73,6 +75,7 @@ class Worker:
                 bucket.acquire()
             receipt = notifier.send(item.message)
         except SendFailed as exc:
+            self.metrics.provider_error(item.message.channel, exc.provider_code or "unknown")
             status = outbox.record_failure(self.store, item, exc, now=self.clock.now())
             log.warning(
                 "delivery %s on %s: %s (%s)",
@@ -84,6 +87,7 @@ class Worker:
             return
         except Exception as exc:
             log.exception("notifier for %s raised", item.message.channel)
+            self.metrics.provider_error(item.message.channel, "adapter_error")
             outbox.record_failure(
                 self.store,
                 item,
@@ -91,7 +95,10 @@ class Worker:
                 now=self.clock.now(),
             )
             return
-        outbox.record_success(self.store, item, receipt, now=self.clock.now())
+        now = self.clock.now()
+        outbox.record_success(self.store, item, receipt, now=now)
+        if item.queued_at is not None:
+            self.metrics.delivered(item.message.channel, (now - item.queued_at).total_seconds())
 
     def poke(self) -> None:
         """New rows were queued: look now rather than after the idle pause."""

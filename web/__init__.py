@@ -35,6 +35,7 @@ def create_app(
         errors,
         hooks,
         live,
+        metrics,
         monitor_hooks,  # noqa: F401 - registers the monitoring hooks on hooks.bp
         ops,
         public,
@@ -60,6 +61,7 @@ def create_app(
     svc = service or build_service(config, clock=clock)
     app.extensions["crisis.service"] = svc
     app.extensions["crisis.config"] = config
+    app.extensions["crisis.metrics"] = metrics.PrometheusMetrics(svc)
     app.extensions["crisis.bus"] = live.EventBus(
         str(svc.store.engine.url.render_as_string(hide_password=False))
     )

@@ -130,7 +130,7 @@ def requires(perm: Perm) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             user = current_user()
             if user is None:
-                if request.path.startswith(("/api/", "/hooks/")):
+                if request.path.startswith(("/api/", "/hooks/", "/metrics")):
                     raise ApiError(401, "log in or send Authorization: Bearer <token>")
                 return redirect(url_for("ui.login", next=request.full_path))
             if not may(user.role, perm):

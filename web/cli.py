@@ -698,7 +698,8 @@ def serve(host: str, port: int) -> None:
     from web.runtime import Runtime
 
     app = create_app()
-    runtime = Runtime(app.extensions["crisis.service"])
+    runtime = Runtime(app.extensions["crisis.service"], metrics=app.extensions["crisis.metrics"])
+    app.extensions["crisis.runtime"] = runtime  # /readyz checks its alarm clock
     server = make_server(host, port, app, threaded=True)
 
     def _stop(signum: int, _frame: object) -> None:
@@ -725,9 +726,21 @@ def worker(ctx: click.Context, concurrency: int) -> None:
     import signal
     import threading
 
+    from web.metrics import PrometheusMetrics
     from web.runtime import Runtime
 
-    runtime = Runtime(_service(ctx), concurrency=concurrency)
+    svc = _service(ctx)
+    metrics = PrometheusMetrics(svc)
+    runtime = Runtime(svc, concurrency=concurrency, metrics=metrics)
+    port = os.environ.get("CRISIS_METRICS_PORT")
+    if port:  # Prometheus scrapes this worker's own histograms and counters here
+        from prometheus_client import start_http_server
+
+        start_http_server(
+            int(port),
+            addr=os.environ.get("CRISIS_METRICS_HOST", "127.0.0.1"),
+            registry=metrics.registry,
+        )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -64,7 +64,7 @@ class ApiError(Exception):
 
 
 def wants_json() -> bool:
-    return request.path.startswith(("/api/", "/hooks/")) or (
+    return request.path.startswith(("/api/", "/hooks/", "/metrics")) or (
         request.accept_mimetypes.best == "application/json"
     )
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from engine.calendar import next_post_due
 from engine.channels import Channel
 from engine.errors import CrisisError
-from engine.ports import Notifier
+from engine.ports import Metrics, Notifier
 from engine.service import Service
 from engine.timers import AlarmClock, Source
 from engine.worker import Worker
@@ -120,7 +120,14 @@ def _adapter(
 class Runtime:
     """Start and stop the alarm clock and the outbox worker of this process."""
 
-    def __init__(self, service: Service, *, concurrency: int = 8, safety: float = 2.0) -> None:
+    def __init__(
+        self,
+        service: Service,
+        *,
+        concurrency: int = 8,
+        safety: float = 2.0,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.service = service
         self.node = f"{socket.gethostname()}:{os.getpid()}"
         self.worker = Worker(
@@ -131,6 +138,7 @@ class Runtime:
             clock=service.clock,
             concurrency=concurrency,
             lease=float(os.environ.get("CRISIS_OUTBOX_LEASE_SECONDS", "60")),
+            metrics=metrics,
         )
         publisher = Source(fire=service.publish_due, next_due=lambda: next_post_due(service.store))
         self.alarm = AlarmClock(
@@ -141,6 +149,7 @@ class Runtime:
             safety=safety,
             on_fired=lambda _n: self.worker.poke(),
             sources=[publisher],
+            metrics=metrics,
         )
         service.alarm = self.alarm
 
