@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Connection, Row
 
+from engine import logcontext
 from engine.ports import Clock, Metrics
 from engine.store import Store
 from engine.store.queries import insert_ignore
@@ -106,7 +107,7 @@ def fire_due(
         for row in _claim(conn, now=now, limit=limit):
             handler = handlers.get(row.kind)
             try:
-                with conn.begin_nested():
+                with logcontext.about(row.incident_id), conn.begin_nested():
                     if handler is None:
                         raise LookupError(f"no handler for timer kind {row.kind!r}")
                     outcome = handler(conn, row, now)

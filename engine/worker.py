@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from engine import outbox
+from engine import logcontext, outbox
 from engine.errors import SendFailed
 from engine.ports import Clock, Metrics, Notifier, NullMetrics
 from engine.ratelimit import TokenBucket
@@ -62,6 +62,10 @@ class Worker:
         return len(claimed)
 
     def _send(self, item: outbox.Claimed) -> None:
+        with logcontext.about(item.incident_id):
+            self._send_one(item)
+
+    def _send_one(self, item: outbox.Claimed) -> None:
         notifier = self.notifiers.get(item.message.channel)
         try:
             if notifier is None:

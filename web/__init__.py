@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
+import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, g, request
 
+from engine import logcontext
 from engine.ports import Clock
 from engine.service import Service
 from web.config import Config
@@ -35,6 +40,7 @@ def create_app(
         errors,
         hooks,
         live,
+        logs,
         metrics,
         monitor_hooks,  # noqa: F401 - registers the monitoring hooks on hooks.bp
         ops,
@@ -43,6 +49,7 @@ def create_app(
     )
     from web.bootstrap import build_service
 
+    configure_logs = config is None  # gunicorn and `crisis serve`; tests bring their own
     config = config or Config.from_env()
     app = Flask(__name__)
     app.config.update(
@@ -78,8 +85,52 @@ def create_app(
     app.register_blueprint(hooks.bp)
     public.init_app(app, public.load_status_page(config.status_page_file))
     app.after_request(_security_headers)
+    app.before_request(_begin_request)
+    app.after_request(_log_request)
+    app.teardown_request(_end_request)
+    if configure_logs:
+        logs.configure(svc.channels.values())
     app.jinja_env.globals["freeze_summary"] = ui.active_freeze_summary
     return app
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+request_log = logging.getLogger("crisis.request")
+
+
+def _begin_request() -> None:
+    """Name the request (X-Request-ID if sane) and the incident it concerns, for log lines."""
+    sent = request.headers.get("X-Request-ID", "")
+    g.request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
+    g.started = time.perf_counter()
+    incident = (request.view_args or {}).get("incident_id")
+    g.incident_token = logcontext.incident_id.set(incident if isinstance(incident, int) else None)
+
+
+def _log_request(resp: Response) -> Response:
+    resp.headers["X-Request-ID"] = g.get("request_id", "")
+    if request.endpoint != "static":
+        user = g.get("user")
+        request_log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            resp.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": resp.status_code,
+                "duration_ms": round((time.perf_counter() - g.get("started", 0)) * 1000, 1),
+                "user": user.username if user else None,
+            },
+        )
+    return resp
+
+
+def _end_request(_exc: BaseException | None) -> None:
+    token = g.pop("incident_token", None)
+    if token is not None:
+        logcontext.incident_id.reset(token)
 
 
 def _security_headers(resp: Response) -> Response:

@@ -726,10 +726,12 @@ def worker(ctx: click.Context, concurrency: int) -> None:
     import signal
     import threading
 
+    from web import logs
     from web.metrics import PrometheusMetrics
     from web.runtime import Runtime
 
     svc = _service(ctx)
+    logs.configure(svc.channels.values())
     metrics = PrometheusMetrics(svc)
     runtime = Runtime(svc, concurrency=concurrency, metrics=metrics)
     port = os.environ.get("CRISIS_METRICS_PORT")

@@ -1,0 +1,136 @@
+"""Structured logs: one JSON object a line, with the request and incident they belong to.
+
+Every line carries ``request_id`` (from X-Request-ID, or made up) inside a request and
+``incident_id`` when the work concerns an incident (a request for one, a delivery, a timer).
+Secrets never reach the output: the values of every credential variable the channels name,
+CRISIS_SECRET_KEY, TWILIO_AUTH_TOKEN and CRISIS_METRICS_TOKEN, database passwords in URLs,
+our API tokens and bearer credentials are replaced with ``****`` after formatting, whatever
+the message or traceback contained.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from engine import logcontext
+
+BEARER = re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+TOKEN = re.compile(r"cc_[A-Za-z0-9_-]{16,}")  # our API tokens
+URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]+):([^@\s]+)(?=@)")  # user:password@ in URLs
+PATTERNS = (BEARER, TOKEN, URL_PASSWORD)
+SECRET_VARIABLES = ("CRISIS_SECRET_KEY", "TWILIO_AUTH_TOKEN", "CRISIS_METRICS_TOKEN")
+
+
+def secret_values(channels: Iterable[Any] = (), env: Mapping[str, str] | None = None) -> set[str]:
+    """The secret values to hide: whatever the credential variables hold now."""
+    env = os.environ if env is None else env
+    names = set(SECRET_VARIABLES)
+    for ch in channels:
+        names.update(getattr(ch, "credentials", {}).values())
+    return {env[n] for n in names if len(env.get(n, "")) >= 6}
+
+
+class Redactor:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = sorted(set(secrets), key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "****")
+        for pattern in PATTERNS:
+            text = pattern.sub(_mask, text)
+        return text
+
+
+def _mask(m: re.Match[str]) -> str:
+    if m.re is URL_PASSWORD:
+        return f"{m.group(1)}:****"
+    if m.re is BEARER:
+        return f"{m.group(1)} ****"
+    return "cc_****"
+
+
+class ContextFilter(logging.Filter):
+    """Attach request_id and incident_id to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = _request_id()
+        if getattr(record, "incident_id", None) is None:
+            record.incident_id = logcontext.incident_id.get()
+        return True
+
+
+def _request_id() -> str | None:
+    try:
+        from flask import g, has_request_context
+
+        return g.get("request_id") if has_request_context() else None
+    except RuntimeError:
+        return None
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("request_id", "incident_id"):
+            value = getattr(record, key, None)
+            if value is not None:
+                out[key] = value
+        for key in ("method", "path", "status", "duration_ms", "user"):
+            if hasattr(record, key):
+                out[key] = getattr(record, key)
+        if record.exc_info:
+            out["error"] = self.formatException(record.exc_info)
+        return self.redact(json.dumps(out, ensure_ascii=False, default=str))
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(super().format(record))
+
+
+def handler(stream: Any, *, fmt: str = "json", secrets: Iterable[str] = ()) -> logging.Handler:
+    """A handler writing ``fmt`` (json or text) lines, context attached, secrets removed."""
+    h = logging.StreamHandler(stream)
+    redact = Redactor(secrets)
+    h.setFormatter(JsonFormatter(redact) if fmt == "json" else TextFormatter(redact))
+    h.addFilter(ContextFilter())
+    return h
+
+
+def configure(channels: Iterable[Any] = ()) -> None:
+    """Send every log line to stderr (CRISIS_LOG_FORMAT json|text, CRISIS_LOG_LEVEL)."""
+    root = logging.getLogger()
+    if any(getattr(h, "crisis", False) for h in root.handlers):
+        return
+    h = handler(
+        sys.stderr,
+        fmt=os.environ.get("CRISIS_LOG_FORMAT", "json"),
+        secrets=secret_values(channels),
+    )
+    h.crisis = True  # type: ignore[attr-defined]
+    root.addHandler(h)
+    root.setLevel(os.environ.get("CRISIS_LOG_LEVEL", "INFO").upper())
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # we write our own request lines
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
