@@ -55,7 +55,7 @@ def enqueue(
     user_id: int | None = None,
     subject: str | None = None,
     meta: Mapping[str, Any] | None = None,
-    max_attempts: int = 6,
+    max_attempts: int = 12,  # transient failures retried for about 20 minutes
 ) -> None:
     """Add a delivery (once per dedupe key) in the caller's transaction."""
     insert_ignore(

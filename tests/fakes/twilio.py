@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import random
+import sys
 import threading
 import time
 from collections import deque
@@ -21,6 +23,14 @@ ACCOUNT = "AC" + "0" * 32
 TOKEN = "fake-auth-token"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that timed out and hung up is part of the test, not an error."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 class FakeTwilio:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -28,6 +38,9 @@ class FakeTwilio:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.delay = 0.0  # seconds every answer takes
+        self.accepted: list[str] = []  # the To of every message answered 201
+        self._storm: tuple[random.Random, float, float, float] | None = None
+        self.invalid_suffix: str | None = None  # numbers ending so are refused (21211)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,7 +54,7 @@ class FakeTwilio:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -50,6 +63,11 @@ class FakeTwilio:
     def fail_next(self, status: int, code: int, *, retry_after: int | None = None) -> None:
         with self._lock:
             self._faults.append(("fail", (status, code, retry_after)))
+
+    def storm(self, *, seed: int, errors: float, timeouts: float, hang: float) -> None:
+        """From now on answer ``errors`` of requests with 500 or 429 (Retry-After: 1) and
+        leave ``timeouts`` of them hanging for ``hang`` seconds before answering."""
+        self._storm = (random.Random(seed), errors, timeouts, hang)
 
     def hang_next(self, seconds: float) -> None:
         with self._lock:
@@ -82,6 +100,21 @@ class FakeTwilio:
         with self._lock:
             self.requests.append({"path": h.path, "kind": kind, "form": form})
             fault = self._faults.popleft() if self._faults else None
+            if (
+                fault is None
+                and self.invalid_suffix
+                and form.get("To", "").endswith(self.invalid_suffix)
+            ):
+                fault = ("fail", (400, 21211, None))
+            if fault is None and self._storm is not None:
+                rng, errors, timeouts, hang = self._storm
+                roll = rng.random()
+                if roll < errors / 2:
+                    fault = ("fail", (500, 20500, None))
+                elif roll < errors:
+                    fault = ("fail", (429, 20429, 1))
+                elif roll < errors + timeouts:
+                    fault = ("hang", hang)
         if fault and fault[0] == "hang":
             time.sleep(fault[1])
         elif fault:
@@ -94,6 +127,8 @@ class FakeTwilio:
                 headers,
             )
             return
+        with self._lock:
+            self.accepted.append(form.get("To", ""))
         prefix = "CA" if kind == "call" else "SM"
         sid = f"{prefix}{next(self._ids):032x}"
         self._answer(
