@@ -27,6 +27,7 @@ from engine.freeze import PostFacts, Scope, after_lift, holding, matches
 from engine.journal import append_event
 from engine.store import Store
 from engine.store.tables import freeze_gate, freezes, incidents, posts
+from engine.text import PROBLEM, UNSTORABLE
 
 POST_MEDIA = ("social", "newsletter")
 MAX_BODY = 5000
@@ -158,6 +159,12 @@ def parse_import(data: bytes | str, *, content_type: str) -> list[tuple[int, dic
             f"the file is not UTF-8 (byte {exc.start})",
             details={"errors": [{"line": 1, "message": "not UTF-8"}]},
         ) from None
+    bad = UNSTORABLE.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        raise ValidationFailed(
+            f"line {line} {PROBLEM}", details={"errors": [{"line": line, "message": PROBLEM}]}
+        )
     if "json" in content_type or text.lstrip().startswith(("[", "{")):
         try:
             parsed = json.loads(text)

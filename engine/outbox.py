@@ -227,6 +227,22 @@ def record_success(store: Store, claimed: Claimed, receipt: Receipt, *, now: dat
         )
 
 
+def release(store: Store, claimed: Claimed, *, now: datetime) -> None:
+    """Give a claimed row back unsent (shutting down): pending again, the attempt not counted."""
+    with store.transaction() as conn:
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id == claimed.message.delivery_id, deliveries.c.status == "sending")
+            .values(
+                status="pending",
+                lease_until=None,
+                attempts=claimed.attempts - 1,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+        )
+
+
 def record_failure(
     store: Store,
     claimed: Claimed,

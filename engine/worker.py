@@ -62,6 +62,9 @@ class Worker:
         return len(claimed)
 
     def _send(self, item: outbox.Claimed) -> None:
+        if self._stop.is_set():  # shutting down: hand the claim back instead of sending
+            outbox.release(self.store, item, now=self.clock.now())
+            return
         with logcontext.about(item.incident_id):
             self._send_one(item)
 
@@ -124,7 +127,8 @@ class Worker:
                 self._wake.clear()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming; let in-flight sends finish and record their outcome."""
+        """Stop claiming; let in-flight sends finish and record their outcome; give back the
+        rows claimed but not yet started, so another process sends them at once."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

@@ -17,7 +17,9 @@ from flask import Flask, Response, g, request
 from engine import logcontext
 from engine.ports import Clock
 from engine.service import Service
+from engine.text import PROBLEM, UNSTORABLE
 from web.config import Config
+from web.errors import ApiError
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -86,6 +88,7 @@ def create_app(
     public.init_app(app, public.load_status_page(config.status_page_file))
     app.after_request(_security_headers)
     app.before_request(_begin_request)
+    app.before_request(_refuse_unstorable_forms)
     app.after_request(_log_request)
     app.teardown_request(_end_request)
     if configure_logs:
@@ -96,6 +99,17 @@ def create_app(
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 request_log = logging.getLogger("crisis.request")
+
+
+def _refuse_unstorable_forms() -> None:
+    """A form field with a NUL or an unpaired surrogate is refused before any view sees it."""
+    if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        bad = {k: PROBLEM for k, v in request.form.items(multi=True) if UNSTORABLE.search(v)}
+        if bad:
+            raise ApiError(400, "some text cannot be stored", details=bad)
 
 
 def _begin_request() -> None:

@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 from werkzeug.routing import IntegerConverter
 
 from engine.roles import PERMISSIONS, Perm
+from engine.text import PROBLEM, unstorable
 from web.auth import current_user, requires
 from web.errors import ApiError
 from web.schemas import ERROR, Schema
@@ -196,6 +197,9 @@ def _read_json(validator: Draft202012Validator) -> Any:
     data = request.get_json(silent=True)
     if data is None:
         raise ApiError(400, "the body is not valid JSON")
+    bad = {where: PROBLEM for where in unstorable(data)}
+    if bad:
+        raise ApiError(422, "some text cannot be stored", details=bad)
     problems: dict[str, str] = {}
     for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         where = ".".join(str(p) for p in err.absolute_path) or "(body)"

@@ -30,6 +30,7 @@ from jsonschema import Draft202012Validator
 
 from engine.monitoring import AlertIn
 from engine.roles import Perm
+from engine.text import PROBLEM, unstorable
 from web.auth import current_actor, requires, service
 from web.errors import ApiError
 from web.hooks import bp
@@ -87,7 +88,7 @@ def _body(validator: Draft202012Validator) -> dict[str, Any]:
     data = request.get_json(silent=True)
     if data is None:
         raise ApiError(400, "the body is not valid JSON")
-    problems: dict[str, str] = {}
+    problems: dict[str, str] = {where: PROBLEM for where in unstorable(data)}
     for err in validator.iter_errors(data):
         where = ".".join(str(p) for p in err.absolute_path) or "(body)"
         problems[where] = f"{problems[where]}; {err.message}" if where in problems else err.message
