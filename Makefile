@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck architecture unit install clean
+.PHONY: run test lint typecheck architecture unit install clean bench
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11+) on PATH"; exit 1; }
@@ -35,6 +35,11 @@ typecheck: $(STAMP)
 
 architecture: $(STAMP)
 	$(BIN)/lint-imports
+
+## make bench: run every benchmark and rewrite BENCHMARKS.md (PostgreSQL from
+## CRISIS_BENCH_POSTGRES_URL or CRISIS_TEST_POSTGRES_URL; about ten minutes on 2 cores).
+bench: $(STAMP)
+	$(BIN)/python bench/report.py
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit

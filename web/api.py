@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, g, jsonify, render_template, request, stream_with_context
 
 from engine.roles import Perm
@@ -232,7 +233,11 @@ def events(incident_id: int) -> Any:
         deadline = time.monotonic() + SSE_WINDOW_SECONDS
         yield "retry: 2000\n\n"
         while time.monotonic() < deadline:
-            for e in svc.timeline(incident_id=incident_id, after_seq=after):
+            try:
+                new = svc.timeline(incident_id=incident_id, after_seq=after)
+            except sa.exc.SQLAlchemyError:  # the database is restarting: keep the stream open
+                new = []
+            for e in new:
                 after = e.seq
                 yield f"id: {e.seq}\nevent: timeline\ndata: {html_safe_json(event_json(e))}\n\n"
             yield ": keep-alive\n\n"

@@ -39,9 +39,11 @@ def pg(catalog: Catalog, channel_map: dict[str, Channel]) -> Iterator[tuple[Serv
         schema.drop()
 
 
-def read_chunks(resp: Any, out: queue.Queue[str]) -> None:
+def read_chunks(resp: Any, out: queue.Queue[str], stop: threading.Event) -> None:
     for chunk in resp.response:
         out.put(chunk.decode() if isinstance(chunk, bytes) else chunk)
+        if stop.is_set():
+            break  # leaves the stream suspended at a yield, so it can be closed
 
 
 def test_an_event_committed_by_another_process_reaches_the_stream_at_once(
@@ -61,7 +63,9 @@ def test_an_event_committed_by_another_process_reaches_the_stream_at_once(
         buffered=False,
     )
     chunks: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=read_chunks, args=(resp, chunks), daemon=True).start()
+    stop = threading.Event()
+    reader = threading.Thread(target=read_chunks, args=(resp, chunks, stop), daemon=True)
+    reader.start()
     # the events so far, then a keep-alive: the stream is now waiting
     while "keep-alive" not in chunks.get(timeout=10):
         pass
@@ -87,4 +91,10 @@ def test_an_event_committed_by_another_process_reaches_the_stream_at_once(
     # Without the notice the stream would sleep until its 15 s safety re-read.
     assert time.monotonic() - committed < live.SAFETY_SECONDS - 5
     assert '"from": "declared"' in seen
-    app.extensions["crisis.bus"].stop()
+    # End the stream while its schema still exists: wake it once more, let the reader go.
+    stop.set()
+    bus.publish(inc.id)
+    reader.join(timeout=20)
+    assert not reader.is_alive()
+    resp.close()
+    bus.stop()

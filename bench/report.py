@@ -1,0 +1,168 @@
+"""Run every benchmark and rewrite BENCHMARKS.md with today's date, this machine and the figures.
+
+    python bench/report.py            # all of them (about ten minutes on 2 cores)
+    python bench/report.py --quick    # smaller runs, to check the programs work
+
+PostgreSQL from CRISIS_BENCH_POSTGRES_URL or CRISIS_TEST_POSTGRES_URL (benchmarks that need it
+are reported as not run without it). Run it on a quiet machine: the figures are only as good
+as the machine is idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._pg import base_url  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Bench:
+    title: str
+    args: list[str]
+    quick: list[str]
+    needs_postgres: bool
+    notes: str
+
+
+BENCHES = [
+    Bench(
+        "Timer lateness (issue #3)",
+        ["bench/timers.py"],
+        ["bench/timers.py", "--count", "1000", "--window", "10"],
+        False,
+        """Goal: p99 ≤ 250 ms. Lateness is `fired_at − due_at`, stamped when each timer's effect
+runs. The effect is a no-op, so this measures the alarm clock and the claim path (`SKIP
+LOCKED`, incident-first locking), not the paging work a real step does.""",
+    ),
+    Bench(
+        "Declare → freeze committed (issue #4)",
+        ["bench/freeze.py"],
+        ["bench/freeze.py", "--declares", "30", "--sizes", "1000,10000"],
+        False,
+        """Goals: p99 ≤ 50 ms, 100k/1k ratio ≤ 1.5. What is timed is the whole `Service.declare`
+of rail-disruption at sev1: the incident, the playbook's freeze (through the freeze gate), the
+escalation ladder's timers, the cadence timer and the timeline events, in one transaction; when
+it returns the freeze is committed. No publisher runs at the same time, so the gate is not
+contended here; `tests/integration/test_freeze_race.py` covers contention for correctness.""",
+    ),
+    Bench(
+        "Fan-out of operational updates (issue #5)",
+        ["bench/fanout.py"],
+        ["bench/fanout.py", "--count", "1000", "--limited", "100"],
+        False,
+        """Goals: ratio ≥ 0.8; achieved rate within ±5% of the limit. The fake Twilio is a Python
+`http.server` in its own process, which caps both arms (near 180 msg/s here), so the ratio is
+against *that* server; against a faster provider the database's share would be larger.""",
+    ),
+    Bench(
+        "REST declare at 50 concurrent clients, and the status page (issue #9)",
+        ["bench/http_api.py"],
+        ["bench/http_api.py", "--declares", "300", "--status", "1000"],
+        True,
+        """gunicorn `-k gthread -w 2 --threads 16` on PostgreSQL; the load comes from a second
+process (Python threads with keep-alive connections), which shares the same 2 cores with the
+server, so these are figures for the pair on this machine, not the server's ceiling. A declare
+is one transaction: incident, freeze, escalation timers, cadence timer, timeline events.
+The status page answers from a per-process cache keyed by a weak ETag (one small query per
+request to learn whether anything was published); a conditional request costs the same query
+and no body.""",
+    ),
+]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    pg = "PostgreSQL: not configured"
+    if base_url():
+        try:
+            import sqlalchemy as sa
+
+            from engine.store import make_engine
+
+            eng = make_engine(base_url() or "")
+            with eng.connect() as conn:
+                version = conn.execute(sa.text("show server_version")).scalar_one()
+            eng.dispose()
+            pg = f"PostgreSQL {version} on the same machine over loopback"
+        except Exception as exc:  # noqa: BLE001 - the report says what happened
+            pg = f"PostgreSQL unreachable ({type(exc).__name__})"
+    return (
+        f"{os.cpu_count()} vCPU ({cpu}){mem}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version} (WAL) on local "
+        f"disk, {pg}"
+    )
+
+
+def run(bench: Bench, quick: bool) -> tuple[str, float]:
+    if bench.needs_postgres and not base_url():
+        return "not run: set CRISIS_BENCH_POSTGRES_URL or CRISIS_TEST_POSTGRES_URL", 0.0
+    args = bench.quick if quick else bench.args
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=3600
+    )
+    took = time.monotonic() - started
+    out = proc.stdout.strip()
+    if proc.returncode != 0:
+        out += f"\n(exit {proc.returncode})\n{proc.stderr.strip()[-2000:]}"
+    return out, took
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = ap.parse_args()
+    today = dt.date.today().isoformat()
+    parts = [
+        "# Benchmarks\n",
+        "Written by `make bench` (`python bench/report.py`): every figure below comes from the "
+        "programs in `bench/`, run one after another on the machine named here, on the date "
+        "given. They are measurements, not assertions: the tests never time anything.\n",
+        f"Date: {today}{' (quick run: smaller sizes)' if args.quick else ''}  \n"
+        f"Machine: {machine()}. Shared machine: other work may run beside.\n",
+    ]
+    for bench in BENCHES:
+        print(f"running {' '.join(bench.quick if args.quick else bench.args)} …", flush=True)
+        out, took = run(bench, args.quick)
+        print(out, flush=True)
+        command = "python " + " ".join(bench.quick if args.quick else bench.args)
+        parts.append(
+            f"## {bench.title}\n\n`{command}` ({took:.0f} s):\n\n```\n{out}\n```\n\n{bench.notes}\n"
+        )
+    history = ROOT / "bench" / "HISTORY.md"
+    if history.exists():
+        parts.append(history.read_text())
+    args.output.write_text("\n".join(parts))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
