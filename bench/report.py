@@ -109,7 +109,7 @@ def machine() -> str:
                 version = conn.execute(sa.text("show server_version")).scalar_one()
             eng.dispose()
             pg = f"PostgreSQL {version} on the same machine over loopback"
-        except Exception as exc:  # noqa: BLE001 - the report says what happened
+        except Exception as exc:  # the report says what happened
             pg = f"PostgreSQL unreachable ({type(exc).__name__})"
     return (
         f"{os.cpu_count()} vCPU ({cpu}){mem}, {platform.system()} {platform.release()}, "
