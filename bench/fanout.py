@@ -75,7 +75,13 @@ def engine_run(
         conn.execute(
             subscribers.insert(),
             [
-                {"audience": "staff", "phone": f"+1555{i:07d}", "opted_in": True, "created_at": now}
+                {
+                    "audience": "staff",
+                    "phone": f"+1555{i:07d}",
+                    "opted_in": True,
+                    "created_at": now,
+                    "confirmed_at": now,
+                }
                 for i in range(count)
             ],
         )
@@ -182,6 +188,8 @@ def main() -> None:
                 )
 
         eng, sent = database("full")
+        if sent != args.count:
+            sys.exit(f"the engine sent {sent} of {args.count}: the run is not a measurement")
         print(f"fan-out of {args.count} SMS, concurrency {args.concurrency}, {args.backend}")
         print(f"  bare twilio-client loop   {args.count / bare:8.0f} msg/s  ({bare:.2f} s)")
         print(f"  engine (outbox + worker)  {sent / eng:8.0f} msg/s  ({eng:.2f} s, {sent} sent)")

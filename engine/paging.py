@@ -110,25 +110,24 @@ def start_ladder(
         .where(incidents.c.id == incident_id)
         .values(ladder_generation=generation, ladder_started_at=now, escalation_exhausted=False)
     )
-    for p in escalation.plan(ladder, now):
-        timers.schedule(
-            conn,
-            kind="escalation_step",
-            incident_id=incident_id,
-            due_at=p.due_at,
-            now=now,
-            dedupe_key=f"esc:{incident_id}:{generation}:{p.ref.round}:{p.ref.step}",
-            payload={"generation": generation, "round": p.ref.round, "step": p.ref.step},
-        )
-    timers.schedule(
-        conn,
-        kind="escalation_exhausted",
-        incident_id=incident_id,
-        due_at=escalation.exhausted_at(ladder, now),
-        now=now,
-        dedupe_key=f"esc:{incident_id}:{generation}:exhausted",
-        payload={"generation": generation},
-    )
+    steps = [
+        {
+            "kind": "escalation_step",
+            "incident_id": incident_id,
+            "due_at": p.due_at,
+            "dedupe_key": f"esc:{incident_id}:{generation}:{p.ref.round}:{p.ref.step}",
+            "payload": {"generation": generation, "round": p.ref.round, "step": p.ref.step},
+        }
+        for p in escalation.plan(ladder, now)
+    ]
+    exhausted = {
+        "kind": "escalation_exhausted",
+        "incident_id": incident_id,
+        "due_at": escalation.exhausted_at(ladder, now),
+        "dedupe_key": f"esc:{incident_id}:{generation}:exhausted",
+        "payload": {"generation": generation},
+    }
+    timers.schedule_many(conn, [*steps, exhausted], now=now)  # one round trip for the ladder
 
 
 def stop_ladder(conn: Connection, *, incident_id: int, now: datetime) -> None:

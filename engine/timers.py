@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Row
 from engine import logcontext
 from engine.ports import Clock, Metrics
 from engine.store import Store
-from engine.store.queries import insert_ignore
+from engine.store.queries import insert_ignore, insert_ignore_many
 from engine.store.tables import incidents, timers
 
 log = logging.getLogger("crisis.timers")
@@ -65,6 +65,27 @@ def schedule(
         dedupe_key=dedupe_key,
         attempts=0,
         created_at=now,
+    )
+
+
+def schedule_many(conn: Connection, specs: list[dict[str, Any]], *, now: datetime) -> None:
+    """Add several timers in one statement (each a dict of ``schedule``'s keywords)."""
+    insert_ignore_many(
+        conn,
+        timers,
+        [
+            {
+                "kind": spec["kind"],
+                "incident_id": spec.get("incident_id"),
+                "due_at": spec["due_at"],
+                "state": "pending",
+                "payload": dict(spec.get("payload") or {}),
+                "dedupe_key": spec["dedupe_key"],
+                "attempts": 0,
+                "created_at": now,
+            }
+            for spec in specs
+        ],
     )
 
 

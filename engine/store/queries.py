@@ -15,3 +15,11 @@ def insert_ignore(conn: Connection, table: sa.Table, **values: Any) -> None:
         conn.execute(postgresql.insert(table).values(**values).on_conflict_do_nothing())
     else:
         conn.execute(sqlite.insert(table).values(**values).on_conflict_do_nothing())
+
+
+def insert_ignore_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows in one statement, skipping those whose key exists."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).values(rows).on_conflict_do_nothing())
