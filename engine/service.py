@@ -1199,13 +1199,9 @@ class Service:
         """Create a user. ``actor`` None means the local operator of the CLI."""
         if actor is not None:
             _require(actor, Perm.ADMIN, "manage users")
-        problems: dict[str, str] = {}
+        problems = _user_problems(role=role, password=password)
         if not username or not all(c.isalnum() or c in "._-@" for c in username):
             problems["username"] = "use letters, digits and . _ - @"
-        if role not in ROLES:
-            problems["role"] = f"unknown role {role!r} (roles: {', '.join(ROLES)})"
-        if password is not None and len(password) < 8:
-            problems["password"] = "use at least 8 characters"
         if problems:
             raise ValidationFailed("the user could not be added", details=problems)
         with self.store.transaction() as conn:
@@ -1307,11 +1303,7 @@ class Service:
         """Change a user's role, deactivate or reactivate them, or set a new password."""
         if actor is not None:
             _require(actor, Perm.ADMIN, "manage users")
-        problems: dict[str, str] = {}
-        if role is not None and role not in ROLES:
-            problems["role"] = f"unknown role {role!r} (roles: {', '.join(ROLES)})"
-        if password is not None and len(password) < 8:
-            problems["password"] = "use at least 8 characters"
+        problems = _user_problems(role=role, password=password)
         if (
             actor is not None
             and actor.name == username
@@ -1425,6 +1417,16 @@ def _load_row(conn: Connection, incident_id: int, *, lock: bool) -> Row[Any]:
     if row is None:
         raise NotFound(f"no incident {incident_id}")
     return row
+
+
+def _user_problems(*, role: str | None, password: str | None) -> dict[str, str]:
+    """What is wrong with a role or password given for a user (None: not given)."""
+    problems: dict[str, str] = {}
+    if role is not None and role not in ROLES:
+        problems["role"] = f"unknown role {role!r} (roles: {', '.join(ROLES)})"
+    if password is not None and len(password) < 8:
+        problems["password"] = "use at least 8 characters"
+    return problems
 
 
 def _check_declaration(

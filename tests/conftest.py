@@ -66,6 +66,12 @@ class PgSchema:
     def store(self) -> Store:
         return Store(make_engine(self.url, connect_args={"options": f"-csearch_path={self.name}"}))
 
+    @property
+    def process_url(self) -> str:
+        """The URL another process (crisis worker, the CLI) uses to reach this schema."""
+        sep = "&" if "?" in self.url else "?"
+        return f"{self.url}{sep}options=-csearch_path%3D{self.name}"
+
     def drop(self) -> None:
         admin = make_engine(self.url)
         with admin.begin() as conn:
@@ -89,6 +95,19 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield s
     finally:
         s.dispose()
+        schema.drop()
+
+
+@pytest.fixture
+def pg_store_url() -> Iterator[tuple[Store, str]]:
+    """A migrated PostgreSQL schema: its store, and the URL other processes use for it."""
+    schema = PgSchema(pg_schema_engine_url())
+    store = schema.store()
+    store.upgrade()
+    try:
+        yield store, schema.process_url
+    finally:
+        store.dispose()
         schema.drop()
 
 

@@ -121,22 +121,34 @@ def _atom_feed(site: Site, *, title: str, self_path: str, updated: datetime) -> 
     return feed
 
 
-def _entries_newest_first(
+def _feed_of(
+    site: Site,
     incidents: Iterable[PublicIncident],
-) -> list[tuple[PublicIncident, Entry]]:
+    *,
+    title: str,
+    self_path: str,
+    now: datetime,
+    limit: int,
+) -> tuple[ET.Element, list[tuple[PublicIncident, Entry]]]:
+    """An Atom feed element and its (incident, entry) pairs, newest first."""
     pairs = [(inc, e) for inc in incidents for e in inc.entries]
     pairs.sort(key=lambda p: (p[1].published_at, p[1].id), reverse=True)
-    return pairs
+    pairs = pairs[:limit]
+    updated = pairs[0][1].published_at if pairs else now
+    return _atom_feed(site, title=title, self_path=self_path, updated=updated), pairs
 
 
 def status_feed(
     site: Site, incidents: Sequence[PublicIncident], *, now: datetime, limit: int = 100
 ) -> ET.Element:
     """Atom: one entry per published public update, newest first."""
-    pairs = _entries_newest_first(incidents)[:limit]
-    updated = pairs[0][1].published_at if pairs else now
-    feed = _atom_feed(
-        site, title=f"{site.name} — status", self_path="/status/feed.atom", updated=updated
+    feed, pairs = _feed_of(
+        site,
+        incidents,
+        title=f"{site.name} — status",
+        self_path="/status/feed.atom",
+        now=now,
+        limit=limit,
     )
     for inc, e in pairs:
         entry = ET.SubElement(feed, f"{{{ATOM_NS}}}entry")
@@ -165,10 +177,13 @@ def cap_feed(
     site: Site, incidents: Sequence[PublicIncident], *, now: datetime, limit: int = 100
 ) -> ET.Element:
     """Atom index of CAP alerts: each entry links to its CAP document (the usual CAP feed)."""
-    pairs = _entries_newest_first(incidents)[:limit]
-    updated = pairs[0][1].published_at if pairs else now
-    feed = _atom_feed(
-        site, title=f"{site.name} — CAP alerts", self_path="/status/cap.atom", updated=updated
+    feed, pairs = _feed_of(
+        site,
+        incidents,
+        title=f"{site.name} — CAP alerts",
+        self_path="/status/cap.atom",
+        now=now,
+        limit=limit,
     )
     for inc, e in pairs:
         url = f"{site.base_url}/status/cap/{e.update_id}.xml"

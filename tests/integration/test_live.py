@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,26 +16,18 @@ from engine.catalog import Catalog
 from engine.channels import Channel
 from engine.ports import SystemClock
 from engine.service import Service
-from tests.conftest import OPERATOR, ROOT, PgSchema, pg_schema_engine_url
+from engine.store import Store
+from tests.conftest import OPERATOR, ROOT
 from web import create_app, live
 from web.config import Config, Secret
 
 
 @pytest.fixture
-def pg(catalog: Catalog, channel_map: dict[str, Channel]) -> Iterator[tuple[Service, str]]:
-    base = pg_schema_engine_url()
-    schema = PgSchema(base)
-    store = schema.store()
-    store.upgrade()
-    sep = "&" if "?" in base else "?"
-    try:
-        yield (
-            Service(store=store, catalog=catalog, clock=SystemClock(), channels=channel_map),
-            f"{base}{sep}options=-csearch_path%3D{schema.name}",
-        )
-    finally:
-        store.dispose()
-        schema.drop()
+def pg(
+    pg_store_url: tuple[Store, str], catalog: Catalog, channel_map: dict[str, Channel]
+) -> tuple[Service, str]:
+    store, url = pg_store_url
+    return Service(store=store, catalog=catalog, clock=SystemClock(), channels=channel_map), url
 
 
 def read_chunks(resp: Any, out: queue.Queue[str], stop: threading.Event) -> None:

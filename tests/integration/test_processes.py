@@ -128,13 +128,11 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store, 
         yield store, url
         store.dispose()
         return
-    base = pg_schema_engine_url()
-    schema = PgSchema(base)
+    schema = PgSchema(pg_schema_engine_url())
     store = schema.store()
     store.upgrade()
-    sep = "&" if "?" in base else "?"
     try:
-        yield store, f"{base}{sep}options=-csearch_path%3D{schema.name}"
+        yield store, schema.process_url
     finally:
         store.dispose()
         schema.drop()
@@ -168,16 +166,14 @@ def test_sigkill_while_timers_are_overdue_then_restart_fires_each_once(
 def test_three_workers_on_postgres_fire_500_timers_exactly_once(
     catalog: Catalog, channel_map: dict[str, Channel], tmp_path: Path
 ) -> None:
-    base = pg_schema_engine_url()
-    schema = PgSchema(base)
+    schema = PgSchema(pg_schema_engine_url())
     store = schema.store()
     try:
         store.upgrade()
         n = 63  # 63 incidents × 8 timers = 504, plus the cadence escalations they create
         seed_overdue(store, catalog, channel_map, n)
         assert sum(timer_states(store).values()) >= 500
-        sep = "&" if "?" in base else "?"
-        url = f"{base}{sep}options=-csearch_path%3D{schema.name}"
+        url = schema.process_url
         log = tmp_path / "workers.log"
         procs = [start_worker(url, log) for _ in range(3)]
         try:

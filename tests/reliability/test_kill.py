@@ -9,7 +9,6 @@ import random
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,25 +18,11 @@ from engine.channels import load_channels
 from engine.ports import SystemClock
 from engine.service import Service
 from engine.store import Store
-from tests.conftest import COMMS, OPERATOR, PLAYBOOKS, PgSchema, pg_schema_engine_url
+from tests.conftest import COMMS, OPERATOR, PLAYBOOKS
 from tests.fakes.twilio import FakeTwilio
 from tests.integration.test_blast import CONCURRENCY, channels_file, open_rows, start
 
 SEED = int(os.environ.get("CRISIS_KILL_SEED", str(int(time.time()))))
-
-
-@pytest.fixture
-def pg_url() -> Iterator[tuple[Store, str]]:
-    base = pg_schema_engine_url()
-    schema = PgSchema(base)
-    store = schema.store()
-    store.upgrade()
-    sep = "&" if "?" in base else "?"
-    try:
-        yield store, f"{base}{sep}options=-csearch_path%3D{schema.name}"
-    finally:
-        store.dispose()
-        schema.drop()
 
 
 def blast(store: Store, chans: Path, recipients: int, body: str) -> None:
@@ -97,11 +82,11 @@ def run(tmp_path: Path, store: Store, url: str, recipients: int, kills: int) -> 
 
 
 def test_random_sigkills_during_a_blast_across_two_workers(
-    tmp_path: Path, pg_url: tuple[Store, str]
+    tmp_path: Path, pg_store_url: tuple[Store, str]
 ) -> None:
-    run(tmp_path, *pg_url, recipients=2000, kills=3)
+    run(tmp_path, *pg_store_url, recipients=2000, kills=3)
 
 
 @pytest.mark.heavy
-def test_many_sigkills_during_a_big_blast(tmp_path: Path, pg_url: tuple[Store, str]) -> None:
-    run(tmp_path, *pg_url, recipients=10000, kills=12)
+def test_many_sigkills_during_a_big_blast(tmp_path: Path, pg_store_url: tuple[Store, str]) -> None:
+    run(tmp_path, *pg_store_url, recipients=10000, kills=12)

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from engine.store import Store
 from tests.fakes.twilio import FakeTwilio
 from tests.integration.test_blast import channels_file, open_rows, start
-from tests.reliability.test_kill import blast, pg_url  # noqa: F401 - the fixture
+from tests.reliability.test_kill import blast
 
 HOW = "needs pg_ctlcluster and the right to restart the cluster (run as root, as .ci/run does)"
 
@@ -44,8 +44,8 @@ def restart_postgres() -> float:
     return time.monotonic() - began
 
 
-def test_a_postgres_restart_mid_blast(tmp_path: Path, pg_url: tuple[Store, str]) -> None:  # noqa: F811
-    store, url = pg_url
+def test_a_postgres_restart_mid_blast(tmp_path: Path, pg_store_url: tuple[Store, str]) -> None:
+    store, url = pg_store_url
     fake = FakeTwilio()
     fake.delay = 0.01
     body = "Trains are held. Next update by 11:00."

@@ -17,7 +17,7 @@ from engine.worker import Worker
 from tests.conftest import OPERATOR
 from tests.fakes.twilio import FakeTwilio
 from tests.integration.test_blast import channels_file, start
-from tests.reliability.test_kill import blast, pg_url  # noqa: F401 - the fixture
+from tests.reliability.test_kill import blast
 
 
 class Slow:
@@ -76,8 +76,8 @@ def test_stop_finishes_in_flight_sends_and_releases_the_rest(service: Service) -
     assert all(r.attempts == 0 and r.lease_until is None for r in released)
 
 
-def test_sigterm_to_a_worker_process(tmp_path: Path, pg_url: tuple[Store, str]) -> None:  # noqa: F811
-    store, url = pg_url
+def test_sigterm_to_a_worker_process(tmp_path: Path, pg_store_url: tuple[Store, str]) -> None:
+    store, url = pg_store_url
     fake = FakeTwilio()
     fake.delay = 0.2
     log = tmp_path / "worker.log"
