@@ -1,6 +1,6 @@
 """Run every benchmark and rewrite BENCHMARKS.md with today's date, this machine and the figures.
 
-    python bench/report.py            # all of them (about ten minutes on 2 cores)
+    python bench/report.py            # all of them (about five minutes on 2 cores)
     python bench/report.py --quick    # smaller runs, to check the programs work
 
 PostgreSQL from CRISIS_BENCH_POSTGRES_URL or CRISIS_TEST_POSTGRES_URL (benchmarks that need it
