@@ -134,3 +134,4 @@ def configure(channels: Iterable[Any] = ()) -> None:
     root.setLevel(os.environ.get("CRISIS_LOG_LEVEL", "INFO").upper())
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # we write our own request lines
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # /readyz asks it every probe
