@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine import logcontext
 from engine.ports import Clock
@@ -93,6 +94,11 @@ def create_app(
     app.teardown_request(_end_request)
     if configure_logs:
         logs.configure(svc.channels.values())
+    proxies = int(os.environ.get("CRISIS_PROXIES", "0") or 0)
+    if proxies > 0:  # behind N reverse proxies: trust their X-Forwarded-For/-Proto/-Host
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
     app.jinja_env.globals["freeze_summary"] = ui.active_freeze_summary
     return app
 

@@ -4,7 +4,8 @@ Every line carries ``request_id`` (from X-Request-ID, or made up) inside a reque
 ``incident_id`` when the work concerns an incident (a request for one, a delivery, a timer).
 Secrets never reach the output: the values of every credential variable the channels name,
 CRISIS_SECRET_KEY, TWILIO_AUTH_TOKEN and CRISIS_METRICS_TOKEN, database passwords in URLs,
-our API tokens and bearer credentials are replaced with ``****`` after formatting, whatever
+our API tokens, bearer credentials and unsubscribe tokens in paths are replaced with ``****``
+after formatting, whatever
 the message or traceback contained.
 """
 
@@ -24,7 +25,8 @@ from engine import logcontext
 BEARER = re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 TOKEN = re.compile(r"cc_[A-Za-z0-9_-]{16,}")  # our API tokens
 URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]+):([^@\s]+)(?=@)")  # user:password@ in URLs
-PATTERNS = (BEARER, TOKEN, URL_PASSWORD)
+UNSUBSCRIBE = re.compile(r"(?<=/status/unsubscribe/)[^/\s\"?]+")  # a subscriber's capability
+PATTERNS = (BEARER, TOKEN, URL_PASSWORD, UNSUBSCRIBE)
 SECRET_VARIABLES = ("CRISIS_SECRET_KEY", "TWILIO_AUTH_TOKEN", "CRISIS_METRICS_TOKEN")
 
 
@@ -54,6 +56,8 @@ def _mask(m: re.Match[str]) -> str:
         return f"{m.group(1)}:****"
     if m.re is BEARER:
         return f"{m.group(1)} ****"
+    if m.re is UNSUBSCRIBE:
+        return "****"
     return "cc_****"
 
 

@@ -63,6 +63,9 @@ def test_request_lines_carry_request_and_incident_ids(
     )
     made_up = app.test_client().get("/healthz", headers={"X-Request-ID": "<bad id>"})
     assert len(made_up.headers["X-Request-ID"]) == 32  # a hostile id is replaced
+    app.test_client().get("/status/unsubscribe/secret-capability-token")
+    assert "secret-capability-token" not in captured.getvalue()
+    assert "/status/unsubscribe/****" in captured.getvalue()
 
 
 class Leaky:

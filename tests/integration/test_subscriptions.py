@@ -159,3 +159,34 @@ def test_asking_twice_sends_one_confirmation_and_floods_are_refused(
 def test_subscribe_form_without_csrf_is_refused(client: FlaskClient) -> None:
     resp = client.post("/status/subscribe", data={"via": "email", "email": "c@example.org"})
     assert resp.status_code == 403
+
+
+def test_behind_a_proxy_the_limit_is_per_visitor(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With CRISIS_PROXIES=1 the limit counts X-Forwarded-For, not the proxy's own address."""
+    monkeypatch.setenv("CRISIS_PROXIES", "1")
+    app = create_app(
+        Config(database_url="sqlite://", secret_key=Secret("k")),
+        service=service,
+        test_config={"TESTING": True},
+    )
+    for visitor in ("203.0.113.7", "198.51.100.9"):
+        client = app.test_client()
+        codes = []
+        for i in range(6):
+            page = client.get("/status/subscribe", headers={"X-Forwarded-For": visitor})
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+            assert csrf
+            codes.append(
+                client.post(
+                    "/status/subscribe",
+                    data={
+                        "via": "email",
+                        "email": f"v{i}@example.org",
+                        "csrf_token": csrf.group(1),
+                    },
+                    headers={"X-Forwarded-For": visitor},
+                ).status_code
+            )
+        assert codes == [303] * 5 + [429], visitor
