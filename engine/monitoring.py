@@ -22,8 +22,6 @@ from engine.playbook import MonitoringTrigger, Playbook
 from engine.store.queries import insert_ignore
 from engine.store.tables import incidents, monitor_alerts, monitor_groups
 
-MAX_LABEL = 500
-
 
 @dataclass(frozen=True)
 class AlertIn:

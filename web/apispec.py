@@ -85,7 +85,7 @@ class Api:
             @wraps(fn)
             def validated(**kwargs: Any) -> Any:
                 if validator is not None:
-                    g.body = _read_json(validator)
+                    g.body = read_json(validator)
                 return fn(**kwargs)
 
             guarded = requires(perm)(validated)
@@ -191,21 +191,25 @@ class Api:
         }
 
 
-def _read_json(validator: Draft202012Validator) -> Any:
+def read_json(
+    validator: Draft202012Validator,
+    *,
+    invalid: int = 422,
+    message: str = "some fields are not valid",
+) -> Any:
+    """The request's JSON body, checked: 400 unless it is JSON; ``invalid`` naming each field
+    that breaks the schema or holds text no database stores (every problem of a field)."""
     if not request.is_json:
         raise ApiError(400, "send a JSON body with Content-Type: application/json")
     data = request.get_json(silent=True)
     if data is None:
         raise ApiError(400, "the body is not valid JSON")
-    bad = {where: PROBLEM for where in unstorable(data)}
-    if bad:
-        raise ApiError(422, "some text cannot be stored", details=bad)
-    problems: dict[str, str] = {}
+    problems: dict[str, str] = {where: PROBLEM for where in unstorable(data)}
     for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         where = ".".join(str(p) for p in err.absolute_path) or "(body)"
-        problems.setdefault(where, err.message)
+        problems[where] = f"{problems[where]}; {err.message}" if where in problems else err.message
     if problems:
-        raise ApiError(422, "some fields are not valid", details=problems)
+        raise ApiError(invalid, message, details=problems)
     return data
 
 

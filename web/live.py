@@ -35,6 +35,7 @@ class EventBus:
         self._epoch = 0  # bumped on reconnect: every stream re-reads
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
         self.listening = False
 
     @property
@@ -42,10 +43,12 @@ class EventBus:
         return self._url.startswith("postgresql")
 
     def start(self) -> None:
-        if not self.uses_postgres or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._listen, name="crisis-listen", daemon=True)
-        self._thread.start()
+        """Start listening (once; a no-op on SQLite)."""
+        with self._start_lock:
+            if not self.uses_postgres or self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._listen, name="crisis-listen", daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -103,13 +106,8 @@ class EventBus:
         self.listening = False
 
 
-_start_lock = threading.Lock()
-
-
 def bus() -> EventBus:
     """This app's bus, its listener started on first use (only processes serving streams)."""
     b: EventBus = current_app.extensions["crisis.bus"]
-    if b.uses_postgres and b._thread is None:
-        with _start_lock:
-            b.start()
+    b.start()
     return b

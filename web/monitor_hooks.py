@@ -30,7 +30,7 @@ from jsonschema import Draft202012Validator
 
 from engine.monitoring import AlertIn
 from engine.roles import Perm
-from engine.text import PROBLEM, unstorable
+from web.apispec import read_json
 from web.auth import current_actor, requires, service
 from web.errors import ApiError
 from web.hooks import bp
@@ -83,19 +83,10 @@ GENERIC = Draft202012Validator(
 
 
 def _body(validator: Draft202012Validator) -> dict[str, Any]:
-    if not request.is_json:
-        raise ApiError(400, "send a JSON body with Content-Type: application/json")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError(400, "the body is not valid JSON")
-    problems: dict[str, str] = {where: PROBLEM for where in unstorable(data)}
-    for err in validator.iter_errors(data):
-        where = ".".join(str(p) for p in err.absolute_path) or "(body)"
-        problems[where] = f"{problems[where]}; {err.message}" if where in problems else err.message
-    if problems:
-        raise ApiError(400, "this is not a payload the hook understands", details=problems)
-    result: dict[str, Any] = data
-    return result
+    data: dict[str, Any] = read_json(
+        validator, invalid=400, message="this is not a payload the hook understands"
+    )
+    return data
 
 
 def _fingerprint(labels: dict[str, str]) -> str:

@@ -329,9 +329,13 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
+def _page_id() -> str:
+    return _page().fingerprint or "crisiscomms"
+
+
 def _sp_page() -> dict[str, Any]:
     return {
-        "id": _page().fingerprint or "crisiscomms",
+        "id": _page_id(),
         "name": _page().name,
         "url": f"{_base_url()}/status",
         "time_zone": _page().time_zone,
@@ -352,7 +356,7 @@ def _sp_component(view: ComponentView, position: int) -> dict[str, Any]:
         "showcase": True,
         "start_date": None,
         "group_id": None,
-        "page_id": _sp_page()["id"],
+        "page_id": _page_id(),
         "group": False,
         "only_show_if_degraded": False,
     }
@@ -374,7 +378,7 @@ def _sp_incident(inc: PublicIncident, comps: list[ComponentView]) -> dict[str, A
         "impact": inc.impact,
         "shortlink": f"{_base_url()}/status/incidents/{inc.id}",
         "started_at": _iso(inc.started_at),
-        "page_id": _sp_page()["id"],
+        "page_id": _page_id(),
         "incident_updates": [
             {
                 "id": str(e.update_id),
