@@ -9,17 +9,17 @@ incident. ``load_text`` either returns a valid :class:`Playbook` or raises
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import deque
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from yaml.nodes import Node, ScalarNode
 
+from engine import linear
 from engine.durations import parse_duration
 from engine.errors import PlaybookInvalid, Problem
 from engine.roles import GUARD_ROLES
@@ -107,11 +107,12 @@ class Template:
         default_factory=lambda: MappingProxyType({})
     )  # channel → locale → text
     html: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # email HTML
+    closing: bool = False  # a closing update: may be drafted and approved after resolution
 
 
 @dataclass(frozen=True)
 class Policy:
-    forbid: tuple[re.Pattern[str], ...] = ()
+    forbid: tuple[Any, ...] = ()  # linear-time (RE2) patterns
     public_requires: tuple[str, ...] = ()
     max_length: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -794,7 +795,7 @@ class _Builder:
                 value_node,
                 path,
                 required=("audience", "body"),
-                optional=("preapproved", "subject", "channels", "html"),
+                optional=("preapproved", "subject", "channels", "html", "closing"),
             )
             if spec is None:
                 continue
@@ -820,6 +821,9 @@ class _Builder:
                 self._localized(spec["subject"][1], f"{path}.subject") if "subject" in spec else {}
             )
             html = self._localized(spec["html"][1], f"{path}.html") if "html" in spec else {}
+            closing = bool(
+                r.boolean(spec["closing"][1], f"{path}.closing") if "closing" in spec else False
+            )
             per_channel: dict[str, Mapping[str, str]] = {}
             if "channels" in spec:
                 for ch, (kn, vn) in (
@@ -842,6 +846,7 @@ class _Builder:
                     MappingProxyType(subject),
                     MappingProxyType(per_channel),
                     MappingProxyType(html),
+                    closing,
                 )
         return out
 
@@ -850,16 +855,21 @@ class _Builder:
         spec = r.keys(node, "policy", optional=("forbid", "public_requires", "max_length"))
         if spec is None:
             return Policy()
-        forbid: list[re.Pattern[str]] = []
+        forbid: list[Any] = []
         if "forbid" in spec:
             for _, item, path in iter_items(r, spec["forbid"][1], "policy.forbid"):
                 pattern = r.string(item, path)
                 if pattern is None:
                     continue
                 try:
-                    forbid.append(re.compile(pattern))
-                except re.error as exc:
-                    r.problem(item, path, f"not a valid regular expression: {exc}")
+                    forbid.append(linear.pattern(pattern))
+                except linear.PatternError as exc:
+                    r.problem(
+                        item,
+                        path,
+                        f"not a valid regular expression for a linear-time matcher (RE2: no "
+                        f"backreferences or lookaround): {exc}",
+                    )
         requires: list[str] = []
         if "public_requires" in spec:
             for req, n in r.names(spec["public_requires"][1], "policy.public_requires"):

@@ -16,6 +16,7 @@ class Perm(StrEnum):
     TRANSITION = "transition"
     ACKNOWLEDGE = "acknowledge"
     DRAFT = "draft"
+    PUBLISH = "publish"  # send to an audience whose playbook asks no approval
     APPROVE = "approve"
     LIFT_FREEZE = "lift_freeze"
     CREATE_FREEZE = "create_freeze"
@@ -30,7 +31,7 @@ LADDER = ("viewer", "operator", "comms_lead", "admin")
 GUARD_ROLES = ("operator", "comms_lead", "admin")
 
 _VIEWER = {Perm.READ}
-_OPERATOR = _VIEWER | {Perm.DECLARE, Perm.TRANSITION, Perm.ACKNOWLEDGE, Perm.DRAFT}
+_OPERATOR = _VIEWER | {Perm.DECLARE, Perm.TRANSITION, Perm.ACKNOWLEDGE, Perm.DRAFT, Perm.PUBLISH}
 _COMMS = _OPERATOR | {Perm.APPROVE, Perm.LIFT_FREEZE, Perm.CREATE_FREEZE, Perm.REVIEW_POSTS}
 
 PERMISSIONS: dict[str, frozenset[Perm]] = {

@@ -512,6 +512,7 @@ class Service:
                 at=now,
                 data={"state": dest},
             )
+            update_flow.withdraw_open(conn, pb, row, actor=actor.name, now=now)
             public.announce_resolution(conn, pb, row, state=dest, actor=actor.name, now=now)
 
     def _playbook_freeze(
@@ -720,6 +721,7 @@ class Service:
                 locale=locale,
                 channels=self.channels,
                 now=now,
+                role=actor.role,
             )
         self._rearm()
         return self.get_update(update_id=uid)

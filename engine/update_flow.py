@@ -21,6 +21,7 @@ from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from engine.journal import append_event
 from engine.models import Incident
 from engine.playbook import Audience, Playbook
+from engine.roles import Perm, may
 from engine.store.tables import (
     incidents,
     roster_members,
@@ -89,6 +90,7 @@ def _render(
         audience=audience,
         rendered=rendered,
         media=media,
+        closing=bool(tpl and tpl.closing),
     )
     return rendered, found
 
@@ -106,6 +108,7 @@ def draft(
     channels: Mapping[str, Channel],
     now: datetime,
     hold: bool = False,
+    role: str | None = None,
 ) -> tuple[int, bool]:
     """Create an update; returns (id, whether it went straight out as pre-approved).
 
@@ -123,8 +126,12 @@ def draft(
         problems["template"] = f"template {template!r} is for {pb.templates[template].audience}"
     if not template and not (body and body.strip()):
         problems["body"] = "give a template or a body"
-    if inc.resolved_at is not None:
-        problems["incident"] = "the incident is resolved"
+    chosen = pb.templates.get(template) if template else None
+    if inc.resolved_at is not None and not (chosen and chosen.closing):
+        closing = [t.name for t in pb.templates.values() if t.closing]
+        problems["incident"] = "the incident is resolved" + (
+            f" (closing templates: {', '.join(closing)})" if closing else ""
+        )
     if problems or aud is None:
         raise ValidationFailed("the update could not be drafted", details=problems)
     rendered, found = _render(
@@ -186,7 +193,7 @@ def draft(
             },
         )
         publish(conn, pb, inc, update_id=uid, channels=channels, now=now)
-    elif aud.approval is None and not found and not hold:
+    elif aud.approval is None and not found and not hold and may(role or "", Perm.PUBLISH):
         publish(conn, pb, inc, update_id=uid, channels=channels, now=now)
     else:
         plan_expiry(conn, aud, incident_id=inc.id, update_id=uid, revision=1, now=now)
@@ -215,6 +222,7 @@ def revise(
 ) -> None:
     """A new revision: re-render, re-check; earlier approvals no longer count."""
     u = _load(conn, update_id, lock=True)
+    _refuse_if_closed(pb, inc, u)
     if u.status not in ("pending_approval", "expired"):
         raise Conflict(f"update {update_id} is {u.status}; only drafts can be revised")
     aud = pb.audiences[u.audience]
@@ -249,6 +257,7 @@ def revise(
             violations=found,
             override_reason=None,
             updated_at=now,
+            editors=sorted({*(u.editors or []), actor} - {u.author}),
         )
     )
     append_event(
@@ -278,6 +287,7 @@ def approve(
     now: datetime,
 ) -> None:
     u = _load(conn, update_id, lock=True)
+    _refuse_if_closed(pb, inc, u)
     if u.status != "pending_approval":
         raise Conflict(f"update {update_id} is {u.status}")
     if revision != u.revision:
@@ -299,7 +309,7 @@ def approve(
         approver=actor,
         approver_role=role,
         approver_roster_roles=roster_roles,
-        author=u.author,
+        authors=authors(u),
         has_violations=bool(u.violations),
         override_reason=override_reason,
     )
@@ -335,6 +345,51 @@ def approve(
         },
     )
     publish(conn, pb, inc, update_id=update_id, channels=channels, now=now)
+
+
+def authors(u: Row[Any]) -> list[str]:
+    """Everyone who wrote a revision of the update: its author and every later editor."""
+    return [u.author, *(e for e in (u.editors or []) if e != u.author)]
+
+
+def _refuse_if_closed(pb: Playbook, inc: Row[Any], u: Row[Any]) -> None:
+    """A draft of a resolved incident goes out only if the playbook calls it closing."""
+    tpl = pb.templates.get(u.template) if u.template else None
+    if inc.resolved_at is not None and not (tpl and tpl.closing):
+        raise Conflict(
+            f"INC-{inc.id} is resolved: update {u.id} was withdrawn and can no longer be "
+            "approved (only a closing template's update can)"
+        )
+
+
+def withdraw_open(
+    conn: Connection, pb: Playbook, inc: Row[Any], *, actor: str, now: datetime
+) -> list[int]:
+    """Withdraw the incident's pending drafts when it resolves (closing updates stay)."""
+    rows = conn.execute(
+        sa.select(updates.c.id, updates.c.template, updates.c.revision)
+        .where(updates.c.incident_id == inc.id)
+        .where(updates.c.status.in_(("pending_approval", "expired")))
+        .with_for_update()
+    ).all()
+    gone = []
+    for r in rows:
+        tpl = pb.templates.get(r.template) if r.template else None
+        if tpl is not None and tpl.closing:
+            continue
+        conn.execute(
+            updates.update().where(updates.c.id == r.id).values(status="withdrawn", updated_at=now)
+        )
+        append_event(
+            conn,
+            incident_id=inc.id,
+            type="withdrawn",
+            actor=actor,
+            at=now,
+            data={"update": r.id, "revision": r.revision, "reason": "the incident resolved"},
+        )
+        gone.append(int(r.id))
+    return gone
 
 
 def reject(

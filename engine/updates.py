@@ -4,13 +4,13 @@ decide who may approve. No I/O here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine import linear
 from engine.playbook import DEFAULT_LOCALE, Audience, Playbook, Template
-from engine.roles import satisfies
+from engine.roles import Perm, may, satisfies
 from engine.templating import environment, undeclared_variables
 
 GSM7 = set(
@@ -40,12 +40,12 @@ class Rendered:
     html: str | None = None  # an email's HTML part, when the template has one
 
 
-CLOCK_TIME = re.compile(r"\b([01]?\d|2[0-3])[:h.]\s?[0-5]\d\b")
+CLOCK_TIME = linear.pattern(r"\b([01]?\d|2[0-3])[:h.]\s?[0-5]\d\b")
 
 
 def cites_next_update(text: str) -> bool:
     """Free text: it names a time of day, or says "next update" in so many words."""
-    return bool(CLOCK_TIME.search(text)) or "next update" in text.lower()
+    return bool(CLOCK_TIME.search(linear.safe_text(text))) or "next update" in text.lower()
 
 
 def _pick(variants: Mapping[str, str], locale: str) -> str:
@@ -108,13 +108,19 @@ def violations(
     audience: Audience,
     rendered: Mapping[str, Rendered],
     media: Mapping[str, str],
+    closing: bool = False,
 ) -> list[dict[str, str]]:
-    """Every breach of the playbook's rules of engagement, per channel."""
+    """Every breach of the playbook's rules of engagement, per channel.
+
+    A closing update (the last word after resolution) need not promise a next update.
+    """
     out: list[dict[str, str]] = []
     policy = playbook.policy
     for ch, r in rendered.items():
         for pattern in policy.forbid:
-            found = pattern.search(r.text) or (r.subject and pattern.search(r.subject))
+            found = pattern.search(linear.safe_text(r.text)) or (
+                r.subject and pattern.search(linear.safe_text(r.subject))
+            )
             if found:
                 out.append(
                     {
@@ -132,7 +138,7 @@ def violations(
                     "message": f"{len(r.text)} characters; the limit is {limit}",
                 }
             )
-        if audience.public and "next_update" in policy.public_requires:
+        if audience.public and not closing and "next_update" in policy.public_requires:
             if not r.cites_next_update:
                 out.append(
                     {
@@ -158,21 +164,33 @@ def may_approve(
     approver: str,
     approver_role: str,
     approver_roster_roles: Sequence[str],
-    author: str,
+    authors: Sequence[str],
     has_violations: bool,
     override_reason: str | None,
 ) -> Verdict:
-    """Whether this person may approve this revision now."""
+    """Whether this person may approve this revision now.
+
+    ``authors`` is everyone who wrote any revision: under the two-person rule none of them may
+    approve, or rewriting a colleague's draft would let one person publish alone. An audience
+    whose playbook asks no approval is still published only by someone holding the publish
+    permission, and the policy applies to every audience.
+    """
     need = audience.approval
     if need is None:
-        return Verdict(True)
-    holds = (
-        satisfies(approver_role, need) or need in approver_roster_roles or approver_role == "admin"
-    )
-    if not holds:
-        return Verdict(False, f"approving for {audience.name} needs the {need} role")
-    if audience.two_person and approver == author:
-        return Verdict(False, "two-person rule: the author cannot approve their own update")
+        if not may(approver_role, Perm.PUBLISH):
+            return Verdict(False, f"publishing to {audience.name} needs the operator role")
+    else:
+        holds = (
+            satisfies(approver_role, need)
+            or need in approver_roster_roles
+            or approver_role == "admin"
+        )
+        if not holds:
+            return Verdict(False, f"approving for {audience.name} needs the {need} role")
+        if audience.two_person and approver in authors:
+            return Verdict(
+                False, "two-person rule: nobody who wrote a revision of this update may approve it"
+            )
     if has_violations and not (override_reason and override_reason.strip()):
         return Verdict(
             False, "the update breaks the playbook's policy: fix it, or override with a reason"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -23,7 +22,8 @@ from web.errors import ApiError
 log = logging.getLogger("crisis.hooks")
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 
-ACK = re.compile(r"^\s*(?:ack(?:nowledge)?|ok|1)\s*#?\s*(\d+)?\s*[.!]?\s*$", re.IGNORECASE)
+ACK_WORDS = ("ACKNOWLEDGE", "ACK", "OK", "1")  # longest first
+MAX_INCIDENT_DIGITS = 10
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_TEXT = (
@@ -52,6 +52,26 @@ def _verify() -> None:
         url, request.form.to_dict(), signature
     ):
         raise ApiError(403, "X-Twilio-Signature is missing or does not match")
+
+
+def parse_ack(body: str) -> tuple[bool, int | None]:
+    """Read an acknowledgement reply: ``ACK``, ``ack 12``, ``OK #12.``, ``1``.
+
+    Plain parsing rather than a regular expression, so a hostile reply costs time linear in
+    its length. Returns (is an acknowledgement, the incident number it names or None).
+    """
+    text = body.strip()
+    if text[-1:] in (".", "!"):
+        text = text[:-1].rstrip()
+    word = next((w for w in ACK_WORDS if text[: len(w)].upper() == w), None)
+    if word is None:
+        return False, None
+    rest = text[len(word) :].strip().removeprefix("#").strip()
+    if not rest:
+        return True, None
+    if rest.isascii() and rest.isdigit() and len(rest) <= MAX_INCIDENT_DIGITS:
+        return True, int(rest)
+    return False, None
 
 
 def twiml(inner: str) -> Response:
@@ -91,11 +111,10 @@ def twilio_sms() -> Any:
             else "You will receive no more crisiscomms updates. Reply START to subscribe again."
         )
         return twiml(f"<Message>{escape(reply)}</Message>")
-    match = ACK.match(body)
-    if match is None:
+    is_ack, number = parse_ack(body)
+    if not is_ack:
         return twiml(f"<Message>{escape(HELP_TEXT)}</Message>")
     user = service().user_by_phone(phone=request.form.get("From", ""))
-    number = int(match.group(1)) if match.group(1) else None
     return twiml(f"<Message>{escape(_ack(user, number, 'sms'))}</Message>")
 
 

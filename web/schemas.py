@@ -338,6 +338,7 @@ UPDATE: Schema = {
                 "partially_failed",
                 "rejected",
                 "expired",
+                "withdrawn",
             ],
         },
         "revision": {"type": "integer"},

@@ -60,6 +60,8 @@ users = sa.Table(
     sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
     sa.Column("locked_until", UTCDateTime),
     sa.Column("quiet_hours", sa.String(11)),  # "23:00-07:00" in the user's timezone
+    # migration 0008: logout, a password or role change and deactivation end every session
+    sa.Column("session_version", sa.Integer, nullable=False, server_default="0"),
 )
 
 api_tokens = sa.Table(
@@ -72,6 +74,7 @@ api_tokens = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_used_at", UTCDateTime),
     sa.Column("revoked_at", UTCDateTime),
+    sa.Column("scope", sa.String(16), nullable=False, server_default="full"),  # migration 0008
 )
 
 incidents = sa.Table(
@@ -310,6 +313,7 @@ updates = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("published_at", UTCDateTime),
+    sa.Column("editors", sa.JSON),  # migration 0008: everyone who wrote a later revision
     sa.Index("ix_updates_status", "status"),
 )
 
@@ -371,4 +375,34 @@ monitor_alerts = sa.Table(
     sa.Column("resolved_at", UTCDateTime),
     sa.UniqueConstraint("source", "fingerprint", "starts_at", name="uq_monitor_alerts_key"),
     sa.Index("ix_monitor_alerts_incident", "incident_id"),
+)
+
+
+# --- hardening (migration 0008) ------------------------------------------------------------
+inbound_seen = sa.Table(  # signed Twilio requests already handled: a replay is refused
+    "inbound_seen",
+    metadata,
+    sa.Column("sid", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+)
+
+early_receipts = sa.Table(  # status callbacks that arrived before their message's SID was stored
+    "early_receipts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("provider_id", sa.String(200), nullable=False, index=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("code", sa.String(32)),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+
+throttle_hits = sa.Table(  # rate limits shared by every process: one row per counted event
+    "throttle_hits",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.String(32), nullable=False),  # e.g. subscribe-sms, login-client
+    sa.Column("key", sa.String(400), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_throttle_hits_bucket_key_at", "bucket", "key", "at"),
 )

@@ -195,7 +195,7 @@ def test_template_audience_and_preapproved_severity_must_exist() -> None:
 
 def test_policy_regex_and_escalation_references_are_checked() -> None:
     text = MINIMAL + textwrap.dedent("""\
-        policy: {forbid: ["(unclosed"]}
+        policy: {forbid: ["(unclosed", "(?<=on )time"]}
         escalation:
           until: ack
           steps:
@@ -204,6 +204,7 @@ def test_policy_regex_and_escalation_references_are_checked() -> None:
         """)
     found = problems_of(text)
     assert any("policy.forbid[0]: not a valid regular expression" in p for p in found)
+    assert any("policy.forbid[1]: not a valid regular expression" in p for p in found)  # 13.5
     assert any("escalation.until: unknown trigger 'ack'" in p for p in found)
     assert any("escalation.steps[0].via: channel 'pigeon' is not configured" in p for p in found)
     assert any("escalation.steps[1].after: steps must be in order" in p for p in found)

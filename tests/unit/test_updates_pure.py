@@ -36,7 +36,7 @@ def verdict(aud: Audience, **kw: object) -> tuple[bool, str]:
         "approver": "cam",
         "approver_role": "comms_lead",
         "approver_roster_roles": (),
-        "author": "olu",
+        "authors": ("olu",),
         "has_violations": False,
         "override_reason": None,
     } | kw
@@ -47,7 +47,7 @@ def verdict(aud: Audience, **kw: object) -> tuple[bool, str]:
 def test_approval_rules() -> None:
     assert verdict(PASSENGERS) == (True, "")
     assert verdict(PASSENGERS, approver_role="operator")[0] is False
-    assert "two-person" in verdict(PASSENGERS, author="cam")[1]
+    assert "two-person" in verdict(PASSENGERS, authors=("cam",))[1]
     assert "policy" in verdict(PASSENGERS, has_violations=True)[1]
     assert verdict(PASSENGERS, has_violations=True, override_reason="legal cleared it")[0]
     assert verdict(REGULATOR)[0] is False  # a comms lead is not legal
@@ -62,3 +62,29 @@ def test_approval_rules() -> None:
             override_reason="x",
         )[1]
     )
+
+
+STAFF = Audience("staff", ("email",), None)
+
+
+def test_everyone_who_wrote_a_revision_is_an_author_under_two_person() -> None:
+    """Issue 13.3: rewriting a colleague's draft does not let the rewriter approve it alone."""
+    assert "two-person" in verdict(PASSENGERS, authors=("olu", "cam"))[1]
+    assert verdict(PASSENGERS, authors=("olu", "dee"))[0]
+
+
+def test_an_audience_without_approval_still_needs_the_publish_permission() -> None:
+    """Issue 13.4: a viewer cannot publish to an ``approval: none`` audience."""
+    assert verdict(STAFF, approver_role="viewer")[0] is False
+    assert verdict(STAFF, approver_role="marketer")[0] is False
+    assert verdict(STAFF, approver_role="operator") == (True, "")
+
+
+def test_the_policy_applies_to_an_audience_without_approval() -> None:
+    """Issue 13.4: policy breaches need an override reason, and a comms lead, everywhere."""
+    assert "policy" in verdict(STAFF, approver_role="operator", has_violations=True)[1]
+    assert (
+        "only a comms lead"
+        in verdict(STAFF, approver_role="operator", has_violations=True, override_reason="x")[1]
+    )
+    assert verdict(STAFF, approver_role="comms_lead", has_violations=True, override_reason="x")[0]

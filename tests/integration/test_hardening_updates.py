@@ -1,0 +1,136 @@
+"""Drafts, approvals and resolution under sloppy and hostile use (issue 13, items 2–4)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from engine.errors import Conflict, Forbidden, ValidationFailed
+from engine.models import Actor
+from engine.ports import FakeClock
+from engine.service import Service
+from engine.store.tables import deliveries, timers
+from engine.timers import fire_due
+from tests.conftest import COMMS, OPERATOR, VIEWER
+
+COMMS2 = Actor("chris", "comms_lead")
+
+
+def rail(svc: Service, severity: str = "sev2") -> int:
+    return svc.declare(
+        actor=OPERATOR,
+        playbook="rail-disruption",
+        severity=severity,
+        title="Signalling failure",
+        regions=["lille"],
+    ).id
+
+
+def resolve(svc: Service, iid: int) -> None:
+    svc.fire(actor=COMMS, incident_id=iid, trigger="acknowledge")
+    svc.fire(actor=COMMS, incident_id=iid, trigger="resolve")
+
+
+def test_resolving_withdraws_pending_drafts_and_they_can_no_longer_be_approved(
+    service: Service,
+) -> None:
+    """Item 2: a draft left pending at resolution never reaches anyone afterwards."""
+    iid = rail(service)
+    u = service.draft_update(
+        actor=OPERATOR, incident_id=iid, audience="passengers", template="holding"
+    )
+    assert u["status"] == "pending_approval"
+    resolve(service, iid)
+    assert service.get_update(update_id=u["id"])["status"] == "withdrawn"
+    [ev] = [e for e in service.timeline(incident_id=iid) if e.type == "withdrawn"]
+    assert ev.data["update"] == u["id"]
+    with pytest.raises(Conflict, match="resolved"):
+        service.approve_update(actor=COMMS2, update_id=u["id"], revision=1)
+    with pytest.raises(Conflict):
+        service.revise_update(actor=OPERATOR, update_id=u["id"], body="Late news")
+    with service.store.engine.connect() as conn:
+        sent = conn.execute(
+            sa.select(sa.func.count()).where(deliveries.c.ref_id == u["id"])
+        ).scalar_one()
+        # Its approval timeout is moot: firing it would page about a closed incident.
+        due = conn.execute(
+            sa.select(timers.c.state).where(timers.c.kind == "approval_due")
+        ).scalars()
+        assert sent == 0
+    assert all(s in ("pending", "cancelled", "done") for s in due)
+    with pytest.raises(ValidationFailed) as refused:
+        service.draft_update(actor=OPERATOR, incident_id=iid, audience="staff", body="Later")
+    assert "resolved" in refused.value.details["incident"]
+
+
+def test_a_closing_update_is_drafted_and_approved_after_resolution(service: Service) -> None:
+    """Item 2: the playbook's closing template is the one update allowed after the end."""
+    iid = rail(service)
+    resolve(service, iid)
+    u = service.draft_update(
+        actor=OPERATOR, incident_id=iid, audience="passengers", template="all-clear"
+    )
+    assert u["policy_violations"] == []  # a last word need not promise a next update
+    assert service.approve_update(actor=COMMS, update_id=u["id"], revision=1)["status"] == (
+        "sending"
+    )
+
+
+def test_the_withdrawn_draft_times_out_without_paging(service: Service, clock: FakeClock) -> None:
+    """Item 2: the approval timer of a withdrawn draft does nothing when it falls due."""
+    iid = rail(service)
+    u = service.draft_update(
+        actor=OPERATOR, incident_id=iid, audience="passengers", template="holding"
+    )
+    resolve(service, iid)
+    clock.advance(timedelta(hours=2))
+    fire_due(service.store, service.timer_handlers(), now=clock.now(), node="t")
+    with service.store.engine.connect() as conn:
+        outcomes = conn.execute(
+            sa.select(timers.c.outcome).where(timers.c.kind == "approval_due")
+        ).scalars()
+        assert "escalated" not in set(outcomes)
+    assert service.get_update(update_id=u["id"])["status"] == "withdrawn"
+
+
+def test_a_rewriter_cannot_approve_a_colleagues_draft_alone(service: Service) -> None:
+    """Item 3: every person who wrote a revision is an author under the two-person rule."""
+    iid = rail(service)
+    u = service.draft_update(
+        actor=COMMS, incident_id=iid, audience="passengers", template="holding"
+    )
+    service.revise_update(
+        actor=COMMS2, update_id=u["id"], body="Trains are stopped near Lille. Next update 10:30."
+    )
+    with pytest.raises(Forbidden, match="two-person"):
+        service.approve_update(actor=COMMS2, update_id=u["id"], revision=2)
+    with pytest.raises(Forbidden, match="two-person"):
+        service.approve_update(actor=COMMS, update_id=u["id"], revision=2)
+    third = Actor("dee", "comms_lead")
+    assert service.approve_update(actor=third, update_id=u["id"], revision=2)["status"] in (
+        "sending",
+        "approved",
+    )
+
+
+def test_a_viewer_cannot_approve_an_ungated_update_and_policy_applies(service: Service) -> None:
+    """Item 4: ``approval: none`` is not "anyone may publish", and the policy still binds."""
+    iid = rail(service)
+    u = service.draft_update(
+        actor=OPERATOR,
+        incident_id=iid,
+        audience="staff",
+        body="No comment on Project Falcon: the outage was caused by a cable theft.",
+    )
+    assert u["status"] == "pending_approval" and u["policy_violations"]
+    with pytest.raises(Forbidden):
+        service.approve_update(actor=VIEWER, update_id=u["id"], revision=1)
+    with pytest.raises(ValidationFailed, match="policy"):
+        service.approve_update(actor=OPERATOR, update_id=u["id"], revision=1)
+    service.approve_update(
+        actor=COMMS, update_id=u["id"], revision=1, override_reason="internal only"
+    )
+    [ev] = [e for e in service.timeline(incident_id=iid) if e.type == "approved"]
+    assert ev.actor == COMMS.name and ev.data["override"] == "internal only"
