@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from engine.channels import Channel, endpoint
 from engine.errors import Conflict, NotFound, ValidationFailed
 from engine.freeze import PostFacts, Scope, after_lift, holding, matches
 from engine.journal import append_event
+from engine.places import Places
 from engine.store import Store
 from engine.store.tables import freeze_gate, freezes, incidents, posts
 from engine.text import PROBLEM, UNSTORABLE
@@ -72,7 +73,11 @@ class PostIn:
 
 
 def check_post(
-    raw: Mapping[str, Any], *, channels: Mapping[str, Channel], now: datetime
+    raw: Mapping[str, Any],
+    *,
+    channels: Mapping[str, Channel],
+    now: datetime,
+    places: Places | None = None,
 ) -> tuple[PostIn | None, dict[str, str]]:
     """Validate one post's fields; return the post or the problems by field."""
     problems: dict[str, str] = {}
@@ -93,6 +98,11 @@ def check_post(
         problems["publish_at"] = "give a time with a zone, e.g. 2026-12-18T22:02:00Z"
     tags = _names(raw.get("tags"), "tags", problems)
     regions = _names(raw.get("regions"), "regions", problems)
+    if places is not None and regions:
+        ids, unknown = places.resolve("regions", list(regions))
+        if unknown:
+            problems["regions"] = places.problem("regions", unknown)
+        regions = tuple(ids)
     if problems or publish_at is None:
         return None, problems
     return PostIn(channel, body, publish_at, tags, regions), {}
@@ -203,6 +213,7 @@ def import_posts(
     channels: Mapping[str, Channel],
     author: str,
     now: datetime,
+    places: Places | None = None,
 ) -> int:
     """Validate every row, then insert all of them, or none (errors name their line)."""
     if len(rows) > MAX_IMPORT_ROWS:
@@ -210,7 +221,7 @@ def import_posts(
     good: list[PostIn] = []
     errors: list[dict[str, Any]] = []
     for line, raw in rows:
-        post, problems = check_post(raw, channels=channels, now=now)
+        post, problems = check_post(raw, channels=channels, now=now, places=places)
         if post is None:
             errors += [{"line": line, "field": f, "message": m} for f, m in problems.items()]
         else:
@@ -245,9 +256,19 @@ def _send_post(
 
 
 def publish_due(
-    store: Store, *, now: datetime, channels: Mapping[str, Channel], limit: int = 200
+    store: Store,
+    *,
+    now: datetime,
+    channels: Mapping[str, Channel],
+    limit: int = 200,
+    stamp: Callable[[], datetime] | None = None,
 ) -> int:
-    """Publish or hold every due post (one transaction per batch); return how many."""
+    """Publish or hold every due post (one transaction per batch); return how many.
+
+    ``stamp`` reads the clock for ``published_at`` once the freeze gate is held, so a post
+    never carries an earlier time than a freeze that committed before it (nor a later one
+    than a freeze that followed it).
+    """
     p = posts.c
     with store.transaction() as conn:
         rows = conn.execute(
@@ -260,6 +281,7 @@ def publish_due(
         if not rows:
             return 0
         gate_share(conn)
+        now = stamp() if stamp else now
         scopes = active_scopes(conn)
         for row in rows:
             held = holding(scopes, facts(row))
@@ -301,8 +323,12 @@ def create_freeze(
     incident_id: int | None = None,
     on_lift: str = "review",
     cooldown: timedelta = timedelta(0),
+    stamp: Callable[[], datetime] | None = None,
 ) -> int:
-    """Create a freeze (the gate first, so in-flight publishes finish or see it)."""
+    """Create a freeze (the gate first, so in-flight publishes finish or see it).
+
+    ``stamp`` reads the clock for ``created_at`` after the gate is held (see publish_due).
+    """
     if scope.empty:
         raise ValidationFailed(
             "an empty scope would freeze everything: name channels, tags or regions",
@@ -311,6 +337,7 @@ def create_freeze(
     if not reason.strip():
         raise ValidationFailed("say why", details={"reason": "a freeze needs a reason"})
     gate_exclusive(conn)
+    now = stamp() if stamp else now
     fid = int(
         conn.execute(
             freezes.insert()

@@ -9,6 +9,7 @@
     ├── Conflict                     the request clashes with current state
     │   └── InvalidTransition        trigger not allowed from the incident's state
     ├── ValidationFailed             bad field values in a command (.details)
+    ├── RateLimited                  too many attempts; try again later (.retry_after)
     └── SendFailed                   a notifier could not send (.permanent, .code, .retry_after)
 
 The web layer maps each class to one HTTP status, once, in ``web/errors.py``.
@@ -98,6 +99,16 @@ class ValidationFailed(CrisisError):
     def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.details = dict(details or {})
+
+
+class RateLimited(CrisisError):
+    """Too many attempts: try again after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after + 0.999))
 
 
 class SendFailed(CrisisError):

@@ -111,6 +111,7 @@ class User:
     phone: str | None = None
     timezone: str = "UTC"
     active: bool = True
+    session_version: int = 0  # bumped to end every session of the user
 
     def as_actor(self) -> Actor:
         return Actor(self.username, self.role)

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from engine import receipts
 from engine.errors import SendFailed
 from engine.journal import append_event
 from engine.ports import OutboundMessage, Receipt
@@ -165,6 +166,35 @@ def claim(
     return out
 
 
+def still_wanted(store: Store, claimed: Claimed, *, now: datetime) -> bool:
+    """Check a claimed page or post once more, immediately before the provider call.
+
+    A page whose incident was acknowledged (or resolved) and a post a freeze now holds are
+    cancelled instead of sent. The claim already checked; this narrows the window to the time
+    between this commit and the provider call (the row is not held across that call, which
+    would stall every acknowledgement and freeze behind a slow provider).
+    """
+    if claimed.message.kind not in ("page", "post"):
+        return True
+    d = deliveries.c
+    with store.transaction() as conn:
+        row = conn.execute(sa.select(deliveries).where(d.id == claimed.message.delivery_id)).first()
+        if row is None:
+            return False
+        if row.kind == "page":
+            moot, why = _moot_pages(conn, [row]), "incident acknowledged"
+        else:
+            moot, why = _frozen_posts(conn, [row], now=now), "held by a freeze"
+        if not moot:
+            return True
+        conn.execute(
+            deliveries.update()
+            .where(d.id == row.id)
+            .values(status="cancelled", last_error=why, lease_until=None, updated_at=now)
+        )
+        return False
+
+
 def _frozen_posts(conn: Connection, rows: list[Any], *, now: datetime) -> set[int]:
     """Post deliveries a freeze committed since they were queued: hold the post instead."""
     if not rows:
@@ -225,6 +255,7 @@ def record_success(store: Store, claimed: Claimed, receipt: Receipt, *, now: dat
                 updated_at=now,
             )
         )
+        receipts.apply_early(conn, provider_id=receipt.provider_id, now=now)
 
 
 def release(store: Store, claimed: Claimed, *, now: datetime) -> None:

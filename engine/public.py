@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from engine import places
 from engine.journal import append_event
 from engine.playbook import Playbook
 from engine.store.tables import incidents, status_entries, updates
@@ -322,8 +323,8 @@ def parse_components(data: Any, *, where: str) -> list[Component]:
         if cid in seen:
             raise ValueError(f"{where}: components[{i}]: duplicate id {cid!r}")
         seen.add(cid)
-        regions = tuple(str(r) for r in item.get("regions") or ())
-        services = tuple(str(s) for s in item.get("services") or ())
+        regions = tuple(places.key(str(r)) for r in item.get("regions") or ())
+        services = tuple(places.key(str(s)) for s in item.get("services") or ())
         if not regions and not services:
             raise ValueError(f"{where}: components[{i}] needs regions or services")
         out.append(

@@ -22,17 +22,21 @@ from engine import (
     monitoring,
     paging,
     public,
+    receipts,
     rosterdb,
     subscriptions,
+    throttle,
     timers,
     update_flow,
 )
 from engine.catalog import Catalog
 from engine.channels import Channel
-from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from engine.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from engine.freeze import Scope
 from engine.journal import append_event
 from engine.models import Actor, Event, Incident, User
+from engine.places import Places
+from engine.places import key as places_key
 from engine.playbook import ON_LIFT, Playbook
 from engine.ports import Alarm, Clock, SystemClock
 from engine.roles import ROLES, Perm, may
@@ -47,6 +51,7 @@ from engine.store.tables import (
     posts,
     sandbox_messages,
     subscribers,
+    throttle_hits,
     updates,
     users,
 )
@@ -56,8 +61,22 @@ from engine.timers import Handler
 
 OPEN, RESOLVED, ALL = "open", "resolved", "all"
 MAX_TITLE = 300
-MAX_LOGIN_FAILURES = 5
-LOCKOUT = timedelta(minutes=15)
+LOGIN_PAIR = throttle.Backoff(5, timedelta(seconds=1), timedelta(minutes=5), timedelta(minutes=15))
+LOGIN_CLIENT = throttle.Backoff(
+    20, timedelta(seconds=2), timedelta(minutes=15), timedelta(minutes=15)
+)
+LOGIN_ACCOUNT = throttle.Backoff(
+    50, timedelta(seconds=1), timedelta(minutes=1), timedelta(minutes=15)
+)
+
+
+def login_keys(username: str, client: str) -> list[tuple[str, str, throttle.Backoff]]:
+    """The three counts a login attempt is throttled by: (bucket, key, rule)."""
+    return [
+        ("login-pair", f"{username}|{client}", LOGIN_PAIR),
+        ("login-client", client or "-", LOGIN_CLIENT),
+        ("login-account", username, LOGIN_ACCOUNT),
+    ]
 
 
 @dataclass(frozen=True)
@@ -79,9 +98,11 @@ class Service:
         clock: Clock | None = None,
         channels: Mapping[str, Channel] | None = None,
         alarm: Alarm | None = None,
+        places: Places | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
+        self.places = places or Places()
         self.clock = clock or SystemClock()
         self.channels = dict(channels or {})
         self.alarm = alarm
@@ -116,7 +137,9 @@ class Service:
         """Declare an incident under the current version of ``playbook``."""
         _require(actor, Perm.DECLARE, "declare incidents")
         pb = self.catalog.current(playbook)
-        title, regions, services = _check_declaration(pb, severity, title, regions, services)
+        title, regions, services = _check_declaration(
+            pb, severity, title, regions, services, places=self.places
+        )
         now = self.clock.now()
         with self.store.transaction() as conn:
             incident_id = self._declare_in(
@@ -265,8 +288,16 @@ class Service:
                 data={"source": source, "fingerprint": fp, "labels": dict(alert.labels)},
             )
             return monitoring.Outcome(fp, "joined", incident_id, pb.id)
+        # An alert label naming no known region must not stop the declaration (nor narrow the
+        # freeze): the unknown names are recorded, and with none known the freeze is global.
+        known, unknown = self.places.resolve("regions", found.regions)
         title, regions, services = _check_declaration(
-            pb, found.severity, monitoring.title_of(alert)[:MAX_TITLE], found.regions, ()
+            pb,
+            found.severity,
+            monitoring.title_of(alert)[:MAX_TITLE],
+            known,
+            (),
+            places=self.places,
         )
         incident_id = self._declare_in(
             conn,
@@ -278,7 +309,8 @@ class Service:
             services=services,
             summary=alert.annotations.get("description", ""),
             now=now,
-            data={"source": source, "fingerprint": fp, "labels": dict(alert.labels)},
+            data={"source": source, "fingerprint": fp, "labels": dict(alert.labels)}
+            | ({"unknown_regions": unknown} if unknown else {}),
         )
         monitoring.record(
             conn, source=source, group_key=group_key, alert=alert, incident_id=incident_id, now=now
@@ -424,7 +456,7 @@ class Service:
                 elif title != row.title:
                     changes["title"] = title
             if regions is not None:
-                cleaned = _clean_list(regions, "regions", problems)
+                cleaned = _clean_list(self.places, "regions", regions, problems)
                 if list(cleaned) != list(row.regions):
                     changes["regions"] = list(cleaned)
             if summary is not None and summary != row.summary:
@@ -538,7 +570,9 @@ class Service:
         scope = Scope(
             rule.scope.channels,
             rule.scope.tags,
-            tuple(regions) if rule.scope.incident_regions else rule.scope.regions,
+            tuple(regions)
+            if rule.scope.incident_regions
+            else tuple(places_key(r) for r in rule.scope.regions),
         )
         if scope.empty:
             return  # `regions: incident` on an incident without regions and nothing else
@@ -552,6 +586,7 @@ class Service:
             incident_id=incident_id,
             on_lift=rule.on_lift,
             cooldown=rule.cooldown,
+            stamp=self.clock.now,
         )
 
     # --- content calendar and freezes ------------------------------------------------
@@ -559,7 +594,9 @@ class Service:
         """Schedule one post on a social or newsletter channel."""
         _require(actor, Perm.MANAGE_POSTS, "manage the content calendar")
         now = self.clock.now()
-        post, problems = calendar.check_post(fields, channels=self.channels, now=now)
+        post, problems = calendar.check_post(
+            fields, channels=self.channels, now=now, places=self.places
+        )
         if post is None:
             raise ValidationFailed("the post could not be scheduled", details=problems)
         with self.store.transaction() as conn:
@@ -573,7 +610,12 @@ class Service:
         rows = calendar.parse_import(data, content_type=content_type)
         with self.store.transaction() as conn:
             n = calendar.import_posts(
-                conn, rows, channels=self.channels, author=actor.name, now=self.clock.now()
+                conn,
+                rows,
+                channels=self.channels,
+                author=actor.name,
+                now=self.clock.now(),
+                places=self.places,
             )
         self._rearm()
         return n
@@ -635,6 +677,11 @@ class Service:
     ) -> dict[str, Any]:
         """Freeze by hand (people, or automation such as a monitoring hook)."""
         _require(actor, Perm.CREATE_FREEZE, "create freezes")
+        scope = Scope(
+            scope.channels,
+            tuple(t.casefold() for t in scope.tags),
+            self.places.clean("regions", list(scope.regions), field="scope.regions"),
+        )
         if on_lift not in ON_LIFT:
             raise ValidationFailed(
                 "unknown on_lift", details={"on_lift": "review | resume | discard"}
@@ -652,6 +699,7 @@ class Service:
                 channels=self.channels,
                 incident_id=incident_id,
                 on_lift=on_lift,
+                stamp=self.clock.now,
             )
         return self.get_freeze(freeze_id=fid)
 
@@ -832,6 +880,8 @@ class Service:
                 "a subscriber needs a phone number or an email address",
                 details={"phone": "or email"},
             )
+        if region:
+            region = self.places.clean("regions", [region], field="region")[0]
         with self.store.transaction() as conn:
             return int(
                 conn.execute(
@@ -928,6 +978,9 @@ class Service:
         self, *, channel: str | None = None, tag: str | None = None, region: str | None = None
     ) -> dict[str, Any]:
         """Would a post on this channel, with this tag, for this region be held now?"""
+        if region:
+            region = self.places.clean("regions", [region], field="region")[0]
+        tag = tag.casefold() if tag else tag
         with self.store.engine.connect() as conn:
             found = calendar.would_hold(conn, channel=channel, tag=tag, region=region)
         return {"frozen": bool(found), "freezes": found}
@@ -935,7 +988,11 @@ class Service:
     def publish_due(self, *, limit: int = 200) -> int:
         """Publish or hold the posts that are due (the runtime calls this)."""
         return calendar.publish_due(
-            self.store, now=self.clock.now(), channels=self.channels, limit=limit
+            self.store,
+            now=self.clock.now(),
+            channels=self.channels,
+            limit=limit,
+            stamp=self.clock.now,
         )
 
     def public_incidents(self, *, days: int = public.HISTORY_DAYS) -> list[public.PublicIncident]:
@@ -1137,53 +1194,15 @@ class Service:
         return int(row.incident_id) if row else None
 
     def record_receipt(self, *, provider_id: str, status: str, code: str | None = None) -> bool:
-        """Apply a provider's delivery receipt to the outbox row it names."""
-        final = {
-            "delivered": "delivered",
-            "read": "delivered",
-            "completed": "delivered",
-            "undelivered": "failed",
-            "failed": "failed",
-            "busy": "failed",
-            "no-answer": "failed",
-            "canceled": "failed",
-        }
-        now = self.clock.now()
+        """Apply a provider's delivery receipt to the outbox row it names.
+
+        A receipt that arrives before the outbox has stored the message's id is kept and
+        applied when the id is stored; returns whether the row was found now.
+        """
         with self.store.transaction() as conn:
-            row = conn.execute(
-                sa.select(deliveries)
-                .where(deliveries.c.provider_id == provider_id)
-                .with_for_update()
-            ).first()
-            if row is None:
-                return False
-            values: dict[str, Any] = {"provider_status": status[:32], "updated_at": now}
-            new = final.get(status)
-            if new and row.status in ("sent", "sending", "delivered"):
-                values["status"] = new
-                if new == "delivered":
-                    values["delivered_at"] = now
-                else:
-                    values["error_code"] = code
-                    values["last_error"] = f"provider reported {status}"
-            conn.execute(deliveries.update().where(deliveries.c.id == row.id).values(**values))
-            if new == "failed" and row.incident_id is not None:
-                _load_row(conn, row.incident_id, lock=True)
-                append_event(
-                    conn,
-                    incident_id=row.incident_id,
-                    type="delivery_failed",
-                    actor="provider",
-                    at=now,
-                    data={
-                        "delivery": row.id,
-                        "kind": row.kind,
-                        "channel": row.channel,
-                        "status": status,
-                        "code": code,
-                    },
-                )
-        return True
+            return receipts.apply_or_keep(
+                conn, provider_id=provider_id, status=status, code=code, now=self.clock.now()
+            )
 
     # --- users and tokens -------------------------------------------------------------
     def add_user(
@@ -1237,35 +1256,58 @@ class Service:
         with self.store.engine.connect() as conn:
             return [_user(r) for r in conn.execute(sa.select(users).order_by(users.c.username))]
 
-    def authenticate(self, *, username: str, password: str) -> User | None:
-        """Return the active user with this password, or None.
+    def authenticate(self, *, username: str, password: str, client: str = "") -> User | None:
+        """Return the active user with this password, or None; RateLimited when throttled.
 
-        Five failures in a row lock the account for 15 minutes (kept in the database, so
-        every process agrees); a locked account refuses even the right password.
+        No hard lock-out (that would let anyone lock every comms lead out in a crisis): failed
+        attempts slow down with backoff per (account, client), per client, and — gently, at
+        most a minute — per account across all clients, counted in the database so every
+        process agrees. An admin can clear an account's throttle.
         """
         now = self.clock.now()
+        keys = login_keys(username, client)
         with self.store.transaction() as conn:
+            wait = max(
+                throttle.backoff_wait(
+                    rule,
+                    failures=throttle.times(conn, bucket=b, key=k, since=now - rule.window),
+                    now=now,
+                )
+                for b, k, rule in keys
+            )
+            if wait > 0:
+                raise RateLimited(
+                    f"too many failed attempts: try again in {int(wait + 0.999)} s",
+                    retry_after=wait,
+                )
             q = sa.select(users).where(users.c.username == username)
-            row = conn.execute(q.with_for_update()).first()
+            row = conn.execute(q).first()
             ok = verify_password(row.password_hash if row else None, password)
-            if row is None:
-                return None
-            if row.locked_until is not None and row.locked_until > now:
-                return None
-            if ok and row.active:
-                if row.failed_logins:
-                    conn.execute(
-                        users.update()
-                        .where(users.c.id == row.id)
-                        .values(failed_logins=0, locked_until=None)
-                    )
+            if row is not None and ok and row.active:
+                throttle.clear(conn, bucket=keys[0][0], key=keys[0][1])
                 return _user(row)
-            failures = row.failed_logins + 1
-            values: dict[str, Any] = {"failed_logins": failures}
-            if failures >= MAX_LOGIN_FAILURES:
-                values = {"failed_logins": 0, "locked_until": now + LOCKOUT}
-            conn.execute(users.update().where(users.c.id == row.id).values(**values))
+            for b, k, _ in keys:
+                throttle.hit(conn, bucket=b, key=k, now=now)
             return None
+
+    def clear_login_throttle(self, *, actor: Actor, username: str) -> int:
+        """Let an account log in again at once (from every client)."""
+        _require(actor, Perm.ADMIN, "clear login throttles")
+        with self.store.transaction() as conn:
+            n = throttle.clear(conn, bucket="login-account", key=username)
+            pairs = conn.execute(
+                sa.select(throttle_hits.c.key)
+                .where(throttle_hits.c.bucket == "login-pair")
+                .distinct()
+            ).scalars()
+            for key in [k for k in pairs if k.split("|", 1)[0] == username]:
+                n += throttle.clear(conn, bucket="login-pair", key=key)
+            return n
+
+    def throttles(self, *, hours: int = 24) -> list[dict[str, Any]]:
+        """What the shared rate limits have counted lately (the admin's page)."""
+        with self.store.engine.connect() as conn:
+            return throttle.summary(conn, since=self.clock.now() - timedelta(hours=hours))
 
     def create_token(
         self, *, username: str, name: str, actor: Actor | None = None
@@ -1325,9 +1367,21 @@ class Service:
             row = conn.execute(sa.select(users).where(users.c.username == username)).first()
             if row is None:
                 raise NotFound(f"no user {username!r}")
+            if password is not None or role not in (None, row.role) or active is False:
+                # A new password, another role or deactivation ends every open session.
+                values["session_version"] = users.c.session_version + 1
             if values:
                 conn.execute(users.update().where(users.c.id == row.id).values(**values))
             return _user(conn.execute(sa.select(users).where(users.c.id == row.id)).one())
+
+    def end_sessions(self, *, username: str) -> None:
+        """Log the user out everywhere: every session cookie issued so far stops working."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                users.update()
+                .where(users.c.username == username)
+                .values(session_version=users.c.session_version + 1)
+            )
 
     def list_tokens(self) -> list[dict[str, Any]]:
         """Every API token (never its secret): owner, name, when created, last used, revoked."""
@@ -1432,7 +1486,13 @@ def _user_problems(*, role: str | None, password: str | None) -> dict[str, str]:
 
 
 def _check_declaration(
-    pb: Playbook, severity: str, title: str, regions: Sequence[str], services: Sequence[str]
+    pb: Playbook,
+    severity: str,
+    title: str,
+    regions: Sequence[str],
+    services: Sequence[str],
+    *,
+    places: Places,
 ) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """Validate what a declaration names; return the cleaned title, regions and services."""
     problems: dict[str, str] = {}
@@ -1445,23 +1505,25 @@ def _check_declaration(
         problems["title"] = "give the incident a short title"
     elif len(title) > MAX_TITLE:
         problems["title"] = f"keep the title under {MAX_TITLE} characters"
-    cleaned_regions = _clean_list(regions, "regions", problems)
-    cleaned_services = _clean_list(services, "services", problems)
+    cleaned_regions = _clean_list(places, "regions", regions, problems)
+    cleaned_services = _clean_list(places, "services", services, problems)
     if problems:
         raise ValidationFailed("the incident could not be declared", details=problems)
     return title, cleaned_regions, cleaned_services
 
 
-def _clean_list(values: Sequence[str], field: str, problems: dict[str, str]) -> tuple[str, ...]:
-    if isinstance(values, str):
-        values = [values]
-    out = []
-    for v in values:
-        if not isinstance(v, str) or not v.strip() or len(v) > 100:
-            problems[field] = f"each of {field} is a name of 1 to 100 characters"
-            return ()
-        out.append(v.strip())
-    return tuple(dict.fromkeys(out))
+def _clean_list(
+    places: Places, kind: str, values: Sequence[str], problems: dict[str, str]
+) -> tuple[str, ...]:
+    """The registry ids of ``values``; a problem naming the known ones for any unknown."""
+    if not isinstance(values, str | list | tuple):
+        problems[kind] = f"{kind} is a list of names"
+        return ()
+    ids, unknown = places.resolve(kind, values)
+    if unknown:
+        problems[kind] = places.problem(kind, unknown)
+        return ()
+    return tuple(ids)
 
 
 def _json_value(value: Any) -> Any:
@@ -1475,4 +1537,14 @@ def _event(r: Row[Any]) -> Event:
 
 
 def _user(r: Row[Any]) -> User:
-    return User(r.id, r.username, r.name, r.role, r.email, r.phone, r.timezone, bool(r.active))
+    return User(
+        r.id,
+        r.username,
+        r.name,
+        r.role,
+        r.email,
+        r.phone,
+        r.timezone,
+        bool(r.active),
+        int(r.session_version or 0),
+    )

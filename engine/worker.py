@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import sqlalchemy as sa
 
-from engine import logcontext, outbox
+from engine import logcontext, outbox, receipts
 from engine.errors import SendFailed
 from engine.ports import Clock, Metrics, Notifier, NullMetrics
 from engine.ratelimit import TokenBucket
 from engine.store import Store
 
 log = logging.getLogger("crisis.worker")
+SWEEP_EVERY = 1.0  # seconds between sweeps of receipts that arrived before their row
 
 
 class Worker:
@@ -80,6 +82,9 @@ class Worker:
             bucket = self.buckets.get(item.message.channel)
             if bucket is not None:
                 bucket.acquire()
+            if not outbox.still_wanted(self.store, item, now=self.clock.now()):
+                log.info("delivery %s cancelled before sending", item.message.delivery_id)
+                return
             receipt = notifier.send(item.message)
         except SendFailed as exc:
             self.metrics.provider_error(item.message.channel, exc.provider_code or "unknown")
@@ -116,9 +121,14 @@ class Worker:
         self._thread.start()
 
     def _loop(self) -> None:
+        swept = 0.0
         while not self._stop.is_set():
             try:
                 n = self.run_once()
+                if time.monotonic() - swept > SWEEP_EVERY:  # receipts that crossed their row
+                    swept = time.monotonic()
+                    with self.store.transaction() as conn:
+                        receipts.sweep(conn, now=self.clock.now())
             except sa.exc.SQLAlchemyError:
                 log.exception("worker could not reach the database; retrying")
                 n = 0

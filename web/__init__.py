@@ -11,6 +11,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -76,7 +77,12 @@ def create_app(
         str(svc.store.engine.url.render_as_string(hide_password=False))
     )
     app.config["TWILIO_TOKEN_ENV"] = hooks.twilio_token_env(svc.channels)
-    app.config["PUBLIC_URL"] = os.environ.get("CRISIS_PUBLIC_URL", "")
+    public_url = os.environ.get("CRISIS_PUBLIC_URL", "").rstrip("/")
+    # Links in emails and feeds never come from the Host header: the configured public URL,
+    # else the address `crisis serve` listens on. Requests naming any other host are refused.
+    app.config["PUBLIC_URL"] = public_url
+    app.config["LINK_BASE"] = public_url or f"http://{config.host}:{config.port}"
+    app.config["TRUSTED_HOSTS"] = allowed_hosts(public_url, config.host, os.environ)
     app.config["PUBLIC_FREEZE_STATUS"] = os.environ.get("CRISIS_PUBLIC_FREEZE_STATUS") == "1"
 
     errors.init_app(app)
@@ -101,6 +107,17 @@ def create_app(
         )
     app.jinja_env.globals["freeze_summary"] = ui.active_freeze_summary
     return app
+
+
+def allowed_hosts(public_url: str, listen_host: str, env: Any) -> list[str]:
+    """The Host names this app answers: CRISIS_ALLOWED_HOSTS, the public URL's, loopback."""
+    hosts = [h.strip() for h in env.get("CRISIS_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    if public_url:
+        hosts.append(urlsplit(public_url).hostname or "")
+    if listen_host not in ("0.0.0.0", "::", ""):
+        hosts.append(listen_host)
+    hosts += ["localhost", "127.0.0.1", "::1"]
+    return list(dict.fromkeys(h for h in hosts if h))
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -146,8 +146,8 @@ def freeze_status() -> Any:
     a = request.args
     status = service().freeze_status(
         channel=a.get("channel") or None,
-        tag=(a.get("tag") or "").lower() or None,
-        region=(a.get("region") or "").lower() or None,
+        tag=a.get("tag") or None,
+        region=a.get("region") or None,
     )
     resp = jsonify(
         {"frozen": status["frozen"], "freezes": [freeze_out(f) for f in status["freezes"]]}
@@ -193,8 +193,8 @@ def create_freeze() -> Any:
         on_lift=b.get("on_lift", "review"),
         scope=Scope(
             tuple(scope.get("channels", ())),
-            tuple(t.lower() for t in scope.get("tags", ())),
-            tuple(r.lower() for r in scope.get("regions", ())),
+            tuple(scope.get("tags", ())),
+            tuple(scope.get("regions", ())),
         ),
     )
     return created(freeze_out(f), f"/api/v1/freezes/{f['id']}")

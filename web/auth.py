@@ -56,12 +56,17 @@ def current_actor() -> Actor | None:
 def log_in(user: User) -> None:
     session.clear()
     session["uid"] = user.username
+    session["sv"] = user.session_version
     session["csrf"] = secrets.token_urlsafe(32)
     session.permanent = True
 
 
 def log_out() -> None:
+    """End this session, and every copy of its cookie: the user's session version moves on."""
+    username = session.get("uid")
     session.clear()
+    if username:
+        service().end_sessions(username=username)
 
 
 def _identify() -> None:
@@ -87,9 +92,9 @@ def _identify() -> None:
         except NotFound:  # a deleted user is simply logged out
             session.clear()
             return
-        if user.active:
+        if user.active and session.get("sv") == user.session_version:
             g.user, g.via = user, "session"
-        else:
+        else:  # deactivated, logged out elsewhere, new password or role: log in again
             session.clear()
 
 
@@ -120,6 +125,18 @@ def _check_csrf() -> None:
             "the form expired or was not sent from this site: reload and retry",
             code="csrf_failed",
         )
+
+
+def requires_token(view: F) -> F:
+    """Refuse a session cookie: machine hooks take tokens only (no ambient credentials)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if g.get("via") != "token":
+            raise ApiError(401, "this hook takes a token: Authorization: Bearer <token>")
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def requires(perm: Perm) -> Callable[[F], F]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.catalog import Catalog
 from engine.channels import load_channels
 from engine.errors import CrisisError
+from engine.places import Places
 from engine.ports import Clock
 from engine.service import Service
 from engine.store import Store
@@ -24,4 +25,7 @@ def build_service(config: Config, *, clock: Clock | None = None) -> Service:
         raise NotMigrated("the database schema is not current: run `crisis db upgrade`")
     channels = load_channels(config.channels_file)
     catalog = Catalog.load(config.playbooks, channels=channels)
-    return Service(store=store, catalog=catalog, clock=clock, channels=channels)
+    from web.public import load_status_page
+
+    places = Places.from_components(load_status_page(config.status_page_file).components)
+    return Service(store=store, catalog=catalog, clock=clock, channels=channels, places=places)

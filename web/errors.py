@@ -19,6 +19,7 @@ from engine.errors import (
     InvalidTransition,
     NotFound,
     PlaybookInvalid,
+    RateLimited,
     ValidationFailed,
 )
 
@@ -31,6 +32,7 @@ _STATUS: list[tuple[type[CrisisError], int]] = [
     (Forbidden, 403),
     (ValidationFailed, 422),
     (PlaybookInvalid, 422),
+    (RateLimited, 429),
 ]
 _HTTP_CODES = {
     400: "bad_request",
@@ -101,7 +103,14 @@ def init_app(app: Flask) -> None:
             details = {"trigger": exc.trigger, "state": exc.state, "allowed": list(exc.allowed)}
         elif isinstance(exc, Forbidden) and exc.required:
             details = {"required": exc.required}
-        return error_response(status, exc.code, str(exc), details)
+        elif isinstance(exc, RateLimited):
+            details = {"retry_after": exc.retry_after}
+        resp = error_response(status, exc.code, str(exc), details)
+        if isinstance(exc, RateLimited):
+            headers = resp.headers if isinstance(resp, Response) else None
+            if headers is not None:
+                headers["Retry-After"] = str(exc.retry_after)
+        return resp
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:

@@ -31,7 +31,7 @@ from jsonschema import Draft202012Validator
 from engine.monitoring import AlertIn
 from engine.roles import Perm
 from web.apispec import read_json
-from web.auth import current_actor, requires, service
+from web.auth import current_actor, requires, requires_token, service
 from web.errors import ApiError
 from web.hooks import bp
 
@@ -121,6 +121,7 @@ def _answer(source: str, group: str, alerts: list[AlertIn]) -> Any:
 
 
 @bp.post("/alertmanager")
+@requires_token
 @requires(Perm.MONITORING_HOOK)
 def alertmanager() -> Any:
     """Apply an Alertmanager webhook notification (payload version 4)."""
@@ -129,6 +130,7 @@ def alertmanager() -> Any:
 
 
 @bp.post("/webhook/<source>")
+@requires_token
 @requires(Perm.MONITORING_HOOK)
 def generic(source: str) -> Any:
     """Apply a generic monitoring trigger (one alert, or Alertmanager's shape)."""

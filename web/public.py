@@ -131,7 +131,7 @@ def _page() -> StatusPage:
 
 
 def _base_url() -> str:
-    return (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/")
+    return str(current_app.config["LINK_BASE"]).rstrip("/")
 
 
 def _site() -> feeds.Site:

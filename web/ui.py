@@ -6,9 +6,18 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
-from engine.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
+from engine.errors import Conflict, Forbidden, InvalidTransition, RateLimited, ValidationFailed
 from engine.roles import Perm, may
 from web.auth import current_actor, current_user, log_in, log_out, requires, service
 
@@ -64,16 +73,28 @@ def due_in(when: datetime | None, now: datetime) -> dict[str, Any] | None:
 def login() -> Any:
     """Log in with a username and password."""
     error = None
+    status = 200
     if request.method == "POST":
-        user = service().authenticate(
-            username=request.form.get("username", "").strip(),
-            password=request.form.get("password", ""),
-        )
+        try:
+            user = service().authenticate(
+                username=request.form.get("username", "").strip(),
+                password=request.form.get("password", ""),
+                client=request.remote_addr or "",
+            )
+        except RateLimited as exc:
+            error = (
+                f"Too many failed attempts: wait {exc.retry_after} seconds and try again. "
+                "An admin can clear this for your account."
+            )
+            status = 429
+            resp = make_response(render_template("login.html", error=error), status)
+            resp.headers["Retry-After"] = str(exc.retry_after)
+            return resp
         if user is not None:
             log_in(user)
             return redirect(_safe_next(request.args.get("next")))
-        error = "Wrong username or password. After 5 failures the account is locked for 15 minutes."
-    status = 401 if error else 200
+        error = "Wrong username or password. Repeated failures make you wait a little longer."
+        status = 401
     return render_template("login.html", error=error), status
 
 
@@ -116,7 +137,7 @@ def declare() -> Any:
     form = request.form
     errors: dict[str, str] = {}
     if request.method == "POST":
-        regions = [r.strip() for r in form.get("regions", "").split(",") if r.strip()]
+        regions = [r for v in form.getlist("regions") for r in v.split(",") if r.strip()]
         try:
             inc = svc.declare(
                 actor=_actor(),
@@ -133,7 +154,13 @@ def declare() -> Any:
             return redirect(url_for("ui.incident", incident_id=inc.id))
     severities = list(dict.fromkeys(s for pb in playbooks for s in pb.severities))
     return render_template(
-        "declare.html", playbooks=playbooks, severities=severities, form=form, errors=errors
+        "declare.html",
+        playbooks=playbooks,
+        severities=severities,
+        form=form,
+        errors=errors,
+        region_choices=svc.places.choices("regions"),
+        chosen_regions=set(form.getlist("regions")),
     ), (422 if errors else 200)
 
 

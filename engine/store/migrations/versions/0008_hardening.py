@@ -35,6 +35,7 @@ def upgrade() -> None:
             sa.text("UPDATE subscribers SET manage_token = :h WHERE id = :id"),
             {"h": hashlib.sha256(token.encode()).hexdigest(), "id": sid},
         )
+    _normalise_places(conn)
     op.create_table(
         "inbound_seen",
         sa.Column("sid", sa.String(64), primary_key=True),
@@ -58,6 +59,36 @@ def upgrade() -> None:
         sa.Column("at", TS, nullable=False),
     )
     op.create_index("ix_throttle_hits_bucket_key_at", "throttle_hits", ["bucket", "key", "at"])
+
+
+def _key(name: str) -> str:
+    return "-".join(str(name).split()).casefold()
+
+
+def _normalise_places(conn: sa.Connection) -> None:
+    """Regions, services and tags stored as typed ("Lille") become registry ids ("lille")."""
+    for table, cols in (
+        ("incidents", ("regions", "services")),
+        ("posts", ("regions", "tags")),
+        ("status_entries", ("regions", "services")),
+    ):
+        t = sa.table(table, sa.column("id"), *(sa.column(c, sa.JSON) for c in cols))
+        for row in list(conn.execute(sa.select(t))):
+            values = {c: [_key(v) for v in (getattr(row, c) or [])] for c in cols}
+            if any(values[c] != list(getattr(row, c) or []) for c in cols):
+                conn.execute(t.update().where(t.c.id == row.id).values(**values))
+    f = sa.table("freezes", sa.column("id"), sa.column("scope", sa.JSON))
+    for row in list(conn.execute(sa.select(f))):
+        scope = dict(row.scope or {})
+        new = scope | {
+            k: [_key(v) for v in scope.get(k) or []] for k in ("tags", "regions") if k in scope
+        }
+        if new != scope:
+            conn.execute(f.update().where(f.c.id == row.id).values(scope=new))
+    s = sa.table("subscribers", sa.column("id"), sa.column("region"))
+    for row in list(conn.execute(sa.select(s).where(s.c.region.is_not(None)))):
+        if _key(row.region) != row.region:
+            conn.execute(s.update().where(s.c.id == row.id).values(region=_key(row.region)))
 
 
 def downgrade() -> None:

@@ -1,0 +1,88 @@
+"""Rate limits every process agrees on: counted events in the database, sliding windows.
+
+Each counted event is one row (bucket, key, time) in ``throttle_hits``. A limit asks how many
+rows a key has in its bucket within a window; on PostgreSQL several web processes therefore
+share one count. Rows older than the longest window are pruned as new ones are written.
+The decisions (how long to wait) are pure functions below the store functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.store.tables import throttle_hits
+
+KEEP = timedelta(days=1)  # the longest window any limit uses
+_PRUNE_EVERY = 200
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Free attempts, then waits doubling from ``first`` up to ``cap``."""
+
+    free: int
+    first: timedelta
+    cap: timedelta
+    window: timedelta
+
+
+def backoff_wait(rule: Backoff, *, failures: Sequence[datetime], now: datetime) -> float:
+    """Seconds still to wait before another attempt, given the failures in the window."""
+    recent = sorted(f for f in failures if f > now - rule.window)
+    if len(recent) < rule.free:
+        return 0.0
+    wait = min(rule.first * 2 ** (len(recent) - rule.free), rule.cap)
+    return float(max(0.0, (recent[-1] + wait - now).total_seconds()))
+
+
+def hit(conn: Connection, *, bucket: str, key: str, now: datetime) -> None:
+    """Count one event."""
+    new_id = conn.execute(
+        throttle_hits.insert()
+        .values(bucket=bucket, key=key[:400], at=now)
+        .returning(throttle_hits.c.id)
+    ).scalar_one()
+    if new_id % _PRUNE_EVERY == 0:
+        conn.execute(throttle_hits.delete().where(throttle_hits.c.at < now - KEEP))
+
+
+def times(conn: Connection, *, bucket: str, key: str, since: datetime) -> list[datetime]:
+    t = throttle_hits.c
+    return list(
+        conn.execute(
+            sa.select(t.at).where(t.bucket == bucket, t.key == key[:400], t.at > since)
+        ).scalars()
+    )
+
+
+def count(conn: Connection, *, bucket: str, since: datetime, key: str | None = None) -> int:
+    t = throttle_hits.c
+    q = sa.select(sa.func.count()).where(t.bucket == bucket, t.at > since)
+    if key is not None:
+        q = q.where(t.key == key[:400])
+    return int(conn.execute(q).scalar_one())
+
+
+def clear(conn: Connection, *, bucket: str, key: str) -> int:
+    t = throttle_hits.c
+    return int(
+        conn.execute(throttle_hits.delete().where(t.bucket == bucket, t.key == key)).rowcount
+    )
+
+
+def summary(conn: Connection, *, since: datetime) -> list[dict[str, object]]:
+    """Counts per (bucket, key) since ``since``, most first: the admin's view."""
+    t = throttle_hits.c
+    rows = conn.execute(
+        sa.select(t.bucket, t.key, sa.func.count().label("n"), sa.func.max(t.at).label("last"))
+        .where(t.at > since)
+        .group_by(t.bucket, t.key)
+        .order_by(sa.func.count().desc())
+        .limit(200)
+    )
+    return [{"bucket": r.bucket, "key": r.key, "count": r.n, "last": r.last} for r in rows]

@@ -1,0 +1,170 @@
+"""Races and receipts in the outbox (issue 13, items 18–21)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine import calendar
+from engine.catalog import Catalog
+from engine.channels import Channel
+from engine.freeze import Scope
+from engine.outbox import claim
+from engine.ports import FakeClock, OutboundMessage, Receipt, SystemClock
+from engine.service import Service
+from engine.store import Store
+from engine.store.tables import deliveries, freezes, posts
+from engine.worker import Worker
+from tests.conftest import COMMS, OPERATOR
+from tests.integration.test_escalation import declare_rail, tick
+from tests.integration.test_freeze import post
+
+M = timedelta(minutes=1)
+
+
+class Recording:
+    """A notifier port fake: remembers what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundMessage] = []
+        self.n = 0
+
+    def send(self, message: OutboundMessage) -> Receipt:
+        self.sent.append(message)
+        self.n += 1
+        return Receipt(provider_id=f"SM{self.n:032d}", final=False)
+
+
+def worker(svc: Service, notifier: Any, clock: Any) -> Worker:
+    media = {n: c.medium for n, c in svc.channels.items()}
+    return Worker(
+        store=svc.store, notifiers=dict.fromkeys(svc.channels, notifier), media=media, clock=clock
+    )
+
+
+def test_a_page_claimed_before_the_acknowledgement_is_not_sent_after_it(
+    roster: Service, clock: FakeClock
+) -> None:
+    """Item 18: the worker checks again immediately before the provider call."""
+    iid = declare_rail(roster)
+    tick(roster, clock)  # step 1.1 queues its pages
+    media = {n: c.medium for n, c in roster.channels.items()}
+    claimed = [c for c in claim(roster.store, now=clock.now(), limit=100, media=media)]
+    pages = [c for c in claimed if c.message.kind == "page"]
+    assert pages
+    roster.acknowledge(actor=OPERATOR, incident_id=iid)  # commits while the pages are claimed
+    rec = Recording()
+    w = worker(roster, rec, clock)
+    for c in pages:
+        w._send_one(c)
+    assert [m for m in rec.sent if m.kind == "page"] == []
+    with roster.store.engine.connect() as conn:
+        states = set(
+            conn.execute(
+                sa.select(deliveries.c.status).where(deliveries.c.kind == "page")
+            ).scalars()
+        )
+    assert states == {"cancelled"}
+
+
+def test_a_post_claimed_before_the_freeze_is_not_sent_after_it(
+    service: Service, clock: FakeClock
+) -> None:
+    """Item 18: a promo whose delivery was claimed just before a freeze stays held."""
+    pid = post(service, "facebook", "20% off!", 1, ["promo"], ["lille"])
+    clock.advance(2 * M)
+    service.publish_due()
+    media = {n: c.medium for n, c in service.channels.items()}
+    [c] = [x for x in claim(service.store, now=clock.now(), limit=10, media=media)]
+    service.create_freeze(actor=COMMS, scope=Scope(tags=("promo",)), reason="sev1")
+    rec = Recording()
+    worker(service, rec, clock)._send_one(c)
+    assert rec.sent == []
+    assert service.get_post(post_id=pid)["state"] == "held"
+
+
+def test_a_receipt_that_arrives_before_the_sid_is_stored_is_applied_later(
+    service: Service, clock: FakeClock
+) -> None:
+    """Item 19: early receipts are kept and applied when the outbox stores the SID."""
+    iid = declare_rail(service, "sev2")
+    service.add_subscriber(actor=None, audience="staff", phone="+15555550123")
+    service.draft_update(actor=OPERATOR, incident_id=iid, audience="staff", body="Briefing 10:30")
+    media = {n: c.medium for n, c in service.channels.items()}
+    claimed = [
+        c
+        for c in claim(service.store, now=clock.now(), limit=10, media=media)
+        if c.message.channel == "sms"
+    ]
+    [c] = claimed
+
+    class Early(Recording):
+        def send(self, message: OutboundMessage) -> Receipt:
+            receipt = super().send(message)
+            # The provider calls back before our write of the SID lands.
+            assert not service.record_receipt(provider_id=receipt.provider_id, status="delivered")
+            assert not service.record_receipt(provider_id=receipt.provider_id, status="sent")
+            return receipt
+
+    worker(service, Early(), clock)._send_one(c)
+    with service.store.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(deliveries).where(deliveries.c.id == c.message.delivery_id)
+        ).one()
+    assert row.status == "delivered"  # applied when the SID was stored
+    assert row.provider_status == "delivered"  # "sent" arrived after "delivered": not backwards
+
+
+def test_out_of_order_receipts_never_move_a_delivery_backwards(
+    service: Service, clock: FakeClock
+) -> None:
+    iid = declare_rail(service, "sev2")
+    service.add_subscriber(actor=None, audience="staff", phone="+15555550124")
+    service.draft_update(actor=OPERATOR, incident_id=iid, audience="staff", body="Briefing 10:30")
+    rec = Recording()
+    w = worker(service, rec, clock)
+    w.run_once()
+    [m] = [m for m in rec.sent if m.channel == "sms"]
+    sid = f"SM{rec.sent.index(m) + 1:032d}"
+    assert service.record_receipt(provider_id=sid, status="delivered")
+    assert service.record_receipt(provider_id=sid, status="sent")
+    assert service.record_receipt(provider_id=sid, status="failed")
+    with service.store.engine.connect() as conn:
+        row = conn.execute(sa.select(deliveries).where(deliveries.c.provider_id == sid)).one()
+    assert (row.status, row.provider_status) == ("delivered", "delivered")
+
+
+def test_a_freeze_is_stamped_after_it_holds_the_gate(
+    store: Store, catalog: Catalog, channel_map: dict[str, Channel]
+) -> None:
+    """Item 20: a publish that held the gate first carries an earlier time than the freeze."""
+    svc = Service(store=store, catalog=catalog, clock=SystemClock(), channels=channel_map)
+    published_at: list[Any] = []
+    with store.transaction() as conn:
+        calendar.gate_share(conn)
+        conn.execute(posts.update().where(posts.c.id == -1).values(body="x"))  # SQLite: lock
+        t = threading.Thread(
+            target=svc.create_freeze,
+            kwargs={"actor": COMMS, "scope": Scope(tags=("promo",)), "reason": "sev1"},
+        )
+        t.start()
+        time.sleep(0.3)  # the freeze is waiting for the gate
+        published_at.append(svc.clock.now())
+    t.join(30)
+    with store.engine.connect() as conn:
+        created = conn.execute(sa.select(freezes.c.created_at)).scalar_one()
+    assert created >= published_at[0]
+
+
+def test_rfc3339_keeps_milliseconds() -> None:
+    """Item 21: people and tools can order events within one second."""
+    from datetime import UTC, datetime
+
+    from web.present import rfc3339
+
+    at = datetime(2026, 12, 1, 9, 30, 0, 123456, tzinfo=UTC)
+    assert rfc3339(at) == "2026-12-01T09:30:00.123Z"
