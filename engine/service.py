@@ -44,6 +44,7 @@ from engine.security import hash_password, new_token, token_digest, verify_passw
 from engine.store import Store
 from engine.store.tables import (
     api_tokens,
+    inbound_seen,
     deliveries,
     events,
     freezes,
@@ -1192,6 +1193,19 @@ class Service:
                 .limit(1)
             ).first()
         return int(row.incident_id) if row else None
+
+    def first_sight(self, *, sid: str, kind: str) -> bool:
+        """Remember a signed inbound request's id; False if it was seen before (a replay)."""
+        if not sid:
+            return False
+        try:
+            with self.store.transaction() as conn:
+                conn.execute(
+                    inbound_seen.insert().values(sid=sid[:64], kind=kind, seen_at=self.clock.now())
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
 
     def record_receipt(self, *, provider_id: str, status: str, code: str | None = None) -> bool:
         """Apply a provider's delivery receipt to the outbox row it names.

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine import logcontext
@@ -86,6 +87,7 @@ def create_app(
     app.config["PUBLIC_FREEZE_STATUS"] = os.environ.get("CRISIS_PUBLIC_FREEZE_STATUS") == "1"
 
     errors.init_app(app)
+    app.before_request(_refuse_unknown_hosts)  # before anything builds a URL from the Host
     auth.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(api.bp)
@@ -122,6 +124,19 @@ def allowed_hosts(public_url: str, listen_host: str, env: Any) -> list[str]:
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 request_log = logging.getLogger("crisis.request")
+
+
+def _refuse_unknown_hosts() -> Response | None:
+    """Answer 400 to a request for a host this app does not serve (TRUSTED_HOSTS)."""
+    try:
+        request.host  # noqa: B018 - werkzeug checks TRUSTED_HOSTS when it reads the host
+    except SecurityError:
+        return Response(
+            '{"error": "bad_request", "message": "this server does not answer for that host"}\n',
+            status=400,
+            mimetype="application/json",
+        )
+    return None
 
 
 def _refuse_unstorable_forms() -> None:

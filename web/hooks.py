@@ -74,6 +74,17 @@ def parse_ack(body: str) -> tuple[bool, int | None]:
     return False, None
 
 
+def _once(kind: str) -> Response | None:
+    """Refuse a replayed signed request: each MessageSid/CallSid is acted on once."""
+    sid = request.form.get("MessageSid") or request.form.get("CallSid") or ""
+    if not sid:
+        raise ApiError(400, "MessageSid or CallSid is required")
+    if service().first_sight(sid=f"{kind}:{sid}", kind=kind):
+        return None
+    log.warning("Twilio %s hook: %s was already handled; replay ignored", kind, sid)
+    return twiml("")
+
+
 def twiml(inner: str) -> Response:
     return Response(
         f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>', mimetype="text/xml"
@@ -100,6 +111,8 @@ def _ack(user: User | None, incident_id: int | None, via: str) -> str:
 def twilio_sms() -> Any:
     """Handle an SMS reply: ACK [n] acknowledges a page; anything else gets help."""
     _verify()
+    if (replayed := _once("sms")) is not None:
+        return replayed
     body = request.form.get("Body", "")
     word = body.strip().upper()
     if word in STOP_WORDS or word in START_WORDS:
@@ -122,6 +135,8 @@ def twilio_sms() -> Any:
 def twilio_voice() -> Any:
     """Handle the keypress of a voice page: 1 acknowledges."""
     _verify()
+    if (replayed := _once("voice")) is not None:
+        return replayed
     digits = request.form.get("Digits", "")
     try:
         incident_id = int(request.args.get("incident", ""))

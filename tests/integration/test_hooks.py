@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -56,6 +57,10 @@ def signed_post(
     tamper: bool = False,
     sign: bool = True,
 ) -> object:
+    if path.endswith("/sms") and "MessageSid" not in form:  # Twilio sends one with every SMS
+        form = {"MessageSid": f"SM{uuid.uuid4().hex}"} | form
+    if path.endswith("/voice") and "CallSid" not in form:
+        form = {"CallSid": f"CA{uuid.uuid4().hex}"} | form
     signature = RequestValidator(token).compute_signature(BASE + path, form)
     if tamper:
         form = dict(form) | {"Body": form.get("Body", "") + " extra"}
@@ -183,3 +188,19 @@ def test_stop_and_start_replies_change_the_subscription(app: Flask, svc: Service
     assert "again (1 subscription" in start.get_data(as_text=True)  # type: ignore[attr-defined]
     with svc.store.engine.connect() as conn:
         assert conn.execute(sa.select(subscribers.c.opted_in)).scalar_one() is True
+
+
+def test_a_replayed_signed_reply_acknowledges_nothing(app: Flask, svc: Service) -> None:
+    """Issue 13.6: a captured signed "ACK" cannot acknowledge a later incident."""
+    first = paged_incident(svc)
+    form = {"MessageSid": "SM" + "a" * 32, "From": "+15555550105", "Body": "ACK"}
+    assert "Acknowledged" in signed_post(app, "/hooks/twilio/sms", form).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert svc.get(incident_id=first).owner is not None
+    later = paged_incident(svc)
+    replay = signed_post(app, "/hooks/twilio/sms", form)
+    assert replay.status_code == 200  # type: ignore[attr-defined]
+    assert "Acknowledged" not in replay.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert svc.get(incident_id=later).owner is None
+    unsigned_sid = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550105", "Body": "ACK"})
+    assert unsigned_sid.status_code == 200  # a fresh MessageSid (signed_post adds one) is acted on
+    assert svc.get(incident_id=later).owner is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -74,7 +75,7 @@ def test_email_double_opt_in_then_one_click_unsubscribe(
     assert resp.status_code == 303
     [confirmation] = sent_to(service, "ann@example.org")
     assert confirmation.channel == "email" and confirmation.kind == "notice"
-    link = re.search(r"http://localhost(/status/subscribe/confirm\?token=\S+)", confirmation.body)
+    link = re.search(r"http://127.0.0.1:8080(/status/subscribe/confirm\?token=\S+)", confirmation.body)
     assert link, confirmation.body
     # Not confirmed yet: an update does not reach her.
     publish(service, clock)
@@ -110,6 +111,7 @@ def test_email_double_opt_in_then_one_click_unsubscribe(
 
 def signed_sms(client: FlaskClient, form: dict[str, str]) -> Any:
     url = "http://localhost/hooks/twilio/sms"
+    form = {"MessageSid": f"SM{uuid.uuid4().hex}"} | form
     signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
     return client.post("/hooks/twilio/sms", data=form, headers={"X-Twilio-Signature": signature})
 
@@ -190,3 +192,19 @@ def test_behind_a_proxy_the_limit_is_per_visitor(
                 ).status_code
             )
         assert codes == [303] * 5 + [429], visitor
+
+
+def test_a_forged_host_is_refused_and_links_use_the_configured_url(
+    client: FlaskClient, service: Service
+) -> None:
+    """Issue 13.9: with CRISIS_PUBLIC_URL unset a forged Host used to go into the link."""
+    forged = client.post(
+        "/status/subscribe",
+        data={"via": "email", "email": "eve@example.org"},
+        headers={"Host": "evil.example"},
+    )
+    assert forged.status_code == 400
+    assert sent_to(service, "eve@example.org") == []
+    subscribe(client, via="email", email="eve@example.org")
+    [mail] = sent_to(service, "eve@example.org")
+    assert "evil.example" not in mail.body and "http://127.0.0.1:8080/status/" in mail.body
