@@ -44,10 +44,10 @@ from engine.security import hash_password, new_token, token_digest, verify_passw
 from engine.store import Store
 from engine.store.tables import (
     api_tokens,
-    inbound_seen,
     deliveries,
     events,
     freezes,
+    inbound_seen,
     incidents,
     posts,
     sandbox_messages,
@@ -57,11 +57,13 @@ from engine.store.tables import (
     users,
 )
 from engine.store.tables import timers as timer_table
+from engine.text import PROBLEM, UNSTORABLE
 from engine.timeline import verify_chain
 from engine.timers import Handler
 
 OPEN, RESOLVED, ALL = "open", "resolved", "all"
 MAX_TITLE = 300
+MAX_SUMMARY = 5000  # one limit at every entrance: API, form, CLI, alerts (truncated there)
 LOGIN_PAIR = throttle.Backoff(5, timedelta(seconds=1), timedelta(minutes=5), timedelta(minutes=15))
 LOGIN_CLIENT = throttle.Backoff(
     20, timedelta(seconds=2), timedelta(minutes=15), timedelta(minutes=15)
@@ -139,7 +141,7 @@ class Service:
         _require(actor, Perm.DECLARE, "declare incidents")
         pb = self.catalog.current(playbook)
         title, regions, services = _check_declaration(
-            pb, severity, title, regions, services, places=self.places
+            pb, severity, title, regions, services, places=self.places, summary=summary
         )
         now = self.clock.now()
         with self.store.transaction() as conn:
@@ -308,7 +310,7 @@ class Service:
             title=title,
             regions=regions,
             services=services,
-            summary=alert.annotations.get("description", ""),
+            summary=alert.annotations.get("description", "")[:MAX_SUMMARY],
             now=now,
             data={"source": source, "fingerprint": fp, "labels": dict(alert.labels)}
             | ({"unknown_regions": unknown} if unknown else {}),
@@ -460,7 +462,9 @@ class Service:
                 cleaned = _clean_list(self.places, "regions", regions, problems)
                 if list(cleaned) != list(row.regions):
                     changes["regions"] = list(cleaned)
-            if summary is not None and summary != row.summary:
+            if summary is not None and len(summary) > MAX_SUMMARY:
+                problems["summary"] = f"keep the summary under {MAX_SUMMARY} characters"
+            elif summary is not None and summary != row.summary:
                 changes["summary"] = summary
             if problems:
                 raise ValidationFailed("the incident could not be changed", details=problems)
@@ -1507,6 +1511,7 @@ def _check_declaration(
     services: Sequence[str],
     *,
     places: Places,
+    summary: str = "",
 ) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """Validate what a declaration names; return the cleaned title, regions and services."""
     problems: dict[str, str] = {}
@@ -1515,10 +1520,16 @@ def _check_declaration(
             f"unknown severity {severity!r} for {pb.id} (choose {', '.join(pb.severities)})"
         )
     title = " ".join(title.split())
-    if not title:
+    if UNSTORABLE.search(title):
+        problems["title"] = f"the title {PROBLEM}"
+    elif not title:
         problems["title"] = "give the incident a short title"
     elif len(title) > MAX_TITLE:
         problems["title"] = f"keep the title under {MAX_TITLE} characters"
+    if len(summary) > MAX_SUMMARY:
+        problems["summary"] = f"keep the summary under {MAX_SUMMARY} characters"
+    elif UNSTORABLE.search(summary):
+        problems["summary"] = f"the summary {PROBLEM}"
     cleaned_regions = _clean_list(places, "regions", regions, problems)
     cleaned_services = _clean_list(places, "services", services, problems)
     if problems:

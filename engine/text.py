@@ -1,5 +1,7 @@
-"""Text no database will store: NUL bytes (PostgreSQL refuses them) and unpaired surrogates
-(not encodable as UTF-8). Everything else in Unicode is welcome."""
+"""Text we refuse at every entrance: what no database stores — NUL bytes (PostgreSQL refuses
+them) and unpaired surrogates (not encodable as UTF-8) — and the other characters XML 1.0
+forbids (C0 controls but tab, newline and carriage return; U+FFFE, U+FFFF), which once made
+every feed invalid for 90 days. Everything else in Unicode is welcome."""
 
 from __future__ import annotations
 
@@ -7,8 +9,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-PROBLEM = "contains a NUL character or an unpaired surrogate"
+UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+PROBLEM = "contains a control character (or an unpaired surrogate) that cannot be stored"
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters XML 1.0 forbids: feeds stay valid whatever is stored."""
+    return UNSTORABLE.sub("", text) if UNSTORABLE.search(text) else text
 
 
 def unstorable(value: Any, path: str = "") -> Iterator[str]:

@@ -21,6 +21,39 @@ T = TypeVar("T")
 _SCALARS = yaml.constructor.SafeConstructor()
 
 
+MAX_EXPANDED_NODES = 200_000  # a real playbook has a few thousand; an alias bomb, billions
+
+
+def expanded_size(root: Node, *, limit: int) -> int:
+    """How many nodes ``root`` has once every alias is expanded (stops counting past limit).
+
+    Sizes are memoised per node, so a shared (aliased) subtree is measured once: the cost is
+    linear in the document, however far the aliases would multiply it.
+    """
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()  # on the current path: an alias back to one is a cycle
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if not children_done and id(node) in open_:
+            return limit + 1  # a recursive alias expands without end
+        kids: list[Node] = []
+        if isinstance(node, SequenceNode):
+            kids = list(node.value)
+        elif isinstance(node, MappingNode):
+            kids = [n for pair in node.value for n in pair]
+        if not children_done:
+            open_.add(id(node))
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+            continue
+        open_.discard(id(node))
+        sizes[id(node)] = min(limit + 1, 1 + sum(sizes.get(id(k), 1) for k in kids))
+    return sizes[id(root)]
+
+
 class Reader:
     """Collect located problems while reading one YAML document."""
 
@@ -54,6 +87,19 @@ class Reader:
         if len(nodes) != 1:
             what = "empty" if not nodes else f"{len(nodes)} documents; expected one"
             self.problems.append(Problem(self.file, 1, 1, "(document)", f"file is {what}"))
+            return None
+        size = expanded_size(nodes[0], limit=MAX_EXPANDED_NODES)
+        if size > MAX_EXPANDED_NODES:
+            self.problems.append(
+                Problem(
+                    self.file,
+                    1,
+                    1,
+                    "(yaml)",
+                    f"the document expands (through aliases) to more than {MAX_EXPANDED_NODES:,} "
+                    "nodes: write the lists out, or split the playbook",
+                )
+            )
             return None
         return nodes[0]
 

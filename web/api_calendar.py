@@ -11,7 +11,7 @@ from engine.freeze import Scope
 from engine.roles import Perm
 from web.api import acting, api, created
 from web.apispec import query_int
-from web.auth import service
+from web.auth import current_user, service
 from web.errors import ApiError
 from web.present import freeze_out, post_out
 from web.schemas import (
@@ -149,10 +149,13 @@ def freeze_status() -> Any:
         tag=a.get("tag") or None,
         region=a.get("region") or None,
     )
-    resp = jsonify(
-        {"frozen": status["frozen"], "freezes": [freeze_out(f) for f in status["freezes"]]}
-    )
+    shown = [freeze_out(f) for f in status["freezes"]]
+    if current_user() is None:  # anonymous (CRISIS_PUBLIC_FREEZE_STATUS=1): only the scope
+        shown = [{k: f[k] for k in ("id", "scope", "created_at")} for f in shown]
+    resp = jsonify({"frozen": status["frozen"], "freezes": shown})
     resp.headers["Cache-Control"] = "max-age=15, must-revalidate"
+    if current_user() is None:
+        resp.headers["Vary"] = "Authorization, Cookie"
     return resp
 
 

@@ -201,9 +201,14 @@ def read_json(
     that breaks the schema or holds text no database stores (every problem of a field)."""
     if not request.is_json:
         raise ApiError(400, "send a JSON body with Content-Type: application/json")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise ApiError(400, "the JSON nests too deeply") from None
     if data is None:
         raise ApiError(400, "the body is not valid JSON")
+    if _depth_over(data, MAX_JSON_DEPTH):
+        raise ApiError(400, f"the JSON nests deeper than {MAX_JSON_DEPTH} levels")
     problems: dict[str, str] = {where: PROBLEM for where in unstorable(data)}
     for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         where = ".".join(str(p) for p in err.absolute_path) or "(body)"
@@ -211,6 +216,23 @@ def read_json(
     if problems:
         raise ApiError(invalid, message, details=problems)
     return data
+
+
+MAX_JSON_DEPTH = 32
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests deeper than ``limit`` (iteratively: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(v, dict):
+            stack.extend((x, depth + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, depth + 1) for x in v)
+    return False
 
 
 def query_int(name: str, default: int, *, lo: int, hi: int) -> int:

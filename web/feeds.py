@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from engine.playbook import CapProfile, Playbook
 from engine.public import Entry, PublicIncident
+from engine.text import xml_safe
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -93,6 +94,15 @@ def cap_alert(site: Site, entry: Entry, previous: Entry | None, pb: Playbook) ->
 
 
 def to_xml(root: ET.Element) -> bytes:
+    """Serialise defensively: characters XML 1.0 forbids are dropped from every text and
+    attribute, so one bad row stored before the entrances refused it cannot break a feed."""
+    for el in root.iter():
+        if el.text:
+            el.text = xml_safe(el.text)
+        if el.tail:
+            el.tail = xml_safe(el.tail)
+        for k, v in el.attrib.items():
+            el.attrib[k] = xml_safe(v)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
 
 

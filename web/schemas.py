@@ -253,10 +253,20 @@ FREEZE: Schema = {
     },
 }
 
+PUBLIC_FREEZE: Schema = {  # what an anonymous caller learns: no reason, no people, no incident
+    "type": "object",
+    "required": ["id", "scope"],
+    "additionalProperties": False,
+    "properties": {"id": {"type": "integer"}, "scope": {"type": "object"}, "created_at": TIME},
+}
+
 FREEZE_STATUS: Schema = {
     "type": "object",
     "required": ["frozen", "freezes"],
-    "properties": {"frozen": {"type": "boolean"}, "freezes": {"type": "array", "items": FREEZE}},
+    "properties": {
+        "frozen": {"type": "boolean"},
+        "freezes": {"type": "array", "items": {"anyOf": [FREEZE, PUBLIC_FREEZE]}},
+    },
 }
 
 IMPORTED: Schema = {

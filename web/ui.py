@@ -20,6 +20,7 @@ from flask import (
 from engine.errors import Conflict, Forbidden, InvalidTransition, RateLimited, ValidationFailed
 from engine.roles import Perm, may
 from web.auth import current_actor, current_user, log_in, log_out, requires, service
+from web.errors import ApiError
 
 bp = Blueprint("ui", __name__)
 
@@ -433,6 +434,11 @@ def decide_update(update_id: int) -> Any:
     svc = service()
     form = request.form
     back = _safe_next(form.get("back"))
+    raw_revision = form.get("revision", "0") or "0"
+    if not (raw_revision.isascii() and raw_revision.isdigit() and len(raw_revision) < 10):
+        raise ApiError(
+            400, "revision must be a whole number", details={"revision": raw_revision[:20]}
+        )
     try:
         if form.get("decision") == "reject":
             svc.reject_update(actor=_actor(), update_id=update_id, reason=form.get("reason", ""))
@@ -441,7 +447,7 @@ def decide_update(update_id: int) -> Any:
             svc.approve_update(
                 actor=_actor(),
                 update_id=update_id,
-                revision=int(form.get("revision", "0") or 0),
+                revision=int(raw_revision),
                 override_reason=form.get("override_reason") or None,
             )
             flash(f"Update {update_id} approved and sent.", "ok")

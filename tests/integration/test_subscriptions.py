@@ -75,7 +75,9 @@ def test_email_double_opt_in_then_one_click_unsubscribe(
     assert resp.status_code == 303
     [confirmation] = sent_to(service, "ann@example.org")
     assert confirmation.channel == "email" and confirmation.kind == "notice"
-    link = re.search(r"http://127.0.0.1:8080(/status/subscribe/confirm\?token=\S+)", confirmation.body)
+    link = re.search(
+        r"http://127.0.0.1:8080(/status/subscribe/confirm\?token=\S+)", confirmation.body
+    )
     assert link, confirmation.body
     # Not confirmed yet: an update does not reach her.
     publish(service, clock)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -10,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from engine.service import Service
+from tests.conftest import ADMIN
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -420,7 +422,10 @@ def test_forms_without_the_csrf_token_are_refused(app: Flask) -> None:
     assert with_header.status_code == 201
 
 
-def test_login_form_needs_csrf_and_locks_after_five_failures(app: Flask) -> None:
+def test_login_form_needs_csrf_and_throttles_instead_of_locking_out(
+    app: Flask, svc: Service
+) -> None:
+    """Issue 13.13: five wrong passwords slow that client down; they lock nobody out."""
     client = app.test_client()
     assert (
         client.post(
@@ -430,8 +435,14 @@ def test_login_form_needs_csrf_and_locks_after_five_failures(app: Flask) -> None
     )
     for _ in range(5):
         assert login(client, "operator", "wrong").status_code == 401
-    locked = login(client, "operator")
-    assert locked.status_code == 401
+    throttled = login(client, "operator")
+    assert throttled.status_code == 429 and "Retry-After" in throttled.headers
+    assert "wait" in throttled.get_data(as_text=True)
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "192.0.2.7"  # the real user, on another network
+    assert login(elsewhere, "operator").status_code == 302
+    assert svc.clear_login_throttle(actor=ADMIN, username="operator") > 0
+    assert login(client, "operator").status_code == 302
 
 
 def test_session_cookie_is_httponly_and_samesite(app: Flask) -> None:
@@ -500,10 +511,10 @@ def test_incident_json_carries_escalation_and_next_update(
     app: Flask, tokens: dict[str, str]
 ) -> None:
     inc = declare(app.test_client(), tokens["operator"]).get_json()
-    assert inc["next_update_due_at"] == "2026-11-23T09:20:00Z"  # sev1 rail: every 20 min
+    assert inc["next_update_due_at"] == "2026-11-23T09:20:00.000Z"  # sev1 rail: every 20 min
     assert inc["escalation"] == {
         "step": None,
-        "next_at": "2026-11-23T09:00:00Z",
+        "next_at": "2026-11-23T09:00:00.000Z",
         "exhausted": False,
         "stopped": False,
     }
@@ -554,7 +565,11 @@ def test_calendar_import_and_freeze_over_the_api(app: Flask, tokens: dict[str, s
     )
     assert client.get("/api/v1/freeze").status_code == 401  # anonymous only when configured
     app.config["PUBLIC_FREEZE_STATUS"] = True
-    assert client.get("/api/v1/freeze?tag=promo").get_json()["frozen"] is True
+    anonymous = client.get("/api/v1/freeze?tag=promo").get_json()
+    assert anonymous["frozen"] is True
+    # Issue 13.12: no reason, incident or people for anonymous callers; the scope only.
+    assert set(anonymous["freezes"][0]) == {"id", "scope", "created_at"}
+    assert "declared by" not in json.dumps(anonymous)
 
     fid = inc["freezes"][0]
     robot = client.post(
