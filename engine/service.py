@@ -62,6 +62,8 @@ from engine.timeline import verify_chain
 from engine.timers import Handler
 
 OPEN, RESOLVED, ALL = "open", "resolved", "all"
+TOKEN_SCOPES = ("full", "read", "metrics", "monitoring")
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most once a minute
 MAX_TITLE = 300
 MAX_SUMMARY = 5000  # one limit at every entrance: API, form, CLI, alerts (truncated there)
 LOGIN_PAIR = throttle.Backoff(5, timedelta(seconds=1), timedelta(minutes=5), timedelta(minutes=15))
@@ -1328,11 +1330,19 @@ class Service:
             return throttle.summary(conn, since=self.clock.now() - timedelta(hours=hours))
 
     def create_token(
-        self, *, username: str, name: str, actor: Actor | None = None
+        self, *, username: str, name: str, actor: Actor | None = None, scope: str = "full"
     ) -> tuple[int, str]:
-        """Create an API token for a user; the secret is returned once and stored hashed."""
+        """Create an API token for a user; the secret is returned once and stored hashed.
+
+        ``scope`` narrows what the token may do below its user's role: ``read`` (GET only),
+        ``metrics`` (/metrics only), ``monitoring`` (the monitoring hooks only), or ``full``.
+        """
         if actor is not None:
             _require(actor, Perm.ADMIN, "manage API tokens")
+        if scope not in TOKEN_SCOPES:
+            raise ValidationFailed(
+                "unknown token scope", details={"scope": f"one of {', '.join(TOKEN_SCOPES)}"}
+            )
         name = name.strip()
         if not name or len(name) > 100:
             raise ValidationFailed(
@@ -1348,6 +1358,7 @@ class Service:
                     name=name,
                     token_hash=token_digest(secret),
                     created_at=self.clock.now(),
+                    scope=scope,
                 )
                 .returning(api_tokens.c.id)
             ).scalar_one()
@@ -1411,6 +1422,7 @@ class Service:
                 t.created_at,
                 t.last_used_at,
                 t.revoked_at,
+                t.scope,
                 users.c.username,
                 users.c.role,
             )
@@ -1433,18 +1445,32 @@ class Service:
                 raise NotFound(f"no active token {token_id}")
 
     def user_for_token(self, *, token: str) -> User | None:
+        found = self.token_identity(token=token)
+        return found[0] if found else None
+
+    def token_identity(self, *, token: str) -> tuple[User, str] | None:
+        """The active user and scope of a token; notes when it was used (once a minute)."""
+        t = api_tokens.c
         q = (
-            sa.select(users)
-            .join(api_tokens, api_tokens.c.user_id == users.c.id)
+            sa.select(users, t.id.label("token_id"), t.scope, t.last_used_at)
+            .join(api_tokens, t.user_id == users.c.id)
             .where(
-                api_tokens.c.token_hash == token_digest(token),
-                api_tokens.c.revoked_at.is_(None),
+                t.token_hash == token_digest(token),
+                t.revoked_at.is_(None),
                 users.c.active.is_(True),
             )
         )
         with self.store.engine.connect() as conn:
             row = conn.execute(q).first()
-        return _user(row) if row else None
+        if row is None:
+            return None
+        now = self.clock.now()
+        if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_RESOLUTION:
+            with self.store.transaction() as conn:
+                conn.execute(
+                    api_tokens.update().where(t.id == row.token_id).values(last_used_at=now)
+                )
+        return _user(row), str(row.scope or "full")
 
 
 # --- helpers shared by the use cases ------------------------------------------------------

@@ -117,7 +117,10 @@ def create_token() -> Any:
     username = f.get("username", "")
     try:
         token_id, secret = service().create_token(
-            actor=_actor(), username=username, name=f.get("name", "")
+            actor=_actor(),
+            username=username,
+            name=f.get("name", ""),
+            scope=f.get("scope", "full") or "full",
         )
     except (ValidationFailed, NotFound) as exc:
         flash(str(exc), "error")

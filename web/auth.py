@@ -80,10 +80,12 @@ def _identify() -> None:
             username, token = _basic(token)
         elif scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "use Authorization: Bearer <token>")
-        user = service().user_for_token(token=token.strip())
-        if user is None or (username is not None and username != user.username):
+        found = service().token_identity(token=token.strip())
+        if found is None or (username is not None and username != found[0].username):
             raise ApiError(401, "that token is unknown or revoked")
-        g.user, g.via = user, "token"
+        user, scope = found
+        _check_scope(scope)
+        g.user, g.via, g.token_scope = user, "token", scope
         return
     username = session.get("uid")
     if username:
@@ -96,6 +98,23 @@ def _identify() -> None:
             g.user, g.via = user, "session"
         else:  # deactivated, logged out elsewhere, new password or role: log in again
             session.clear()
+
+
+def _check_scope(scope: str) -> None:
+    """A token's scope narrows its user's role: read-only, metrics, monitoring hooks, or full."""
+    path = request.path
+    allowed = {
+        "full": True,
+        "read": request.method in SAFE_METHODS and not path.startswith("/hooks/"),
+        "metrics": path == "/metrics",
+        "monitoring": path.startswith(("/hooks/alertmanager", "/hooks/webhook/")),
+    }.get(scope, False)
+    if not allowed:
+        raise ApiError(
+            403,
+            f"this token's scope ({scope}) does not allow {request.method} {path}",
+            details={"scope": scope},
+        )
 
 
 def _basic(credentials: str) -> tuple[str, str]:

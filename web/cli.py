@@ -660,11 +660,18 @@ def tokens() -> None:
 @tokens.command("create")
 @click.argument("username")
 @click.option("--name", default="cli", show_default=True, help="What the token is for.")
+@click.option(
+    "--scope",
+    type=click.Choice(["full", "read", "metrics", "monitoring"]),
+    default="full",
+    show_default=True,
+    help="Narrow the token: read-only, /metrics only, monitoring hooks only.",
+)
 @click.pass_context
 @handles_errors
-def tokens_create(ctx: click.Context, username: str, name: str) -> None:
+def tokens_create(ctx: click.Context, username: str, name: str, scope: str) -> None:
     """Create an API token for USERNAME; it is printed once and stored hashed."""
-    tid, secret = _service(ctx).create_token(username=username, name=name)
+    tid, secret = _service(ctx).create_token(username=username, name=name, scope=scope)
     click.echo(f"token {tid} for {username} (shown once, keep it safe):")
     click.echo(secret)
 

@@ -508,12 +508,18 @@ def subscribe() -> Any:
         except ValidationFailed as exc:
             errors = {k: str(v) for k, v in exc.details.items()}
         else:
-            if pending.already_confirmed:
-                flash("You are already subscribed.")
-            elif pending.medium == "email":
-                flash("Check your inbox: follow the link in our email to confirm.")
+            # The same words whether or not the address is subscribed already: this page must
+            # not tell anyone who is on the list.
+            if pending.medium == "email":
+                flash(
+                    "Check your inbox: unless this address is subscribed already, our email "
+                    "has a link to confirm."
+                )
             else:
-                flash("We sent you a text: reply YES to confirm.")
+                flash(
+                    "Check your phone: unless this number is subscribed already, reply YES to "
+                    "our text to confirm."
+                )
             return redirect(url_for("public.subscribe"), code=303)
     return _no_store(
         (

@@ -150,3 +150,22 @@ def test_a_yaml_alias_bomb_is_refused_quickly() -> None:
     assert r.compose(text) is None
     assert "expands (through aliases)" in str(r.problems[0])
     assert str(r.problems[0]).startswith("bomb.yaml:1:1:")
+
+
+def test_token_scopes_narrow_the_role_and_last_use_is_recorded(app: Flask, svc: Service) -> None:
+    """Item 15: a token for Alertmanager need not carry its user's whole role."""
+    client = app.test_client()
+    _, read = svc.create_token(username="operator", name="dash", scope="read")
+    _, hooks = svc.create_token(username="robot", name="am", scope="monitoring")
+    _, metrics = svc.create_token(username="viewer", name="prom", scope="metrics")
+    assert client.get("/api/v1/incidents", headers=bearer(read)).status_code == 200
+    refused = declare(client, read)
+    assert refused.status_code == 403 and refused.get_json()["details"]["scope"] == "read"
+    assert client.get("/api/v1/incidents", headers=bearer(hooks)).status_code == 403
+    body = {"alerts": [{"status": "firing", "labels": {"alertname": "Nothing"}}]}
+    assert client.post("/hooks/alertmanager", json=body, headers=bearer(hooks)).status_code == 200
+    assert client.get("/metrics", headers=bearer(metrics)).status_code == 200
+    assert client.get("/api/v1/incidents", headers=bearer(metrics)).status_code == 403
+    used = {t["name"]: t["last_used_at"] for t in svc.list_tokens()}
+    assert used["dash"] is not None and used["am"] is not None and used["prom"] is not None
+    assert {t["name"]: t["scope"] for t in svc.list_tokens()}["am"] == "monitoring"

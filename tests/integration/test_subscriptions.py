@@ -210,3 +210,16 @@ def test_a_forged_host_is_refused_and_links_use_the_configured_url(
     subscribe(client, via="email", email="eve@example.org")
     [mail] = sent_to(service, "eve@example.org")
     assert "evil.example" not in mail.body and "http://127.0.0.1:8080/status/" in mail.body
+
+
+def test_the_subscribe_page_answers_the_same_whether_or_not_someone_is_subscribed(
+    client: FlaskClient, service: Service
+) -> None:
+    """Issue 13.11: "already subscribed" told anyone who was on the list."""
+    service.add_subscriber(actor=None, audience="passengers", email="known@example.org")
+    answers = []
+    for email in ("known@example.org", "new@example.org"):
+        subscribe(client, via="email", email=email)
+        answers.append(client.get("/status/subscribe").get_data(as_text=True))
+    flashes = [re.findall(r'class="flash[^"]*"[^>]*>([^<]+)<', a) for a in answers]
+    assert flashes[0] == flashes[1] and flashes[0]
