@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from engine import keys
 from engine.models import Event
 from engine.store.tables import events, incidents
 from engine.timeline import GENESIS, canonical_data, event_hash
@@ -37,7 +38,14 @@ def append_event(
     prev = head.last_hash or GENESIS
     clean = canonical_data(data)
     digest = event_hash(
-        incident_id=incident_id, seq=seq, type=type, actor=actor, at=at, data=clean, prev_hash=prev
+        incident_id=incident_id,
+        seq=seq,
+        type=type,
+        actor=actor,
+        at=at,
+        data=clean,
+        prev_hash=prev,
+        key=keys.of(conn).audit,
     )
     conn.execute(
         events.insert().values(

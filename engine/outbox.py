@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import receipts
+from engine import keys, receipts
 from engine.errors import SendFailed
 from engine.journal import append_event
 from engine.ports import OutboundMessage, Receipt
@@ -117,6 +117,7 @@ def claim(
     )
     out: list[Claimed] = []
     with store.transaction() as conn:
+        link_keys = keys.of(conn)
         rows = conn.execute(q).all()
         moot = _moot_pages(conn, [r for r in rows if r.kind == "page"])
         frozen = _frozen_posts(conn, [r for r in rows if r.kind == "post"], now=now)
@@ -155,7 +156,7 @@ def claim(
                         r.address,
                         r.body,
                         r.subject,
-                        dict(r.meta or {}),
+                        _with_links(dict(r.meta or {}), link_keys),
                     ),
                     r.attempts + 1,
                     r.max_attempts,
@@ -164,6 +165,14 @@ def claim(
                 )
             )
     return out
+
+
+def _with_links(meta: dict[str, Any], link_keys: keys.Keys) -> dict[str, Any]:
+    """Add a subscriber's unsubscribe capability, made now: the database never holds it."""
+    sid = meta.get("subscriber_id")
+    if isinstance(sid, int):
+        meta["unsubscribe_token"] = link_keys.link_token("unsubscribe", sid)
+    return meta
 
 
 def still_wanted(store: Store, claimed: Claimed, *, now: datetime) -> bool:

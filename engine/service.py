@@ -7,8 +7,7 @@ instant leaves either both or neither.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy.engine import Connection, Row
 
 from engine import (
     calendar,
+    keys,
     lifecycle,
     monitoring,
     paging,
@@ -58,7 +58,7 @@ from engine.store.tables import (
 )
 from engine.store.tables import timers as timer_table
 from engine.text import PROBLEM, UNSTORABLE
-from engine.timeline import verify_chain
+from engine.timeline import GENESIS, event_hash, verify_chain
 from engine.timers import Handler
 
 OPEN, RESOLVED, ALL = "open", "resolved", "all"
@@ -902,7 +902,6 @@ class Service:
                         opted_in=True,
                         created_at=self.clock.now(),
                         confirmed_at=self.clock.now(),
-                        manage_token=secrets.token_urlsafe(24),
                     )
                     .returning(subscribers.c.id)
                 ).scalar_one()
@@ -1119,24 +1118,57 @@ class Service:
         """Check every incident's hash chain; return the findings (empty: all intact)."""
         findings: list[str] = []
         with self.store.engine.connect() as conn:
-            heads = conn.execute(
-                sa.select(incidents.c.id, incidents.c.last_seq, incidents.c.last_hash).order_by(
-                    incidents.c.id
-                )
-            ).all()
-            for head in heads:
-                rows = conn.execute(
-                    sa.select(events)
-                    .where(events.c.incident_id == head.id)
-                    .order_by(events.c.seq, events.c.id)
-                ).all()
+            key = keys.of(conn).audit
+            for head, rows in _chains(conn):
                 findings += verify_chain(
                     head.id,
                     [_event(r) for r in rows],
                     head_seq=head.last_seq,
                     head_hash=head.last_hash,
+                    key=key,
                 )
         return findings
+
+    def rekey_audit(self) -> tuple[int, list[str]]:
+        """Sign chains recorded before the audit key existed: (chains re-signed, findings).
+
+        Only a chain that verifies intact as an unkeyed chain is re-signed; a chain that is
+        broken either way is left as it is and reported.
+        """
+        signed = 0
+        findings: list[str] = []
+        with self.store.transaction() as conn:
+            key = keys.of(conn).audit
+            for head, rows in _chains(conn, lock=True):
+                evs = [_event(r) for r in rows]
+                kw = {"head_seq": head.last_seq, "head_hash": head.last_hash}
+                if not verify_chain(head.id, evs, **kw, key=key):
+                    continue  # already signed
+                broken = verify_chain(head.id, evs, **kw, key=None)
+                if broken:
+                    findings += broken
+                    continue
+                prev = GENESIS
+                for r, e in zip(rows, evs, strict=True):
+                    h = event_hash(
+                        incident_id=head.id,
+                        seq=e.seq,
+                        type=e.type,
+                        actor=e.actor,
+                        at=e.at,
+                        data=e.data,
+                        prev_hash=prev,
+                        key=key,
+                    )
+                    conn.execute(
+                        events.update().where(events.c.id == r.id).values(prev_hash=prev, hash=h)
+                    )
+                    prev = h
+                conn.execute(
+                    incidents.update().where(incidents.c.id == head.id).values(last_hash=prev)
+                )
+                signed += 1
+        return signed, findings
 
     # --- roster ------------------------------------------------------------------------
     def load_roster(self, *, seed: rosterdb.RosterSeed) -> dict[str, int]:
@@ -1579,6 +1611,20 @@ def _clean_list(
 
 def _json_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple | list) else value
+
+
+def _chains(conn: Connection, *, lock: bool = False) -> Iterator[tuple[Any, list[Row[Any]]]]:
+    """Each incident's chain head and its events in order."""
+    q = sa.select(incidents.c.id, incidents.c.last_seq, incidents.c.last_hash).order_by(
+        incidents.c.id
+    )
+    for head in conn.execute(q.with_for_update() if lock else q).all():
+        rows = conn.execute(
+            sa.select(events)
+            .where(events.c.incident_id == head.id)
+            .order_by(events.c.seq, events.c.id)
+        ).all()
+        yield head, list(rows)
 
 
 def _event(r: Row[Any]) -> Event:

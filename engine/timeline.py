@@ -3,12 +3,16 @@
 Each event's hash covers its incident, sequence number, type, actor, time, data and the
 previous event's hash; the incident row keeps the newest (seq, hash) as the chain's head.
 Editing, deleting or reordering any row therefore breaks the chain at that row, and deleting
-the newest row disagrees with the head.
+the newest row disagrees with the head. The hash is an HMAC under the deployment's audit key
+(kept outside the database), so someone who can write to the database cannot recompute it.
+Events recorded before the key existed carry plain SHA-256 hashes: the verifier names them, and
+``crisis audit rekey`` re-signs chains it has found intact.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -44,7 +48,9 @@ def event_hash(
     at: datetime,
     data: Mapping[str, Any],
     prev_hash: str,
+    key: bytes | None,
 ) -> str:
+    """The event's hash: HMAC-SHA256 under ``key`` (None: the old, unkeyed SHA-256)."""
     body = json.dumps(
         {
             "incident": incident_id,
@@ -59,11 +65,18 @@ def event_hash(
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    if key is None:
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def verify_chain(
-    incident_id: int, events: Sequence[Event], *, head_seq: int, head_hash: str
+    incident_id: int,
+    events: Sequence[Event],
+    *,
+    head_seq: int,
+    head_hash: str,
+    key: bytes | None,
 ) -> list[str]:
     """Return what is wrong with one incident's chain, first break first (empty: intact)."""
     findings: list[str] = []
@@ -82,20 +95,27 @@ def verify_chain(
                 f"{e.seq - 1}: rows were deleted, reordered or replaced"
             )
             return findings
-        recomputed = event_hash(
-            incident_id=incident_id,
-            seq=e.seq,
-            type=e.type,
-            actor=e.actor,
-            at=e.at,
-            data=e.data,
-            prev_hash=e.prev_hash,
-        )
-        if recomputed != e.hash:
-            findings.append(
-                f"{where}: event seq {e.seq} ({e.type}) was edited: "
-                "its content no longer matches its hash"
-            )
+        fields: dict[str, Any] = {
+            "incident_id": incident_id,
+            "seq": e.seq,
+            "type": e.type,
+            "actor": e.actor,
+            "at": e.at,
+            "data": e.data,
+            "prev_hash": e.prev_hash,
+        }
+        if not hmac.compare_digest(event_hash(**fields, key=key), e.hash):
+            if key is not None and event_hash(**fields, key=None) == e.hash:
+                findings.append(
+                    f"{where}: event seq {e.seq} ({e.type}) is not signed with the audit key "
+                    "(recorded before it was configured, or recomputed by someone without it): "
+                    "check it, then run `crisis audit rekey`"
+                )
+            else:
+                findings.append(
+                    f"{where}: event seq {e.seq} ({e.type}) was edited: "
+                    "its content no longer matches its hash"
+                )
             return findings
         prev = e.hash
         expected_seq += 1

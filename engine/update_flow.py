@@ -460,7 +460,6 @@ def publish(
                     now=now,
                     meta=meta
                     | {"subscriber_id": p.id, **fallback}
-                    | ({"unsubscribe_token": p.manage_token} if p.manage_token else {})
                     | ({"html": r["html"]} if r.get("html") else {}),
                     dedupe_key=f"update:{update_id}:{ch}:{p.id}",
                 )

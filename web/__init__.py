@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-import secrets
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +19,7 @@ from engine import logcontext
 from engine.ports import Clock
 from engine.service import Service
 from engine.text import PROBLEM, UNSTORABLE
-from web.config import Config
+from web.config import Config, deployment_secret
 from web.errors import ApiError
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -58,7 +56,7 @@ def create_app(
     config = config or Config.from_env()
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=config.secret_key or _embedded_secret(config),
+        SECRET_KEY=deployment_secret(config),
         SESSION_COOKIE_NAME="crisis_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -197,18 +195,3 @@ def _security_headers(resp: Response) -> Response:
     if resp.mimetype == "text/html":
         resp.headers.setdefault("Cache-Control", "no-store")
     return resp
-
-
-def _embedded_secret(config: Config) -> str:
-    """For the embedded default only: a random key kept in ./var so sessions survive restarts."""
-    if not config.database_url.startswith("sqlite"):
-        raise RuntimeError("set CRISIS_SECRET_KEY: a production deployment needs its own key")
-    path = Path("var") / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    return key

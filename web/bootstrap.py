@@ -5,11 +5,12 @@ from __future__ import annotations
 from engine.catalog import Catalog
 from engine.channels import load_channels
 from engine.errors import CrisisError
+from engine.keys import Keys
 from engine.places import Places
 from engine.ports import Clock
 from engine.service import Service
 from engine.store import Store
-from web.config import Config
+from web.config import Config, deployment_secret
 
 
 class NotMigrated(CrisisError):
@@ -18,7 +19,8 @@ class NotMigrated(CrisisError):
 
 def build_service(config: Config, *, clock: Clock | None = None) -> Service:
     """Open the store (migrating it if configured to), load channels and playbooks."""
-    store = Store.from_url(config.database_url)
+    keys = Keys.derive(deployment_secret(config), audit=str(config.audit_key))
+    store = Store.from_url(config.database_url, keys=keys)
     if config.auto_migrate:
         store.upgrade()
     elif store.current_revision() != store.head_revision():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ class Config:
     channels_file: Path = Path("config/channels.yaml")
     status_page_file: Path = Path("config/status.yaml")
     secret_key: Secret = field(default_factory=lambda: Secret(""))
+    audit_key: Secret = field(default_factory=lambda: Secret(""))
     host: str = "127.0.0.1"
     port: int = 8080
     auto_migrate: bool = True
@@ -41,6 +43,7 @@ class Config:
             channels_file=Path(env.get("CRISIS_CHANNELS", "config/channels.yaml")),
             status_page_file=Path(env.get("CRISIS_STATUS_PAGE", "config/status.yaml")),
             secret_key=Secret(env.get("CRISIS_SECRET_KEY", "")),
+            audit_key=Secret(env.get("CRISIS_AUDIT_KEY", "")),
             host=env.get("CRISIS_HOST", "127.0.0.1"),
             port=int(env.get("CRISIS_PORT", "8080")),
             auto_migrate=env.get("CRISIS_AUTO_MIGRATE", "1" if db.startswith("sqlite") else "0")
@@ -64,3 +67,27 @@ def _mask_url(url: str) -> str:
     if ":" in creds:
         creds = creds.split(":", 1)[0] + ":****"
     return f"{scheme}://{creds}@{host}"
+
+
+def deployment_secret(config: Config) -> str:
+    """CRISIS_SECRET_KEY; for the embedded default only, a random key kept in ./var.
+
+    Sessions, the audit chain's key and subscribers' links all derive from it, so the web
+    processes and the CLI must share it: a production deployment sets it explicitly.
+    """
+    if config.secret_key:
+        return str(config.secret_key)
+    if not config.database_url.startswith("sqlite"):
+        raise RuntimeError("set CRISIS_SECRET_KEY: a production deployment needs its own key")
+    path = Path("var") / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

@@ -63,12 +63,20 @@ def _sqlite_setup(engine: Engine) -> None:
 class Store:
     """The database: an engine plus the transaction boundary the service layer uses."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, keys: Any = None) -> None:
         self.engine = engine
+        if keys is not None:
+            self.use_keys(keys)
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
-        return cls(make_engine(url))
+    def from_url(cls, url: str, *, keys: Any = None) -> Store:
+        return cls(make_engine(url), keys=keys)
+
+    def use_keys(self, keys: Any) -> None:
+        """Give every connection the deployment's keys (engine.keys.Keys), outside any table."""
+        from engine.keys import OPTION
+
+        self.engine = self.engine.execution_options(**{OPTION: keys})
 
     @property
     def dialect(self) -> str:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from engine.catalog import Catalog
 from engine.channels import load_channels
+from engine.keys import DEVELOPMENT_SECRET
 from engine.ports import SystemClock
 from engine.service import Service
 from engine.store import Store
@@ -48,6 +49,7 @@ def start(url: str, channels: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
     env.update(
         CRISIS_DATABASE_URL=url,
+        CRISIS_SECRET_KEY=DEVELOPMENT_SECRET,
         CRISIS_CHANNELS=str(channels),
         PYTHONUNBUFFERED="1",
         CRISIS_OUTBOX_LEASE_SECONDS="3",

@@ -14,6 +14,7 @@ import pytest
 
 from engine.catalog import Catalog
 from engine.channels import Channel
+from engine.keys import DEVELOPMENT_SECRET
 from engine.ports import SystemClock
 from engine.service import Service
 from engine.store import Store
@@ -66,7 +67,9 @@ def test_an_event_committed_by_another_process_reaches_the_stream_at_once(
         time.sleep(0.05)
     assert bus.listening
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
-    env.update(CRISIS_DATABASE_URL=url, CRISIS_AUTO_MIGRATE="0")
+    env.update(
+        CRISIS_DATABASE_URL=url, CRISIS_SECRET_KEY=DEVELOPMENT_SECRET, CRISIS_AUTO_MIGRATE="0"
+    )
     subprocess.run(
         [sys.executable, "-m", "web", "transition", str(inc.id), "acknowledge", "--as", "operator"],
         cwd=ROOT,

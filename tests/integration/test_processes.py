@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from engine.catalog import Catalog
 from engine.channels import Channel
+from engine.keys import DEVELOPMENT_SECRET
 from engine.ports import FakeClock
 from engine.rosterdb import parse_roster
 from engine.service import Service
@@ -49,7 +50,12 @@ def seed_overdue(store: Store, catalog: Catalog, channels: dict[str, Channel], n
 def start_worker(url: str, log: Path) -> subprocess.Popen[bytes]:
     """Start `crisis worker`; its output goes to ``log`` (a pipe could fill and block it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
-    env.update(CRISIS_DATABASE_URL=url, CRISIS_AUTO_MIGRATE="0", PYTHONUNBUFFERED="1")
+    env.update(
+        CRISIS_DATABASE_URL=url,
+        CRISIS_SECRET_KEY=DEVELOPMENT_SECRET,
+        CRISIS_AUTO_MIGRATE="0",
+        PYTHONUNBUFFERED="1",
+    )
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "web", "worker"],

@@ -13,7 +13,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from engine.catalog import Catalog
-from engine.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from engine.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
 from engine.models import Actor
 from engine.ports import FakeClock
 from engine.service import Service
@@ -322,12 +329,93 @@ def test_times_are_stored_and_read_back_in_utc(service: Service, clock: FakeCloc
     assert raw == clock.now()
 
 
-def test_five_failed_logins_lock_the_account_for_fifteen_minutes(
+def test_failed_logins_back_off_per_client_and_never_lock_the_account_out(
     service: Service, clock: FakeClock
 ) -> None:
+    """Issue 13.13: five wrong passwords used to lock an account for 15 minutes, so anyone
+    could lock every comms lead out during a crisis. Now they slow that client down."""
     service.add_user(username="olu", role="operator", password="right-password")
     for _ in range(5):
-        assert service.authenticate(username="olu", password="wrong") is None
-    assert service.authenticate(username="olu", password="right-password") is None
-    clock.advance(timedelta(minutes=16))
-    assert service.authenticate(username="olu", password="right-password") is not None
+        assert service.authenticate(username="olu", password="wrong", client="a") is None
+    with pytest.raises(RateLimited) as slow:
+        service.authenticate(username="olu", password="right-password", client="a")
+    assert slow.value.retry_after == 1
+    assert service.authenticate(username="olu", password="right-password", client="b")
+    clock.advance(timedelta(seconds=1))
+    assert service.authenticate(username="olu", password="wrong", client="a") is None
+    with pytest.raises(RateLimited) as slower:
+        service.authenticate(username="olu", password="wrong", client="a")
+    assert slower.value.retry_after == 2  # doubling
+    # A distributed guesser (many clients) slows the account for at most a minute.
+    throttled_bots = 0
+    for i in range(60):
+        try:
+            assert service.authenticate(username="olu", password="wrong", client=f"bot{i}") is None
+        except RateLimited:
+            throttled_bots += 1
+        clock.advance(timedelta(seconds=1))
+    assert throttled_bots > 0
+    with pytest.raises(RateLimited) as capped:
+        service.authenticate(username="olu", password="right-password", client="home")
+    assert capped.value.retry_after <= 60
+    clock.advance(timedelta(seconds=61))
+    assert service.authenticate(username="olu", password="right-password", client="home")
+
+
+def _rehash_unkeyed(service: Service, iid: int, *, change_actor: str | None = None) -> None:
+    """What someone with database write access but no key can do: rewrite and recompute."""
+    from engine.store.tables import events as ev_table
+    from engine.timeline import GENESIS, event_hash
+
+    with service.store.transaction() as conn:
+        rows = conn.execute(
+            sa.select(ev_table).where(ev_table.c.incident_id == iid).order_by(ev_table.c.seq)
+        ).all()
+        prev = GENESIS
+        for r in rows:
+            actor = change_actor if change_actor and r.type == "acknowledged" else r.actor
+            h = event_hash(
+                incident_id=iid,
+                seq=r.seq,
+                type=r.type,
+                actor=actor,
+                at=r.at,
+                data=r.data,
+                prev_hash=prev,
+                key=None,
+            )
+            conn.execute(
+                ev_table.update()
+                .where(ev_table.c.id == r.id)
+                .values(actor=actor, prev_hash=prev, hash=h)
+            )
+            prev = h
+        conn.execute(incidents.update().where(incidents.c.id == iid).values(last_hash=prev))
+
+
+def test_a_chain_recomputed_without_the_key_is_caught_and_rekey_signs_only_intact_ones(
+    service: Service,
+) -> None:
+    """Issue 13.16: the chain is an HMAC under a key outside the database."""
+    from engine.keys import Keys
+
+    service.store.use_keys(Keys.derive("the deployment secret"))
+    forged = service.declare(
+        actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="A"
+    ).id
+    service.acknowledge(actor=OPERATOR, incident_id=forged)
+    legacy = service.declare(
+        actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="B"
+    ).id
+    assert service.verify_audit() == []
+    _rehash_unkeyed(service, forged, change_actor="mallory")
+    _rehash_unkeyed(service, legacy)  # as if recorded before the key was configured
+    findings = service.verify_audit()
+    assert len(findings) == 2 and all("not signed with the audit key" in f for f in findings)
+    # rekey can only trust what verifies as an unkeyed chain: both do (that is the point of the
+    # key), so an operator runs it once after upgrading, before anyone could tamper.
+    signed, broken = service.rekey_audit()
+    assert signed == 2 and broken == []
+    assert service.verify_audit() == []
+    service.store.use_keys(Keys.derive("another deployment's secret"))
+    assert service.verify_audit()  # a different key verifies nothing

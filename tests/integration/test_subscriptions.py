@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
 
+from engine.outbox import claim
 from engine.ports import FakeClock
 from engine.service import Service
 from engine.store.tables import deliveries, subscribers
@@ -49,7 +50,7 @@ def sent_to(service: Service, address: str) -> list[Any]:
         ).all()
 
 
-def publish(service: Service, clock: FakeClock, region: str = "lille") -> int:
+def publish(service: Service, clock: FakeClock, region: str = "lille", *, send: bool = True) -> int:
     iid = service.declare(
         actor=OPERATOR,
         playbook="rail-disruption",
@@ -64,7 +65,8 @@ def publish(service: Service, clock: FakeClock, region: str = "lille") -> int:
         body="Trains are delayed. Next update by 10:00.",
     )
     service.approve_update(actor=COMMS, update_id=u["id"], revision=1)
-    deliver(service, clock)
+    if send:
+        deliver(service, clock)
     return int(u["id"])
 
 
@@ -99,10 +101,22 @@ def test_email_double_opt_in_then_one_click_unsubscribe(
         "/status/subscribe/confirm", data={"token": token, "csrf_token": csrf.group(1)}
     )
     assert again.status_code == 404
-    publish(service, clock)
+    publish(service, clock, send=False)
     update = sent_to(service, "ann@example.org")[-1]
     assert update.kind == "update" and update.body.startswith("Trains are delayed")
-    manage = update.meta["unsubscribe_token"]
+    # Issue 13.11: the capability is not stored; it is made when the email is handed over.
+    assert "unsubscribe_token" not in update.meta
+    with service.store.engine.connect() as conn:
+        assert conn.execute(sa.select(subscribers.c.manage_token)).scalar_one() is None
+    media = {n: c.medium for n, c in service.channels.items()}
+    [handed] = [
+        c.message
+        for c in claim(service.store, now=clock.now(), limit=100, media=media)
+        if c.message.delivery_id == update.id
+    ]
+    manage = handed.meta["unsubscribe_token"]
+    forged = manage.split(".")[0] + ".AAAAAAAAAAAAAAAAAAAAAAAA"
+    assert client.application.test_client().post(f"/status/unsubscribe/{forged}").status_code == 404
     # RFC 8058 one-click: a mail client POSTs with no session and no CSRF token.
     fresh = client.application.test_client()
     out = fresh.post(f"/status/unsubscribe/{manage}", data={"List-Unsubscribe": "One-Click"})
@@ -223,3 +237,27 @@ def test_the_subscribe_page_answers_the_same_whether_or_not_someone_is_subscribe
         answers.append(client.get("/status/subscribe").get_data(as_text=True))
     flashes = [re.findall(r'class="flash[^"]*"[^>]*>([^<]+)<', a) for a in answers]
     assert flashes[0] == flashes[1] and flashes[0]
+
+
+def test_an_unsubscribe_link_sent_before_the_upgrade_still_works(
+    client: FlaskClient, service: Service
+) -> None:
+    """Old links keep working through the SHA-256 digest migration 0008 stored."""
+    import hashlib
+
+    sid = service.add_subscriber(actor=None, audience="passengers", email="old@example.org")
+    legacy = "a-token-from-an-email-sent-last-year"
+    with service.store.transaction() as conn:
+        conn.execute(
+            subscribers.update()
+            .where(subscribers.c.id == sid)
+            .values(manage_token=hashlib.sha256(legacy.encode()).hexdigest())
+        )
+    assert client.post(f"/status/unsubscribe/{legacy}").status_code == 200
+    with service.store.engine.connect() as conn:
+        assert (
+            conn.execute(
+                sa.select(subscribers.c.opted_in).where(subscribers.c.id == sid)
+            ).scalar_one()
+            is False
+        )
