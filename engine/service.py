@@ -931,18 +931,32 @@ class Service:
         regions: tuple[str, ...],
         channel: str,
         message: Callable[[subscriptions.Pending], tuple[str, str]],
+        client: str = "",
+        policy: subscriptions.Policy | None = None,
     ) -> subscriptions.Pending:
         """Record a public subscription and queue its confirmation on ``channel``.
 
         ``message`` turns the pending subscription (with its one-time token) into the
-        confirmation's subject and body; the web layer knows the links.
+        confirmation's subject and body; the web layer knows the links. The policy's limits
+        (per client, per address, global, allowed countries) apply; RateLimited past them.
         """
+        policy = policy or subscriptions.Policy()
         if channel not in self.channels:
             raise ValidationFailed(
                 "subscriptions by this route are not configured",
                 details={"channel": f"no channel {channel!r}"},
             )
         now = self.clock.now()
+        with self.store.transaction() as conn:
+            since = now - subscriptions.CLIENT_WINDOW
+            if throttle.count(conn, bucket="subscribe-client", key=client, since=since) >= (
+                policy.per_client
+            ):
+                raise RateLimited(
+                    "too many subscription requests from here: try again later",
+                    retry_after=subscriptions.CLIENT_WINDOW.total_seconds(),
+                )
+            throttle.hit(conn, bucket="subscribe-client", key=client, now=now)
         with self.store.transaction() as conn:
             pending = subscriptions.request(
                 conn,
@@ -952,8 +966,12 @@ class Service:
                 region=region,
                 regions=regions,
                 now=now,
+                policy=policy,
             )
-            if pending.token is not None:
+            if not pending.already_confirmed and subscriptions.may_send_confirmation(
+                conn, pending, policy=policy, now=now
+            ):
+                pending = subscriptions.issue_token(conn, pending, now=now)
                 subject, body = message(pending)
                 subscriptions.send_confirmation(
                     conn, pending, channel=channel, subject=subject, body=body, now=now

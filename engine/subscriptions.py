@@ -18,8 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import keys, outbox
-from engine.errors import NotFound, ValidationFailed
+from engine import keys, outbox, throttle
+from engine.errors import NotFound, RateLimited, ValidationFailed
+from engine.places import key as places_key
 from engine.security import token_digest
 from engine.store.tables import subscribers
 
@@ -43,6 +44,34 @@ def normalise_phone(phone: str) -> str:
     return "".join(ch for ch in phone if ch.isdigit() or ch == "+")
 
 
+@dataclass(frozen=True)
+class Policy:
+    """Who may subscribe from the public page, and how many confirmations may go out.
+
+    SMS pumping (bots subscribing premium-rate numbers to run up the sender's bill) and email
+    bombing are stopped here: texts only to the configured country codes; one confirmation per
+    address per ``resend_after`` and at most ``per_address_per_day``, whatever the regions asked
+    for; global caps per hour; a per-client limit. Counted in the database, so every process
+    shares them.
+    """
+
+    sms_countries: tuple[str, ...] = ()  # E.164 prefixes such as "+44"; none: no SMS here
+    per_client: int = 5  # requests per client per 10 minutes
+    per_address_per_day: int = 3
+    sms_per_hour: int = 200
+    email_per_hour: int = 1000
+    resend_after: timedelta = RESEND_AFTER
+
+
+CLIENT_WINDOW = timedelta(minutes=10)
+
+
+def normalise_email(email: str | None) -> str | None:
+    """One form per mailbox: trimmed and lower-cased (``Ann@Example.org`` is ann@example.org)."""
+    email = (email or "").strip()
+    return email.lower() or None
+
+
 def request(
     conn: Connection,
     *,
@@ -52,10 +81,15 @@ def request(
     region: str | None,
     regions: tuple[str, ...],
     now: datetime,
+    policy: Policy | None = None,
 ) -> Pending:
-    """Record a pending subscription (or find the existing one) for one email or phone."""
+    """Record a pending subscription (or find the existing one) for one email or phone.
+
+    The returned Pending carries no token: ``issue_token`` makes one when a confirmation is
+    really to be sent, so a request that sends nothing never invalidates a link already sent.
+    """
     problems: dict[str, str] = {}
-    email = (email or "").strip() or None
+    email = normalise_email(email)
     phone = normalise_phone(phone or "") or None
     if bool(email) == bool(phone):
         problems["contact"] = "give an email address or a mobile number (not both)"
@@ -63,7 +97,13 @@ def request(
         problems["email"] = "that does not look like an email address"
     if phone and not PHONE.match(phone):
         problems["phone"] = "give the number in international form, e.g. +447700900123"
-    region = (region or "").strip() or None
+    elif phone and policy is not None and not phone.startswith(policy.sms_countries or ("\0",)):
+        problems["phone"] = (
+            f"we send texts to numbers starting {', '.join(policy.sms_countries)} only"
+            if policy.sms_countries
+            else "subscriptions by text are not offered here"
+        )
+    region = places_key(region or "") or None
     if region is not None and regions and region not in regions:
         problems["region"] = f"choose one of: {', '.join(regions)}, or all regions"
     if problems:
@@ -81,15 +121,6 @@ def request(
     address = email or phone or ""
     if row is not None and row.confirmed_at is not None and row.opted_in:
         return Pending(row.id, medium, address, None, already_confirmed=True)
-    if row is not None and row.created_at > now - RESEND_AFTER and row.confirmed_at is None:
-        return Pending(row.id, medium, address, None)  # sent recently: do not send again
-    token = secrets.token_urlsafe(24)
-    values: dict[str, Any] = {
-        "confirm_hash": token_digest(token),
-        "created_at": now,
-        "opted_in": True,
-        "confirmed_at": None,
-    }
     if row is None:
         sid = int(
             conn.execute(
@@ -100,15 +131,60 @@ def request(
                     phone=phone,
                     region=region,
                     source="public",
-                    **values,
+                    created_at=now,
+                    opted_in=True,
+                    confirmed_at=None,
                 )
                 .returning(subscribers.c.id)
             ).scalar_one()
         )
     else:
         sid = row.id
-        conn.execute(subscribers.update().where(c.id == sid).values(**values))
-    return Pending(sid, medium, address, token)
+        conn.execute(
+            subscribers.update().where(c.id == sid).values(opted_in=True, confirmed_at=None)
+        )
+    return Pending(sid, medium, address, None)
+
+
+def may_send_confirmation(
+    conn: Connection, pending: Pending, *, policy: Policy, now: datetime
+) -> bool:
+    """Whether a confirmation may go to this address now; RateLimited past a global cap.
+
+    One per address per ``resend_after`` and ``per_address_per_day`` across regions; the
+    person's one confirmation then confirms every region they asked for.
+    """
+    key = f"{pending.medium}:{pending.address}"
+    if throttle.count(conn, bucket="confirm-address", key=key, since=now - policy.resend_after):
+        return False
+    if (
+        throttle.count(conn, bucket="confirm-address", key=key, since=now - timedelta(days=1))
+        >= policy.per_address_per_day
+    ):
+        return False
+    cap = policy.sms_per_hour if pending.medium == "sms" else policy.email_per_hour
+    if (
+        throttle.count(conn, bucket=f"confirm-{pending.medium}", since=now - timedelta(hours=1))
+        >= cap
+    ):
+        raise RateLimited(
+            "subscriptions are paused for a while (too many at once): please try again later",
+            retry_after=600,
+        )
+    return True
+
+
+def issue_token(conn: Connection, pending: Pending, *, now: datetime) -> Pending:
+    """Make the one-time confirmation token (only its digest is stored) and count the send."""
+    token = secrets.token_urlsafe(24)
+    conn.execute(
+        subscribers.update()
+        .where(subscribers.c.id == pending.subscriber_id)
+        .values(confirm_hash=token_digest(token))
+    )
+    throttle.hit(conn, bucket="confirm-address", key=f"{pending.medium}:{pending.address}", now=now)
+    throttle.hit(conn, bucket=f"confirm-{pending.medium}", key="-", now=now)
+    return Pending(pending.subscriber_id, pending.medium, pending.address, token)
 
 
 def send_confirmation(
@@ -141,9 +217,11 @@ def confirm(conn: Connection, *, token: str, now: datetime) -> int:
     ).first()
     if row is None:
         raise NotFound("that confirmation link is unknown or was already used")
+    # One confirmation covers every region the person asked for meanwhile.
+    same = (c.email == row.email) if row.email else (c.phone == row.phone)
     conn.execute(
         subscribers.update()
-        .where(c.id == row.id)
+        .where(c.audience == row.audience, same, sa.or_(c.id == row.id, c.confirmed_at.is_(None)))
         .values(confirmed_at=now, confirm_hash=None, opted_in=True)
     )
     return int(row.id)

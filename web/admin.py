@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from engine import lifecycle
@@ -33,6 +33,37 @@ def _no_store(body: str, status: int = 200) -> Any:
 def index() -> Any:
     """Send admins to the users page."""
     return redirect(url_for("admin.users"))
+
+
+@bp.get("/limits")
+@requires(Perm.ADMIN)
+def limits() -> Any:
+    """Show what the shared rate limits counted in the last day; clear a login throttle."""
+    rows = service().throttles(hours=24)
+    page = current_app.extensions["crisis.status_page"]
+    totals = {
+        medium: sum(int(r["count"]) for r in rows if r["bucket"] == f"confirm-{medium}")
+        for medium in ("sms", "email")
+    }
+    return _no_store(
+        render_template(
+            "admin_limits.html",
+            rows=rows,
+            totals=totals,
+            policy=page.policy,
+            users=service().list_users(),
+        )
+    )
+
+
+@bp.post("/limits/login")
+@requires(Perm.ADMIN)
+def clear_login() -> Any:
+    """Let an account log in again at once from every client."""
+    username = request.form.get("username", "")
+    n = service().clear_login_throttle(actor=_actor(), username=username)
+    flash(f"Cleared {n} failed login(s) counted for {username}.", "ok")
+    return redirect(url_for("admin.limits"), code=303)
 
 
 @bp.get("/users")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,15 +40,13 @@ from engine.public import (
     day_strip,
     parse_components,
 )
-from engine.subscriptions import Pending
+from engine.subscriptions import Pending, Policy
 from web import feeds
 from web.auth import service
-from web.errors import ApiError
 
 bp = Blueprint("public", __name__)
 
 CACHE_SECONDS = 15
-SUBSCRIBE_LIMIT = (5, 600.0)  # requests per client address per this many seconds
 
 
 @dataclass(frozen=True)
@@ -65,6 +61,7 @@ class StatusPage:
     audience: str | None = None  # the audience public subscribers join
     email_channel: str | None = None
     sms_channel: str | None = None
+    policy: Policy = field(default_factory=Policy)
     fingerprint: str = field(default="", compare=False)
 
     @property
@@ -96,8 +93,9 @@ def load_status_page(path: Path) -> StatusPage:
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(known)})")
     subs = data.get("subscriptions") or {}
-    if not isinstance(subs, dict) or set(subs) - {"audience", "email_channel", "sms_channel"}:
-        raise ValueError(f"{where}: subscriptions takes audience, email_channel, sms_channel")
+    if not isinstance(subs, dict) or set(subs) - SUBSCRIPTION_KEYS:
+        raise ValueError(f"{where}: subscriptions takes {', '.join(sorted(SUBSCRIPTION_KEYS))}")
+    policy = _policy(subs, where)
     page = StatusPage(
         name=str(data.get("name", StatusPage.name)),
         description=str(data.get("description", "")),
@@ -107,6 +105,7 @@ def load_status_page(path: Path) -> StatusPage:
         audience=subs.get("audience"),
         email_channel=subs.get("email_channel"),
         sms_channel=subs.get("sms_channel"),
+        policy=policy,
         fingerprint=hashlib.sha256(text.encode()).hexdigest()[:12],
     )
     try:
@@ -118,10 +117,38 @@ def load_status_page(path: Path) -> StatusPage:
     return page
 
 
+SUBSCRIPTION_KEYS = {
+    "audience",
+    "email_channel",
+    "sms_channel",
+    "sms_countries",
+    "per_client",
+    "per_address_per_day",
+    "sms_per_hour",
+    "email_per_hour",
+}
+
+
+def _policy(subs: Mapping[str, Any], where: str) -> Policy:
+    """The subscription limits from status.yaml (defaults: Policy's)."""
+    countries = subs.get("sms_countries") or []
+    if not isinstance(countries, list) or not all(
+        isinstance(c, str) and c.startswith("+") and c[1:].isdigit() for c in countries
+    ):
+        raise ValueError(f"{where}: subscriptions.sms_countries is a list like ['+44', '+33']")
+    numbers: dict[str, int] = {}
+    for k in ("per_client", "per_address_per_day", "sms_per_hour", "email_per_hour"):
+        if k in subs:
+            v = subs[k]
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{where}: subscriptions.{k} is a whole number of at least 1")
+            numbers[k] = v
+    return Policy(sms_countries=tuple(countries), **numbers)
+
+
 def init_app(app: Flask, page: StatusPage) -> None:
     app.extensions["crisis.status_page"] = page
     app.extensions["crisis.public_cache"] = _Cache()
-    app.extensions["crisis.subscribe_limiter"] = _Limiter(*SUBSCRIBE_LIMIT)
     app.register_blueprint(bp)
 
 
@@ -156,28 +183,6 @@ class _Cache:
             if len(self._items) >= self.size:
                 self._items.pop(next(iter(self._items)))
             self._items[key] = body
-
-
-class _Limiter:
-    """At most ``n`` requests per client per ``window`` seconds (per process)."""
-
-    def __init__(self, n: int, window: float) -> None:
-        self.n, self.window = n, window
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, client: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            hits = self._seen.setdefault(client, deque())
-            while hits and hits[0] < now - self.window:
-                hits.popleft()
-            if len(hits) >= self.n:
-                return False
-            hits.append(now)
-            if len(self._seen) > 10_000:  # forget the quiet ones
-                self._seen = {k: v for k, v in self._seen.items() if v}
-            return True
 
 
 def _cached(kind: str, mimetype: str, build: Callable[[], bytes | str]) -> Response:
@@ -485,9 +490,6 @@ def subscribe() -> Any:
     errors: dict[str, str] = {}
     form = request.form
     if request.method == "POST":
-        limiter: _Limiter = current_app.extensions["crisis.subscribe_limiter"]
-        if not limiter.allow(request.remote_addr or "?"):
-            raise ApiError(429, "too many subscription requests from here: try again later")
         by_sms = form.get("via") == "sms"
         channel = page.sms_channel if by_sms else page.email_channel
         if not channel:
@@ -504,6 +506,8 @@ def subscribe() -> Any:
                 regions=page.regions,
                 channel=channel,
                 message=_confirmation_message,
+                client=request.remote_addr or "?",
+                policy=page.policy,
             )
         except ValidationFailed as exc:
             errors = {k: str(v) for k, v in exc.details.items()}

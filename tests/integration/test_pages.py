@@ -58,7 +58,7 @@ def test_every_page_declares_the_expected_permission(app: Flask) -> None:
         if rule.endpoint.startswith(("ui.", "admin.")) and rule.endpoint not in PUBLIC
     }
     admin = {e: p for e, p in declared.items() if e.startswith("admin.")}
-    assert set(admin.values()) == {Perm.ADMIN} and len(admin) == 10
+    assert set(admin.values()) == {Perm.ADMIN} and len(admin) == 12
     assert {e: p for e, p in declared.items() if e.startswith("ui.")} == EXPECTED
 
 

@@ -261,3 +261,103 @@ def test_an_unsubscribe_link_sent_before_the_upgrade_still_works(
             ).scalar_one()
             is False
         )
+
+
+def test_sms_pumping_is_refused(client: FlaskClient, service: Service) -> None:
+    """Issue 13.8: bots sent confirmation texts to international premium-rate numbers."""
+    resp = subscribe(client, via="sms", phone="+881 6 1234 5678")  # outside +44, +33, +32
+    assert resp.status_code == 422 and "+44, +33, +32 only" in resp.get_data(as_text=True)
+    assert sent_to(service, "+881612345678") == []
+
+
+def test_one_confirmation_per_number_across_regions_and_one_per_mailbox(
+    app: Flask, service: Service
+) -> None:
+    """Issue 13.8: one number got six texts at once (one per region); case variants of one
+    email each got one. Each visitor below comes from its own address."""
+    for i, region in enumerate(["lille", "calais", "paris", "london", "brussels", ""]):
+        c = app.test_client()
+        c.environ_base["REMOTE_ADDR"] = f"192.0.2.{i + 1}"
+        assert subscribe(c, via="sms", phone="+33 6 12 34 56 78", region=region).status_code == 303
+    assert len(sent_to(service, "+33612345678")) == 1
+    for i, email in enumerate(["Ann@Example.org", "ann@example.ORG", " ANN@example.org "]):
+        c = app.test_client()
+        c.environ_base["REMOTE_ADDR"] = f"198.51.100.{i + 1}"
+        subscribe(c, via="email", email=email, region="lille")
+    assert len(sent_to(service, "ann@example.org")) == 1
+    assert {s["email"] for s in service.list_subscribers() if s["email"]} == {"ann@example.org"}
+    # The one YES confirms every region the number asked for.
+    signed_sms(app.test_client(), {"From": "+33612345678", "Body": "YES"})
+    mine = [s for s in service.list_subscribers() if s["phone"] == "+33612345678"]
+    assert len(mine) == 6 and all(s["confirmed_at"] for s in mine)
+
+
+def test_global_caps_hold_across_processes(
+    store: Any, catalog: Any, channel_map: Any, clock: FakeClock
+) -> None:
+    """Issue 13.8: the limits are counted in the database, so two processes share them."""
+    from engine.errors import RateLimited
+    from engine.subscriptions import Policy
+
+    policy = Policy(sms_countries=("+44",), sms_per_hour=3, per_client=100)
+    one = Service(store=store, catalog=catalog, clock=clock, channels=channel_map)
+    two = Service(store=store, catalog=catalog, clock=clock, channels=channel_map)
+
+    def ask(svc: Service, n: int) -> Any:
+        return svc.request_subscription(
+            audience="passengers",
+            email=None,
+            phone=f"+4477009001{n:02d}",
+            region=None,
+            regions=(),
+            channel="sms",
+            message=lambda p: ("", "reply YES"),
+            client=f"203.0.113.{n}",
+            policy=policy,
+        )
+
+    ask(one, 1)
+    ask(two, 2)
+    ask(one, 3)
+    with pytest.raises(RateLimited):
+        ask(two, 4)
+    tight = Policy(sms_countries=("+44",), per_client=2)
+    for svc in (one, two):
+        svc.request_subscription(
+            audience="passengers",
+            email="c@example.org",
+            phone=None,
+            region=None,
+            regions=(),
+            channel="email",
+            message=lambda p: ("s", "b"),
+            client="the-same-bot",
+            policy=tight,
+        )
+    with pytest.raises(RateLimited):
+        one.request_subscription(
+            audience="passengers",
+            email="d@example.org",
+            phone=None,
+            region=None,
+            regions=(),
+            channel="email",
+            message=lambda p: ("s", "b"),
+            client="the-same-bot",
+            policy=tight,
+        )
+
+
+def test_the_admin_sees_the_counters(app: Flask, service: Service) -> None:
+    service.add_user(username="root", role="admin", password="root-password")
+    subscribe(app.test_client(), via="email", email="seen@example.org")
+    admin = app.test_client()
+    page = admin.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    admin.post(
+        "/login",
+        data={"username": "root", "password": "root-password", "csrf_token": token.group(1)},
+    )
+    limits = admin.get("/admin/limits").get_data(as_text=True)
+    assert 'id="confirm-email">1<' in limits and "subscribe-client" in limits
