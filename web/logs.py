@@ -29,7 +29,12 @@ PATTERNS = (
     (linear.pattern(r"(://[^:/@\s]+):[^@\s]+@"), r"\1:****@"),  # user:password@ in URLs
     (linear.pattern(r"(/status/unsubscribe/)[^/\s\"?]+"), r"\1****"),  # a capability
 )
-SECRET_VARIABLES = ("CRISIS_SECRET_KEY", "TWILIO_AUTH_TOKEN", "CRISIS_METRICS_TOKEN")
+SECRET_VARIABLES = (
+    "CRISIS_SECRET_KEY",
+    "CRISIS_AUDIT_KEY",
+    "TWILIO_AUTH_TOKEN",
+    "CRISIS_METRICS_TOKEN",
+)
 
 
 def secret_values(channels: Iterable[Any] = (), env: Mapping[str, str] | None = None) -> set[str]:

@@ -19,13 +19,15 @@ import pytest
 
 from engine.catalog import Catalog
 from engine.channels import Channel
+from engine.places import Places
 from engine.ports import SystemClock
 from engine.rosterdb import parse_roster
 from engine.service import Service
 from engine.store import Store
-from tests.conftest import TEST_ROSTER
+from tests.conftest import ROOT, TEST_ROSTER
 from web import create_app
 from web.config import Config, Secret
+from web.public import load_status_page
 from web.runtime import Runtime
 
 HOW = "needs Chromium: `apt-get install chromium` (as .ci/run does) or set CRISIS_CHROMIUM"
@@ -52,7 +54,10 @@ def live(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> I
     channels["sms"] = replace(channels["sms"], rate_per_second=5.0)
     store = Store.from_url(f"sqlite:///{tmp_path / 'e2e.db'}")
     store.upgrade()
-    svc = Service(store=store, catalog=catalog, clock=SystemClock(), channels=channels)
+    places = Places.from_components(load_status_page(ROOT / "config" / "status.yaml").components)
+    svc = Service(
+        store=store, catalog=catalog, clock=SystemClock(), channels=channels, places=places
+    )
     svc.load_roster(seed=parse_roster(TEST_ROSTER, file="roster.yaml"))
     for name, role in [
         ("operator", "operator"),
@@ -136,7 +141,8 @@ def test_operator_declares_on_a_phone_and_sees_the_freeze_and_held_posts(
     page.select_option("select[name=playbook]", "rail-disruption")
     page.check("input[name=severity][value=sev1]")
     page.fill("input[name=title]", "<script>alert(1)</script> Five trains stopped in the tunnel")
-    page.fill("input[name=regions]", "lille, calais")
+    page.check("input[name=regions][value=lille]")  # the registry's regions, as a picker
+    page.check("input[name=regions][value=calais]")
     page.click("#declare button[type=submit]")
     page.wait_for_selector("text=❄ Promo freeze")
     incident_url = page.url.split("#")[0]
@@ -166,15 +172,20 @@ def test_the_declare_form_fits_a_phone(live: Live, browser: Any, shots: Path) ->
     page.goto(live.url + "/incidents/new")
     page.screenshot(path=str(shots / "declare-phone.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scroll
-    fields = page.locator("#declare input:visible, #declare select:visible").count()
-    assert fields <= 7  # playbook, three severity pills, title, regions (+ csrf is hidden)
+    fields = page.locator(
+        "#declare input:visible:not([name=regions]), #declare select:visible"
+    ).count()
+    assert fields <= 6  # playbook, three severity pills, title (+ csrf is hidden)
+    for chip in page.locator("fieldset.regions label").all():  # region chips: thumb-sized
+        box = chip.bounding_box()
+        assert box is not None and box["height"] >= 40
     for selector in ["select[name=playbook]", "input[name=title]", "#declare button[type=submit]"]:
         box = page.locator(selector).bounding_box()
         assert box is not None and box["height"] >= 40, selector  # a thumb can hit it
     start = datetime.now(UTC)
     page.tap("input[name=severity][value=sev2]")
     page.fill("input[name=title]", "Overhead line down at Calais")
-    page.fill("input[name=regions]", "calais")
+    page.tap("fieldset.regions label:has-text('Calais')")
     page.tap("#declare button[type=submit]")
     page.wait_for_selector("text=Overhead line down at Calais")
     assert (datetime.now(UTC) - start).total_seconds() < 30
@@ -229,7 +240,7 @@ def test_the_live_timeline_escapes_what_it_receives(live: Live, browser: Any, sh
         playbook="site-closure",
         severity="sev2",
         title="<img src=x onerror=alert(2)>",
-        regions=["leeds"],
+        regions=["london"],
     )
     page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
     dialogs = no_dialogs(page)
