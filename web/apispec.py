@@ -167,7 +167,7 @@ class Api:
             entry["responses"][str(op.status)] = ok
             codes = {401, 403, *op.errors}
             if op.body is not None or op.raw_body is not None:
-                codes |= {400, 413}
+                codes |= {400, 413, 422}  # 422: a field breaks the schema or cannot be stored
             if op.query:
                 codes.add(422)  # a query value out of range
             if _RULE_ARG.search(op.rule):

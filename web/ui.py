@@ -83,8 +83,9 @@ def login() -> Any:
                 client=request.remote_addr or "",
             )
         except RateLimited as exc:
+            unit = "second" if exc.retry_after == 1 else "seconds"
             error = (
-                f"Too many failed attempts: wait {exc.retry_after} seconds and try again. "
+                f"Too many failed attempts: wait {exc.retry_after} {unit} and try again. "
                 "An admin can clear this for your account."
             )
             status = 429

@@ -360,4 +360,4 @@ def test_the_admin_sees_the_counters(app: Flask, service: Service) -> None:
         data={"username": "root", "password": "root-password", "csrf_token": token.group(1)},
     )
     limits = admin.get("/admin/limits").get_data(as_text=True)
-    assert 'id="confirm-email">1<' in limits and "subscribe-client" in limits
+    assert 'id="confirm-email">1<' in limits and "Subscription requests from one address" in limits
