@@ -37,28 +37,17 @@ def append_event(
     seq = head.last_seq + 1
     prev = head.last_hash or GENESIS
     clean = canonical_data(data)
-    digest = event_hash(
-        incident_id=incident_id,
-        seq=seq,
-        type=type,
-        actor=actor,
-        at=at,
-        data=clean,
-        prev_hash=prev,
-        key=keys.of(conn).audit,
-    )
-    conn.execute(
-        events.insert().values(
-            incident_id=incident_id,
-            seq=seq,
-            type=type,
-            actor=actor,
-            at=at,
-            data=clean,
-            prev_hash=prev,
-            hash=digest,
-        )
-    )
+    fields: dict[str, Any] = {
+        "incident_id": incident_id,
+        "seq": seq,
+        "type": type,
+        "actor": actor,
+        "at": at,
+        "data": clean,
+        "prev_hash": prev,
+    }
+    digest = event_hash(**fields, key=keys.of(conn).audit)
+    conn.execute(events.insert().values(**fields, hash=digest))
     conn.execute(
         incidents.update()
         .where(incidents.c.id == incident_id)

@@ -87,13 +87,18 @@ def test_a_post_claimed_before_the_freeze_is_not_sent_after_it(
     assert service.get_post(post_id=pid)["state"] == "held"
 
 
+def staff_briefing(service: Service, phone: str) -> None:
+    """One staff update by SMS to one person, queued in the outbox."""
+    iid = declare_rail(service, "sev2")
+    service.add_subscriber(actor=None, audience="staff", phone=phone)
+    service.draft_update(actor=OPERATOR, incident_id=iid, audience="staff", body="Briefing 10:30")
+
+
 def test_a_receipt_that_arrives_before_the_sid_is_stored_is_applied_later(
     service: Service, clock: FakeClock
 ) -> None:
     """Item 19: early receipts are kept and applied when the outbox stores the SID."""
-    iid = declare_rail(service, "sev2")
-    service.add_subscriber(actor=None, audience="staff", phone="+15555550123")
-    service.draft_update(actor=OPERATOR, incident_id=iid, audience="staff", body="Briefing 10:30")
+    staff_briefing(service, "+15555550123")
     media = {n: c.medium for n, c in service.channels.items()}
     claimed = [
         c
@@ -122,9 +127,7 @@ def test_a_receipt_that_arrives_before_the_sid_is_stored_is_applied_later(
 def test_out_of_order_receipts_never_move_a_delivery_backwards(
     service: Service, clock: FakeClock
 ) -> None:
-    iid = declare_rail(service, "sev2")
-    service.add_subscriber(actor=None, audience="staff", phone="+15555550124")
-    service.draft_update(actor=OPERATOR, incident_id=iid, audience="staff", body="Briefing 10:30")
+    staff_briefing(service, "+15555550124")
     rec = Recording()
     w = worker(service, rec, clock)
     w.run_once()

@@ -14,18 +14,7 @@ from engine.service import Service
 from engine.store.tables import deliveries, timers
 from engine.timers import fire_due
 from tests.conftest import COMMS, OPERATOR, VIEWER
-
-COMMS2 = Actor("chris", "comms_lead")
-
-
-def rail(svc: Service, severity: str = "sev2") -> int:
-    return svc.declare(
-        actor=OPERATOR,
-        playbook="rail-disruption",
-        severity=severity,
-        title="Signalling failure",
-        regions=["lille"],
-    ).id
+from tests.integration.test_updates import COMMS2, rail
 
 
 def resolve(svc: Service, iid: int) -> None:
