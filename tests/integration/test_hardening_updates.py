@@ -123,3 +123,27 @@ def test_a_viewer_cannot_approve_an_ungated_update_and_policy_applies(service: S
     )
     [ev] = [e for e in service.timeline(incident_id=iid) if e.type == "approved"]
     assert ev.actor == COMMS.name and ev.data["override"] == "internal only"
+
+
+def test_a_monitoring_draft_rewritten_by_one_person_needs_another_to_approve(
+    service: Service,
+) -> None:
+    """Item 3: the same for a draft monitoring wrote and one comms lead rewrote."""
+    from engine.monitoring import AlertIn
+
+    robot = Actor("alertmanager", "automation")
+    labels = {"alertname": "SignallingFailure", "severity": "critical", "line": "lille"}
+    [out] = service.ingest_alerts(
+        actor=robot,
+        source="alertmanager",
+        group_key="g",
+        alerts=[AlertIn("firing", labels, "fp", "2026-11-23T09:00:00Z")],
+    )
+    [draft] = service.list_updates(incident_id=out.incident_id)
+    assert draft["author"] == "alertmanager" and draft["status"] == "pending_approval"
+    service.revise_update(
+        actor=COMMS, update_id=draft["id"], body="Trains stopped near Lille. Next update 10:30."
+    )
+    with pytest.raises(Forbidden, match="two-person"):
+        service.approve_update(actor=COMMS, update_id=draft["id"], revision=2)
+    service.approve_update(actor=COMMS2, update_id=draft["id"], revision=2)
