@@ -4,6 +4,10 @@ Incidents are never added to the machine as models (state lives in the store). T
 trigger the service layer wraps the stored state in a throw-away :class:`Subject` and runs
 the machine's event on it; the row lock held by the caller serialises work on one incident,
 so the machine needs no lock of its own.
+
+The machine is the one decider: whether a trigger may fire from a state, where it leads, and
+whether the caller's role meets a transition's guard (a condition on that transition). There is
+no second lookup of the playbook's transitions beside it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 from transitions import Machine, MachineError
 
 from engine.errors import Forbidden, InvalidTransition
-from engine.playbook import ANY_STATE, Playbook, Transition
+from engine.playbook import ANY_STATE, Playbook
 from engine.roles import satisfies
 
 _machines: dict[str, Machine] = {}
@@ -22,12 +26,14 @@ _build_lock = threading.Lock()
 
 
 class Subject:
-    """The minimal model the machine moves: just a ``state``."""
+    """The minimal model the machine moves: a ``state``, and what its guards saw."""
 
-    __slots__ = ("state",)
+    __slots__ = ("guard", "refused", "state")
 
     def __init__(self, state: str) -> None:
         self.state = state
+        self.guard: str | None = None  # the role a guard on the transition taken required
+        self.refused: str | None = None  # the role a guard required and the caller lacked
 
 
 def machine_for(pb: Playbook) -> Machine:
@@ -51,45 +57,60 @@ def build_machine(pb: Playbook) -> Machine:
         initial=pb.initial,
         auto_transitions=False,
         ignore_invalid_triggers=False,
+        send_event=True,
     )
 
 
-def _transition_specs(pb: Playbook) -> list[dict[str, Any]]:
+def _transition_specs(pb: Playbook, *, guards: bool = True) -> list[dict[str, Any]]:
     """The playbook's transitions as transitions' configuration data."""
     specs: list[dict[str, Any]] = []
     for t in pb.transitions:
         sources = list(t.sources)
         if ANY_STATE in t.sources:
             sources = [s for s in pb.states if s not in pb.final]
-        specs.append({"trigger": t.trigger, "source": sources, "dest": t.dest})
+        spec: dict[str, Any] = {"trigger": t.trigger, "source": sources, "dest": t.dest}
+        if t.role is not None and guards:
+            spec["conditions"] = [_guard(t.role)]
+        specs.append(spec)
     return specs
 
 
-def find_transition(pb: Playbook, state: str, trigger: str) -> Transition:
-    """Return the transition ``trigger`` takes from ``state``; raise InvalidTransition."""
-    for t in pb.transitions_from(state):
-        if t.trigger == trigger:
-            return t
-    raise InvalidTransition(trigger=trigger, state=state, allowed=pb.allowed_triggers(state))
+def _guard(required: str) -> Any:
+    """A transition condition: the caller's role (passed with the trigger) meets ``required``."""
+
+    def meets(event: Any) -> bool:
+        subject: Subject = event.model
+        if satisfies(str(event.kwargs.get("role", "")), required):
+            subject.guard = required
+            return True
+        subject.refused = required
+        return False
+
+    return meets
 
 
-def next_state(pb: Playbook, *, state: str, trigger: str, role: str) -> tuple[str, Transition]:
-    """Run ``trigger`` from ``state`` as a user with ``role``; return the new state.
+def next_state(pb: Playbook, *, state: str, trigger: str, role: str) -> tuple[str, str | None]:
+    """Run ``trigger`` from ``state`` as a user with ``role``: (new state, guard role or None).
 
     Raises InvalidTransition when the state does not allow the trigger, and Forbidden when
     the transition is guarded by a role the user does not meet.
     """
-    t = find_transition(pb, state, trigger)
-    if t.role is not None and not satisfies(role, t.role):
-        raise Forbidden(f"'{trigger}' needs the {t.role} role (you are {role})", required=t.role)
+    machine = machine_for(pb)
     subject = Subject(state)
+    event = machine.events.get(trigger)
     try:
-        machine_for(pb).events[trigger].trigger(subject)
-    except (MachineError, KeyError) as exc:  # the playbook data and machine disagree
-        raise InvalidTransition(
-            trigger=trigger, state=state, allowed=pb.allowed_triggers(state)
-        ) from exc
-    return subject.state, t
+        if event is None:
+            raise MachineError(f"unknown trigger {trigger!r}")
+        moved = event.trigger(subject, role=role)
+    except MachineError:
+        allowed = tuple(machine.get_triggers(state))
+        raise InvalidTransition(trigger=trigger, state=state, allowed=allowed) from None
+    if not moved:
+        required = subject.refused or "another"
+        raise Forbidden(
+            f"'{trigger}' needs the {required} role (you are {role})", required=required
+        )
+    return subject.state, subject.guard
 
 
 def mermaid(pb: Playbook) -> str:
@@ -98,7 +119,7 @@ def mermaid(pb: Playbook) -> str:
 
     graph = GraphMachine(
         states=list(pb.states),
-        transitions=_transition_specs(pb),
+        transitions=_transition_specs(pb, guards=False),
         initial=pb.initial,
         auto_transitions=False,
         graph_engine="mermaid",

@@ -518,14 +518,14 @@ class Service:
         note: str | None,
         now: datetime,
     ) -> None:
-        dest, t = lifecycle.next_state(pb, state=row.state, trigger=trigger, role=actor.role)
+        dest, guard = lifecycle.next_state(pb, state=row.state, trigger=trigger, role=actor.role)
         values: dict[str, Any] = {"state": dest, "updated_at": now}
         if dest in pb.final:
             values["resolved_at"] = now
         conn.execute(incidents.update().where(incidents.c.id == row.id).values(**values))
         data: dict[str, Any] = {"trigger": trigger, "from": row.state, "to": dest}
-        if t.role:
-            data["guard"] = t.role
+        if guard:
+            data["guard"] = guard
         if note:
             data["note"] = note
         append_event(

@@ -24,8 +24,25 @@ def test_one_machine_per_version_is_shared_and_holds_no_models() -> None:
 
 def test_fire_moves_state_through_the_machine() -> None:
     pb = load_text(MINIMAL, file="a.yaml")
-    state, t = lifecycle.next_state(pb, state="declared", trigger="acknowledge", role="operator")
-    assert (state, t.trigger) == ("investigating", "acknowledge")
+    state, guard = lifecycle.next_state(
+        pb, state="declared", trigger="acknowledge", role="operator"
+    )
+    assert (state, guard) == ("investigating", None)
+
+
+def test_the_machine_itself_decides_guards_and_destinations() -> None:
+    """Issue 21: the playbook's Machine (role guards as conditions) is the one decider."""
+    pb = load_text(GUARDED, file="g.yaml")
+    m = lifecycle.machine_for(pb)
+    comms, viewer = lifecycle.Subject("investigating"), lifecycle.Subject("investigating")
+    assert m.events["resolve"].trigger(comms, role="comms_lead") is True
+    assert (comms.state, comms.guard) == ("resolved", "comms_lead")
+    assert m.events["resolve"].trigger(viewer, role="viewer") is False
+    assert (viewer.state, viewer.refused) == ("investigating", "comms_lead")
+    assert lifecycle.next_state(pb, state="investigating", trigger="resolve", role="admin") == (
+        "resolved",
+        "comms_lead",
+    )
 
 
 def test_invalid_trigger_names_the_trigger_and_the_state() -> None:
