@@ -651,10 +651,34 @@ class Service:
         if review is not None:
             q = q.where(posts.c.review.is_(review))
         page, per_page = max(1, page), min(max(1, per_page), 500)
+        ordered = q.order_by(posts.c.publish_at, posts.c.id)
         with self.store.engine.connect() as conn:
-            rows = conn.execute(q.order_by(posts.c.publish_at, posts.c.id)).all()
-        items = [_post(r) for r in rows if held_by is None or held_by in (r.held_by or [])]
-        return items[(page - 1) * per_page : page * per_page], len(items)
+            if held_by is not None:
+                # Held posts only (JSON membership is not portable SQL; the set is small).
+                rows = conn.execute(ordered.where(posts.c.state == "held")).all()
+                items = [_post(r) for r in rows if held_by in (r.held_by or [])]
+                return items[(page - 1) * per_page : page * per_page], len(items)
+            total = conn.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one()
+            rows = conn.execute(ordered.limit(per_page).offset((page - 1) * per_page)).all()
+        return [_post(r) for r in rows], int(total)
+
+    def freeze_banner(self) -> tuple[int, int]:
+        """(active freezes, posts they hold awaiting no review): two counts, one query."""
+        active = (
+            sa.select(sa.func.count())
+            .select_from(freezes)
+            .where(freezes.c.lifted_at.is_(None))
+            .scalar_subquery()
+        )
+        held = (
+            sa.select(sa.func.count())
+            .select_from(posts)
+            .where(posts.c.state == "held", posts.c.review.is_(False))
+            .scalar_subquery()
+        )
+        with self.store.engine.connect() as conn:
+            row = conn.execute(sa.select(active, held)).one()
+        return int(row[0]), int(row[1])
 
     def review_post(
         self, *, actor: Actor, post_id: int, action: str, publish_at: datetime | None = None
@@ -1053,32 +1077,52 @@ class Service:
 
     def escalation_status(self, incident: Incident) -> dict[str, Any] | None:
         """The ladder's step, next wake-up and whether it is spent (None: no ladder)."""
-        if incident.ladder_started_at is None:
-            return None
+        return self.listing_details([incident])[incident.id][1]
+
+    def listing_details(
+        self, items: Sequence[Incident]
+    ) -> dict[int, tuple[Playbook, dict[str, Any] | None, list[int]]]:
+        """For a page of incidents: each one's playbook, escalation status and freeze ids.
+
+        A fixed number of queries on one connection, however long the page.
+        """
+        ids = [i.id for i in items]
         t = timer_table.c
         with self.store.engine.connect() as conn:
             pending = conn.execute(
-                sa.select(t.due_at, t.payload)
-                .where(
-                    t.incident_id == incident.id, t.state == "pending", t.kind == "escalation_step"
-                )
+                sa.select(t.incident_id, t.due_at, t.payload)
+                .where(t.incident_id.in_(ids), t.state == "pending", t.kind == "escalation_step")
                 .order_by(t.due_at)
             ).all()
-        next_at = next(
-            (
-                r.due_at
-                for r in pending
-                if r.payload.get("generation") == incident.ladder_generation
-            ),
-            None,
-        )
-        active = incident.ladder_stopped_at is None and incident.resolved_at is None
-        return {
-            "step": incident.escalation_step,
-            "next_at": next_at if active else None,
-            "exhausted": incident.escalation_exhausted,
-            "stopped": not active,
-        }
+            frozen = conn.execute(
+                sa.select(freezes.c.incident_id, freezes.c.id)
+                .where(freezes.c.incident_id.in_(ids))
+                .order_by(freezes.c.id)
+            ).all()
+            books = {v: self.catalog.pinned(conn, v) for v in {i.playbook_version for i in items}}
+        out: dict[int, tuple[Playbook, dict[str, Any] | None, list[int]]] = {}
+        for inc in items:
+            status = None
+            if inc.ladder_started_at is not None:
+                next_at = next(
+                    (
+                        r.due_at
+                        for r in pending
+                        if r.incident_id == inc.id
+                        and r.payload.get("generation") == inc.ladder_generation
+                    ),
+                    None,
+                )
+                active = inc.ladder_stopped_at is None and inc.resolved_at is None
+                status = {
+                    "step": inc.escalation_step,
+                    "next_at": next_at if active else None,
+                    "exhausted": inc.escalation_exhausted,
+                    "stopped": not active,
+                }
+            fids = [r.id for r in frozen if r.incident_id == inc.id]
+            out[inc.id] = (books[inc.playbook_version], status, fids)
+        return out
 
     def get(self, *, incident_id: int) -> Incident:
         with self.store.engine.connect() as conn:

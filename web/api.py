@@ -105,14 +105,15 @@ def list_incidents() -> Any:
         page=query_int("page", 1, lo=1, hi=100_000),
         per_page=query_int("per_page", 50, lo=1, hi=200),
     )
+    details = svc.listing_details(page.items)
     return jsonify(
         {
             "items": [
                 incident_json(
                     i,
-                    svc.playbook_of(i),
-                    escalation=svc.escalation_status(i),
-                    freezes=svc.freeze_ids(incident_id=i.id),
+                    details[i.id][0],
+                    escalation=details[i.id][1],
+                    freezes=details[i.id][2],
                 )
                 for i in page.items
             ],

@@ -358,12 +358,8 @@ def active_freeze_summary() -> dict[str, int] | None:
     """For the banner on every page: active freezes and the posts they hold."""
     if current_user() is None:
         return None
-    svc = service()
-    active = svc.list_freezes(active=True)
-    if not active:
-        return None
-    _, held = svc.list_posts(state="held", review=False, per_page=1)
-    return {"freezes": len(active), "held": held}
+    active, held = service().freeze_banner()
+    return {"freezes": active, "held": held} if active else None
 
 
 @bp.get("/sandbox")
