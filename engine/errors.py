@@ -128,8 +128,12 @@ class SendFailed(CrisisError):
         permanent: bool,
         code: str | None = None,
         retry_after: float | None = None,
+        unsubscribed: bool = False,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
-        self.provider_code = code
+        self.provider_code = code  # the provider's own code, for people and metrics only
         self.retry_after = retry_after
+        # The recipient opted out at the provider (e.g. replied STOP): the core opts them out
+        # here too. Notifiers translate their provider's codes into this; the core reads no code.
+        self.unsubscribed = unsubscribed

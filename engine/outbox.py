@@ -350,15 +350,12 @@ def record_failure(
     return status
 
 
-UNSUBSCRIBED = "21610"
-
-
 def _after_final_failure(
     conn: Connection, claimed: Claimed, error: SendFailed, *, now: datetime
 ) -> None:
     """A recipient who replied STOP is opted out; the audience's fallback channel takes over."""
     meta = claimed.message.meta
-    if error.provider_code == UNSUBSCRIBED and meta.get("subscriber_id"):
+    if error.unsubscribed and meta.get("subscriber_id"):
         conn.execute(
             subscribers.update()
             .where(subscribers.c.id == meta["subscriber_id"])

@@ -19,39 +19,20 @@ from engine.journal import append_event
 from engine.store.tables import deliveries, early_receipts, incidents
 
 KEEP_EARLY = timedelta(days=1)
-FINAL = {
-    "delivered": "delivered",
-    "read": "delivered",
-    "completed": "delivered",
-    "undelivered": "failed",
-    "failed": "failed",
-    "busy": "failed",
-    "no-answer": "failed",
-    "canceled": "failed",
-}
-# How far along a message is; a receipt of a lower stage than the row's is only noted.
-STAGE = {
-    "accepted": 1,
-    "queued": 1,
-    "scheduled": 1,
-    "initiated": 1,
-    "sending": 2,
-    "ringing": 2,
-    "in-progress": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
-    "busy": 4,
-    "no-answer": 4,
-    "canceled": 4,
-    "completed": 4,
-    "read": 5,
-}
+# Provider-neutral stages (notifiers translate their provider's words into these); a receipt
+# of a lower stage than the row's is only noted, and the first final word stands.
+STAGE = {"other": 0, "accepted": 1, "sending": 2, "sent": 3, "delivered": 4, "failed": 4, "read": 5}
+FINAL = {"delivered": "delivered", "read": "delivered", "failed": "failed"}
 
 
 def apply_or_keep(
-    conn: Connection, *, provider_id: str, status: str, code: str | None, now: datetime
+    conn: Connection,
+    *,
+    provider_id: str,
+    status: str,
+    code: str | None,
+    now: datetime,
+    detail: str | None = None,
 ) -> bool:
     """Apply the receipt, or keep it for when its row's provider id is stored."""
     row = conn.execute(
@@ -60,11 +41,15 @@ def apply_or_keep(
     if row is None:
         conn.execute(
             early_receipts.insert().values(
-                provider_id=provider_id[:200], status=status[:32], code=code, received_at=now
+                provider_id=provider_id[:200],
+                status=status[:32],
+                code=code,
+                detail=(detail or "")[:32] or None,
+                received_at=now,
             )
         )
         return False
-    _apply(conn, row, status=status, code=code, now=now)
+    _apply(conn, row, status=status, code=code, now=now, detail=detail)
     return True
 
 
@@ -85,7 +70,7 @@ def apply_early(conn: Connection, *, provider_id: str | None, now: datetime) -> 
         ).first()
         if row is None:
             return 0
-        _apply(conn, row, status=k.status, code=k.code, now=now)
+        _apply(conn, row, status=k.status, code=k.code, now=now, detail=k.detail)
     conn.execute(early_receipts.delete().where(early_receipts.c.provider_id == provider_id))
     return len(kept)
 
@@ -105,7 +90,13 @@ def sweep(conn: Connection, *, now: datetime) -> int:
 
 
 def _apply(
-    conn: Connection, row: Row[Any], *, status: str, code: str | None, now: datetime
+    conn: Connection,
+    row: Row[Any],
+    *,
+    status: str,
+    code: str | None,
+    now: datetime,
+    detail: str | None = None,
 ) -> None:
     stage, seen = STAGE.get(status, 0), STAGE.get(row.provider_status or "", 0)
     values: dict[str, Any] = {"updated_at": now}
@@ -119,7 +110,7 @@ def _apply(
             values["delivered_at"] = now
         else:
             values["error_code"] = code
-            values["last_error"] = f"provider reported {status}"
+            values["last_error"] = f"provider reported {detail or status}"
     else:
         new = None
     conn.execute(deliveries.update().where(deliveries.c.id == row.id).values(**values))
@@ -137,7 +128,7 @@ def _apply(
                 "delivery": row.id,
                 "kind": row.kind,
                 "channel": row.channel,
-                "status": status,
+                "status": detail or status,
                 "code": code,
             },
         )

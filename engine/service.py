@@ -1307,15 +1307,23 @@ class Service:
             return False
         return True
 
-    def record_receipt(self, *, provider_id: str, status: str, code: str | None = None) -> bool:
-        """Apply a provider's delivery receipt to the outbox row it names.
+    def record_receipt(
+        self, *, provider_id: str, status: str, code: str | None = None, detail: str | None = None
+    ) -> bool:
+        """Apply a provider's delivery receipt (a neutral stage: accepted, sending, sent,
+        delivered, failed, read) to the outbox row it names; ``detail`` is the provider's word.
 
         A receipt that arrives before the outbox has stored the message's id is kept and
         applied when the id is stored; returns whether the row was found now.
         """
         with self.store.transaction() as conn:
             return receipts.apply_or_keep(
-                conn, provider_id=provider_id, status=status, code=code, now=self.clock.now()
+                conn,
+                provider_id=provider_id,
+                status=status,
+                code=code,
+                now=self.clock.now(),
+                detail=detail,
             )
 
     # --- users and tokens -------------------------------------------------------------

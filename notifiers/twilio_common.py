@@ -25,6 +25,33 @@ PERMANENT_CODES = frozenset(
         21614,  # 'To' is not a mobile number
     }
 )
+UNSUBSCRIBED = 21610
+# Twilio's message and call statuses as provider-neutral receipt stages (engine.receipts).
+RECEIPT_STAGES = {
+    "accepted": "accepted",
+    "queued": "accepted",
+    "scheduled": "accepted",
+    "initiated": "accepted",
+    "sending": "sending",
+    "ringing": "sending",
+    "in-progress": "sending",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "completed": "delivered",  # a call that was answered and ended
+    "undelivered": "failed",
+    "failed": "failed",
+    "busy": "failed",
+    "no-answer": "failed",
+    "canceled": "failed",
+}
+
+
+def receipt_stage(status: str) -> str:
+    """A Twilio status callback's status in the engine's words (unknown: ``other``)."""
+    return RECEIPT_STAGES.get(status, "other")
+
+
 TRANSIENT_CODES = frozenset(
     {
         20429,  # too many requests
@@ -82,7 +109,9 @@ def classify(exc: BaseException, *, retry_after: float | None = None) -> SendFai
                 retry_after=retry_after or _retry_after(exc),
             )
         if code in PERMANENT_CODES or (isinstance(status, int) and 400 <= status < 500):
-            return SendFailed(text, permanent=True, code=str(code or status))
+            return SendFailed(
+                text, permanent=True, code=str(code or status), unsubscribed=code == UNSUBSCRIBED
+            )
         return SendFailed(text, permanent=False, code=str(code or status or "twilio"))
     return SendFailed(
         f"twilio unreachable: {type(exc).__name__}: {exc}"[:500],

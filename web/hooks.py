@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from engine.errors import Conflict, Forbidden, NotFound
 from engine.models import User
+from notifiers.twilio_common import receipt_stage
 from web.auth import service
 from web.errors import ApiError
 
@@ -158,5 +159,10 @@ def twilio_status() -> Any:
     status = form.get("MessageStatus") or form.get("CallStatus") or ""
     if not sid or not status:
         raise ApiError(400, "MessageSid/CallSid and a status are required")
-    found = service().record_receipt(provider_id=sid, status=status, code=form.get("ErrorCode"))
+    found = service().record_receipt(
+        provider_id=sid,
+        status=receipt_stage(status),
+        code=form.get("ErrorCode"),
+        detail=status if receipt_stage(status) != status else None,
+    )
     return Response(status=204 if found else 200)

@@ -394,6 +394,7 @@ early_receipts = sa.Table(  # status callbacks that arrived before their message
     sa.Column("provider_id", sa.String(200), nullable=False, index=True),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("code", sa.String(32)),
+    sa.Column("detail", sa.String(32)),  # the provider's own word for the status
     sa.Column("received_at", UTCDateTime, nullable=False),
 )
 

@@ -126,6 +126,7 @@ def test_status_callback_updates_the_outbox_row(app: Flask, svc: Service) -> Non
     with svc.store.engine.connect() as conn:
         row = conn.execute(sa.select(deliveries)).one()
     assert (row.status, row.error_code) == ("failed", "30003")
+    assert row.provider_status == "failed" and "undelivered" in row.last_error  # Twilio's word
     assert [e.type for e in svc.timeline(incident_id=iid)][-1] == "delivery_failed"
 
 

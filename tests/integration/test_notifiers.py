@@ -379,6 +379,8 @@ def test_twilio_errors_are_classified_by_status_and_code(
         with pytest.raises(SendFailed) as info:
             TwilioSmsNotifier(client=client, sender="+15005550006").send(msg("+15555550105"))
         assert info.value.permanent is permanent
+        # The core reads no Twilio code: the adapter says "unsubscribed" in neutral words.
+        assert info.value.unsubscribed is (code == 21610)
     finally:
         fake.close()
 
@@ -462,3 +464,20 @@ def test_email_over_starttls_verifies_the_servers_certificate(tls_files: tuple[P
         assert not info.value.permanent and len(sink.messages) == 1
     finally:
         ctl.stop()
+
+
+def test_twilio_statuses_become_neutral_receipt_stages() -> None:
+    from notifiers.twilio_common import receipt_stage
+
+    assert [receipt_stage(s) for s in ("queued", "sent", "delivered", "undelivered")] == [
+        "accepted",
+        "sent",
+        "delivered",
+        "failed",
+    ]
+    assert [receipt_stage(s) for s in ("no-answer", "busy", "completed", "weird")] == [
+        "failed",
+        "failed",
+        "delivered",
+        "other",
+    ]

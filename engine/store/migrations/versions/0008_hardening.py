@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("provider_id", sa.String(200), nullable=False),
         sa.Column("status", sa.String(32), nullable=False),
         sa.Column("code", sa.String(32)),
+        sa.Column("detail", sa.String(32)),
         sa.Column("received_at", TS, nullable=False),
     )
     op.create_index("ix_early_receipts_provider_id", "early_receipts", ["provider_id"])
