@@ -34,9 +34,9 @@ from engine.channels import load_channels  # noqa: E402
 from engine.models import Actor  # noqa: E402
 from engine.ports import SystemClock  # noqa: E402
 from engine.service import Service  # noqa: E402
+from engine.status_page import StatusPageNotifier  # noqa: E402
 from engine.store import Store  # noqa: E402
 from engine.worker import Worker  # noqa: E402
-from notifiers.status_page import StatusPageNotifier  # noqa: E402
 
 REGIONS = ["lille", "calais", "paris", "london", "brussels"]
 

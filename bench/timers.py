@@ -34,7 +34,7 @@ from bench._pg import base_url, schema_url  # noqa: E402
 from engine.ports import SystemClock  # noqa: E402
 from engine.store import Store  # noqa: E402
 from engine.store.tables import timers  # noqa: E402
-from engine.timers import AlarmClock  # noqa: E402
+from web.alarm import AlarmClock  # noqa: E402
 
 START_DELAY = 5.0  # seconds before the first timer falls due: time for processes to start
 

@@ -15,17 +15,18 @@ from engine.calendar import next_post_due
 from engine.channels import Channel
 from engine.errors import CrisisError
 from engine.ports import Metrics, Notifier
+from engine.sandbox import SandboxNotifier
 from engine.service import Service
-from engine.timers import AlarmClock, Source
+from engine.status_page import StatusPageNotifier
+from engine.timers import Source
 from engine.worker import Worker
 from notifiers.email import EmailNotifier
-from notifiers.sandbox import SandboxNotifier
 from notifiers.social import SocialNotifier
-from notifiers.status_page import StatusPageNotifier
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
 from notifiers.twilio_voice import TwilioVoiceNotifier
 from notifiers.webhook import WebhookNotifier
+from web.alarm import AlarmClock
 
 
 class ChannelNotAvailable(CrisisError):

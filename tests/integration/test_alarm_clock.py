@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from engine.ports import SystemClock
 from engine.store import Store
 from engine.store.tables import timers
-from engine.timers import AlarmClock, schedule
+from engine.timers import schedule
+from web.alarm import AlarmClock
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ import sqlalchemy as sa
 
 from engine.ports import FakeClock, Notifier
 from engine.ratelimit import TokenBucket
+from engine.sandbox import SandboxNotifier
 from engine.service import Service
 from engine.store.tables import deliveries, subscribers
 from engine.timers import fire_due
 from engine.worker import Worker
-from notifiers.sandbox import SandboxNotifier
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
 from tests.conftest import COMMS, OPERATOR

@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from engine.models import Actor
 from engine.outbox import claim
 from engine.ports import FakeClock
+from engine.sandbox import SandboxNotifier
 from engine.service import Service
 from engine.store.tables import deliveries, sandbox_messages, timers
 from engine.timers import fire_due
 from engine.worker import Worker
-from notifiers.sandbox import SandboxNotifier
 from tests.conftest import COMMS, OPERATOR
 
 M = timedelta(minutes=1)

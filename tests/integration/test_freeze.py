@@ -12,10 +12,10 @@ from engine.errors import Conflict, Forbidden, ValidationFailed
 from engine.freeze import Scope
 from engine.models import Actor
 from engine.ports import FakeClock
+from engine.sandbox import SandboxNotifier
 from engine.service import Service
 from engine.store.tables import deliveries, sandbox_messages
 from engine.worker import Worker
-from notifiers.sandbox import SandboxNotifier
 from tests.conftest import ADMIN, COMMS, OPERATOR
 
 MARKETER = Actor("mia", "marketer")

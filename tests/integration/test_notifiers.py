@@ -25,12 +25,12 @@ from aiosmtpd.controller import Controller
 
 from engine.errors import SendFailed
 from engine.ports import FakeClock, Notifier, OutboundMessage
+from engine.sandbox import SandboxNotifier
+from engine.status_page import StatusPageNotifier
 from engine.store import Store
 from engine.store.tables import sandbox_messages, status_entries
 from notifiers.email import EmailNotifier
-from notifiers.sandbox import SandboxNotifier
 from notifiers.social import SocialNotifier
-from notifiers.status_page import StatusPageNotifier
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
 from notifiers.twilio_voice import TwilioVoiceNotifier

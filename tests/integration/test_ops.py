@@ -11,10 +11,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from engine.errors import SendFailed
 from engine.ports import OutboundMessage, Receipt
+from engine.sandbox import SandboxNotifier
 from engine.service import Service
 from engine.timers import fire_due
 from engine.worker import Worker
-from notifiers.sandbox import SandboxNotifier
 from tests.conftest import COMMS, OPERATOR
 from tests.integration.test_web import bearer
 from web.runtime import Runtime

@@ -19,10 +19,10 @@ from xsdata.formats.dataclass.parsers import XmlParser
 from xsdata.formats.dataclass.parsers.config import ParserConfig
 
 from engine.ports import FakeClock
+from engine.sandbox import SandboxNotifier
 from engine.service import Service
+from engine.status_page import StatusPageNotifier
 from engine.worker import Worker
-from notifiers.sandbox import SandboxNotifier
-from notifiers.status_page import StatusPageNotifier
 from tests.conftest import COMMS, OPERATOR
 from web import create_app
 from web.config import Config, Secret

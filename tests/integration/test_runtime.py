@@ -9,12 +9,12 @@ import pytest
 from engine.catalog import Catalog
 from engine.channels import parse_channels
 from engine.ports import FakeClock
+from engine.sandbox import SandboxNotifier
 from engine.service import Service
+from engine.status_page import StatusPageNotifier
 from engine.store import Store
 from notifiers.email import EmailNotifier
-from notifiers.sandbox import SandboxNotifier
 from notifiers.social import SocialNotifier
-from notifiers.status_page import StatusPageNotifier
 from notifiers.twilio_sms import TwilioSmsNotifier
 from notifiers.twilio_voice import TwilioVoiceNotifier
 from notifiers.webhook import WebhookNotifier

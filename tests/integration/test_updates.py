@@ -10,12 +10,12 @@ import sqlalchemy as sa
 from engine.errors import Forbidden, ValidationFailed
 from engine.models import Actor
 from engine.ports import FakeClock
+from engine.sandbox import SandboxNotifier
 from engine.service import Service
+from engine.status_page import StatusPageNotifier
 from engine.store.tables import deliveries, sandbox_messages, status_entries
 from engine.update_flow import StaleRevision
 from engine.worker import Worker
-from notifiers.sandbox import SandboxNotifier
-from notifiers.status_page import StatusPageNotifier
 from tests.conftest import COMMS, OPERATOR
 
 COMMS2 = Actor("chris", "comms_lead")

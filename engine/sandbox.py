@@ -1,7 +1,8 @@
-"""The sandbox channel: records every message instead of sending it.
+"""The sandbox channel: keep every message it would have sent, for the Sandbox page.
 
-The default of ``make run``: a newcomer sees the whole flow, every page and update, with no
-credentials and nothing leaving the machine.
+Engine code rather than a notifier: it writes our own table (real providers live in
+notifiers/). The default of ``make run``: a newcomer sees the whole flow, every page and
+update, with no credentials and nothing leaving the machine.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The status_page channel: write the update to our own public status page's entries."""
+"""The status_page channel: write the update to our own public status page's entries (a domain
+projection, so engine code; real providers live in notifiers/)."""
 
 from __future__ import annotations
 
