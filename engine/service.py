@@ -400,9 +400,7 @@ class Service:
         """
         now = self.clock.now()
         with self.store.transaction() as conn:
-            if not may(actor.role, Perm.ACKNOWLEDGE) and not _was_paged(
-                conn, actor.name, incident_id
-            ):
+            if not _may_acknowledge(conn, actor, incident_id):
                 _require(actor, Perm.ACKNOWLEDGE, "acknowledge incidents")
             row = _load_row(conn, incident_id, lock=True)
             pb = self.catalog.pinned(conn, row.playbook_version)
@@ -431,6 +429,11 @@ class Service:
                 row = _load_row(conn, incident_id, lock=False)
                 self._apply(conn, pb, row, actor=actor, trigger=until, note=None, now=now)
             return Incident.from_row(_load_row(conn, incident_id, lock=False))
+
+    def may_acknowledge(self, *, actor: Actor, incident_id: int) -> bool:
+        """The one rule for every route (UI, API, SMS, voice): operators, or anyone paged."""
+        with self.store.engine.connect() as conn:
+            return _may_acknowledge(conn, actor, incident_id)
 
     def amend(
         self,
@@ -1593,6 +1596,10 @@ def _post(r: Row[Any]) -> dict[str, Any]:
         "review": bool(r.review),
         "published_at": r.published_at,
     }
+
+
+def _may_acknowledge(conn: Connection, actor: Actor, incident_id: int) -> bool:
+    return may(actor.role, Perm.ACKNOWLEDGE) or _was_paged(conn, actor.name, incident_id)
 
 
 def _was_paged(conn: Connection, username: str, incident_id: int) -> bool:

@@ -180,10 +180,10 @@ def transition(incident_id: int) -> Any:
 @api.operation(
     "/incidents/<int:incident_id>/acknowledge",
     "POST",
-    perm=Perm.ACKNOWLEDGE,
+    perm=Perm.READ,  # the engine decides: operators, and anyone this incident paged
     summary="Acknowledge: take ownership and stop paging.",
     response=INCIDENT,
-    errors=(404, 409),
+    errors=(403, 404, 409),
 )
 def acknowledge(incident_id: int) -> Any:
     """Acknowledge an incident (idempotent for its owner)."""

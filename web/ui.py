@@ -175,7 +175,11 @@ def incident(incident_id: int) -> Any:
     pb = svc.playbook_of(inc)
     user = current_user()
     assert user is not None
-    can_ack = may(user.role, Perm.ACKNOWLEDGE) and inc.owner is None and inc.state not in pb.final
+    can_ack = (
+        svc.may_acknowledge(actor=user.as_actor(), incident_id=inc.id)
+        and inc.owner is None
+        and inc.state not in pb.final
+    )
     until = pb.escalation.until if pb.escalation else "acknowledge"
     # The Acknowledge button fires the ladder's stop trigger too; do not offer it twice.
     triggers = [t for t in pb.transitions_from(inc.state) if not (can_ack and t.trigger == until)]
@@ -235,13 +239,13 @@ def transition(incident_id: int) -> Any:
 
 
 @bp.post("/incidents/<int:incident_id>/ack")
-@requires(Perm.ACKNOWLEDGE)
+@requires(Perm.READ)  # the engine decides: operators, and anyone this incident paged
 def ack(incident_id: int) -> Any:
     """Acknowledge: take ownership and stop paging."""
     try:
         inc = service().acknowledge(actor=_actor(), incident_id=incident_id, via="web")
         flash(f"You own {inc.ref}; paging has stopped.", "ok")
-    except Conflict as exc:
+    except (Conflict, Forbidden) as exc:
         flash(str(exc), "error")
     return redirect(url_for("ui.incident", incident_id=incident_id))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -205,3 +206,44 @@ def test_a_replayed_signed_reply_acknowledges_nothing(app: Flask, svc: Service) 
     unsigned_sid = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550105", "Body": "ACK"})
     assert unsigned_sid.status_code == 200  # a fresh MessageSid (signed_post adds one) is acted on
     assert svc.get(incident_id=later).owner is not None
+
+
+@pytest.mark.parametrize("route", ["api", "web", "sms"])
+def test_a_paged_viewer_acknowledges_by_every_route(app: Flask, svc: Service, route: str) -> None:
+    """Issue 21: one rule for every route — anyone the incident paged may acknowledge it."""
+    svc.update_user(actor=None, username="dana", role="viewer", password="dana-password-1")
+    iid = paged_incident(svc)  # pages dana (duty-manager)
+    client = app.test_client()
+    if route == "api":
+        _, token = svc.create_token(username="dana", name="phone")
+        resp = client.post(
+            f"/api/v1/incidents/{iid}/acknowledge", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert resp.status_code == 200
+    elif route == "web":
+        page = client.get("/login").get_data(as_text=True)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert csrf
+        client.post(
+            "/login",
+            data={"username": "dana", "password": "dana-password-1", "csrf_token": csrf.group(1)},
+        )
+        shown = client.get(f"/incidents/{iid}").get_data(as_text=True)
+        assert "Acknowledge" in shown
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', shown)
+        assert csrf
+        client.post(f"/incidents/{iid}/ack", data={"csrf_token": csrf.group(1)})
+    else:
+        signed_post(app, "/hooks/twilio/sms", {"From": "+15555550105", "Body": f"ACK {iid}"})
+    assert svc.get(incident_id=iid).owner == "dana"
+
+
+def test_a_viewer_who_was_not_paged_acknowledges_by_no_route(app: Flask, svc: Service) -> None:
+    iid = paged_incident(svc)
+    svc.add_user(username="vic", role="viewer", password="vic-password-1")
+    _, token = svc.create_token(username="vic", name="t")
+    resp = app.test_client().post(
+        f"/api/v1/incidents/{iid}/acknowledge", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert resp.status_code == 403
+    assert svc.get(incident_id=iid).owner is None
