@@ -36,6 +36,10 @@ CAP_CERTAINTY = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
 DEFAULT_LOCALE = "en"
 
 
+# The roster role told when nobody else is named (cadence reminders, approvals waiting).
+COMMS_LEAD_ROLE = "comms-lead"
+
+
 @dataclass(frozen=True)
 class Transition:
     trigger: str
@@ -154,7 +158,7 @@ class Playbook:
     escalation: Escalation | None = None
     freeze: FreezeRule | None = None
     cadence: Mapping[str, timedelta] = field(default_factory=lambda: MappingProxyType({}))
-    cadence_remind: tuple[str, ...] = ("comms-lead",)
+    cadence_remind: tuple[str, ...] = (COMMS_LEAD_ROLE,)
     audiences: Mapping[str, Audience] = field(default_factory=lambda: MappingProxyType({}))
     templates: Mapping[str, Template] = field(default_factory=lambda: MappingProxyType({}))
     policy: Policy = field(default_factory=Policy)
@@ -316,7 +320,9 @@ class _Builder:
 
         escalation = self._escalation(v["escalation"]) if "escalation" in v else None
         freeze = self._freeze(v["freeze"]) if "freeze" in v else None
-        cadence, remind = self._cadence(v["cadence"]) if "cadence" in v else ({}, ("comms-lead",))
+        cadence, remind = (
+            self._cadence(v["cadence"]) if "cadence" in v else ({}, (COMMS_LEAD_ROLE,))
+        )
         audiences = self._audiences(v["audiences"]) if "audiences" in v else {}
         templates = self._templates(v["templates"], audiences) if "templates" in v else {}
         policy = self._policy(v["policy"]) if "policy" in v else Policy()
@@ -651,7 +657,7 @@ class _Builder:
 
     def _cadence(self, node: Node) -> tuple[dict[str, timedelta], tuple[str, ...]]:
         out: dict[str, timedelta] = {}
-        remind: tuple[str, ...] = ("comms-lead",)
+        remind: tuple[str, ...] = (COMMS_LEAD_ROLE,)
         for sev, (key_node, value_node) in (self.r.mapping(node, "cadence") or {}).items():
             path = f"cadence.{sev}"
             if sev == "remind":

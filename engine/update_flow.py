@@ -20,7 +20,7 @@ from engine.channels import PERSONAL_MEDIA, Channel, endpoint, personal_address
 from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from engine.journal import append_event
 from engine.models import Incident
-from engine.playbook import Audience, Playbook
+from engine.playbook import COMMS_LEAD_ROLE, Audience, Playbook
 from engine.roles import Perm, may
 from engine.store.tables import (
     incidents,
@@ -646,7 +646,7 @@ def make_handlers(playbook_for: Any, channels: dict[str, Channel]) -> dict[str, 
                 data={"update": u.id, "revision": u.revision},
             )
             return "expired"
-        role = aud.backup_approver or "comms-lead"
+        role = aud.backup_approver or COMMS_LEAD_ROLE
         people = paging.people_for(conn, Target("role", role), at=now)
         reached, missing = paging.send_notice(
             conn,

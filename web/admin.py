@@ -13,15 +13,9 @@ from engine.errors import Conflict, NotFound, PlaybookInvalid, ValidationFailed
 from engine.playbook import Playbook, load_file, playbook_files
 from engine.roles import ROLES, Perm
 from web import diagram
-from web.auth import current_actor, requires, service
+from web.auth import acting, requires, service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def _actor() -> Any:
-    actor = current_actor()
-    assert actor is not None
-    return actor
 
 
 def _no_store(body: str, status: int = 200) -> Any:
@@ -61,7 +55,7 @@ def limits() -> Any:
 def clear_login() -> Any:
     """Let an account log in again at once from every client."""
     username = request.form.get("username", "")
-    n = service().clear_login_throttle(actor=_actor(), username=username)
+    n = service().clear_login_throttle(actor=acting(), username=username)
     flash(f"Cleared {n} failed login(s) counted for {username}.", "ok")
     return redirect(url_for("admin.limits"), code=303)
 
@@ -89,7 +83,7 @@ def add_user() -> Any:
     f = request.form
     try:
         user = service().add_user(
-            actor=_actor(),
+            actor=acting(),
             username=f.get("username", "").strip(),
             role=f.get("role", ""),
             name=f.get("name", "").strip() or None,
@@ -113,11 +107,11 @@ def change_user(username: str) -> Any:
     action = f.get("action", "")
     try:
         if action == "role":
-            service().update_user(actor=_actor(), username=username, role=f.get("role", ""))
+            service().update_user(actor=acting(), username=username, role=f.get("role", ""))
         elif action in ("deactivate", "activate"):
-            service().update_user(actor=_actor(), username=username, active=action == "activate")
+            service().update_user(actor=acting(), username=username, active=action == "activate")
         elif action == "password":
-            service().update_user(actor=_actor(), username=username, password=f.get("password", ""))
+            service().update_user(actor=acting(), username=username, password=f.get("password", ""))
         else:
             raise ValidationFailed(
                 "unknown action", details={"action": "role, activate, deactivate or password"}
@@ -148,7 +142,7 @@ def create_token() -> Any:
     username = f.get("username", "")
     try:
         token_id, secret = service().create_token(
-            actor=_actor(),
+            actor=acting(),
             username=username,
             name=f.get("name", ""),
             scope=f.get("scope", "full") or "full",
@@ -171,7 +165,7 @@ def create_token() -> Any:
 @requires(Perm.ADMIN)
 def revoke_token(token_id: int) -> Any:
     """Revoke a token at once: the next request that carries it gets 401."""
-    service().revoke_token(actor=_actor(), token_id=token_id)
+    service().revoke_token(actor=acting(), token_id=token_id)
     flash(f"Token {token_id} revoked.")
     return redirect(url_for("admin.tokens"), code=303)
 

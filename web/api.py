@@ -13,7 +13,7 @@ from flask import Blueprint, Response, g, jsonify, render_template, request, str
 from engine.roles import Perm
 from web import live
 from web.apispec import Api, query_int
-from web.auth import current_actor, service
+from web.auth import acting, service
 from web.present import event_json, incident_json
 from web.schemas import (
     AMEND_IN,
@@ -39,13 +39,6 @@ def _incident(incident_id: int) -> dict[str, Any]:
         escalation=svc.escalation_status(inc),
         freezes=svc.freeze_ids(incident_id=inc.id),
     )
-
-
-def acting() -> Any:
-    """The caller (``@requires`` has already refused anonymous ones)."""
-    actor = current_actor()
-    assert actor is not None
-    return actor
 
 
 def created(body: dict[str, Any], location: str) -> Any:

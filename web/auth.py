@@ -53,6 +53,14 @@ def current_actor() -> Actor | None:
     return user.as_actor() if user else None
 
 
+def acting() -> Actor:
+    """The caller of a view that ``@requires`` a permission (so never anonymous)."""
+    actor = current_actor()
+    if actor is None:  # a view without @requires called this: a programming error
+        raise ApiError(401, "log in or send Authorization: Bearer <token>")
+    return actor
+
+
 def log_in(user: User) -> None:
     session.clear()
     session["uid"] = user.username

@@ -19,16 +19,10 @@ from flask import (
 
 from engine.errors import Conflict, Forbidden, InvalidTransition, RateLimited, ValidationFailed
 from engine.roles import Perm, may
-from web.auth import current_actor, current_user, log_in, log_out, requires, service
+from web.auth import acting, current_user, log_in, log_out, requires, service
 from web.errors import ApiError
 
 bp = Blueprint("ui", __name__)
-
-
-def _actor() -> Any:
-    actor = current_actor()
-    assert actor is not None
-    return actor
 
 
 def _safe_next(target: str | None) -> str:
@@ -142,7 +136,7 @@ def declare() -> Any:
         regions = [r for v in form.getlist("regions") for r in v.split(",") if r.strip()]
         try:
             inc = svc.declare(
-                actor=_actor(),
+                actor=acting(),
                 playbook=form.get("playbook", ""),
                 severity=form.get("severity", ""),
                 title=form.get("title", ""),
@@ -227,7 +221,7 @@ def transition(incident_id: int) -> Any:
         abort(400)
     try:
         inc = service().fire(
-            actor=_actor(),
+            actor=acting(),
             incident_id=incident_id,
             trigger=trigger,
             note=request.form.get("note") or None,
@@ -243,7 +237,7 @@ def transition(incident_id: int) -> Any:
 def ack(incident_id: int) -> Any:
     """Acknowledge: take ownership and stop paging."""
     try:
-        inc = service().acknowledge(actor=_actor(), incident_id=incident_id, via="web")
+        inc = service().acknowledge(actor=acting(), incident_id=incident_id, via="web")
         flash(f"You own {inc.ref}; paging has stopped.", "ok")
     except (Conflict, Forbidden) as exc:
         flash(str(exc), "error")
@@ -297,7 +291,7 @@ def calendar_new_post() -> Any:
     when = _parse_local_utc(form.get("publish_at", ""))
     try:
         p = service().create_post(
-            actor=_actor(),
+            actor=acting(),
             fields={
                 "channel": form.get("channel", ""),
                 "body": form.get("body", ""),
@@ -323,7 +317,7 @@ def calendar_review() -> Any:
     done, failed = 0, []
     for pid in ids:
         try:
-            svc.review_post(actor=_actor(), post_id=pid, action=action, publish_at=when)
+            svc.review_post(actor=acting(), post_id=pid, action=action, publish_at=when)
             done += 1
         except (Conflict, ValidationFailed) as exc:
             failed.append(f"post {pid}: {exc}")
@@ -342,7 +336,7 @@ def lift(freeze_id: int) -> Any:
     back = request.form.get("back") or url_for("ui.calendar_page")
     try:
         out = svc.lift_freeze(
-            actor=_actor(),
+            actor=acting(),
             freeze_id=freeze_id,
             reason=request.form.get("reason", ""),
             force=request.form.get("force") == "on",
@@ -415,7 +409,7 @@ def draft_update(incident_id: int) -> Any:
     form = request.form
     try:
         u = service().draft_update(
-            actor=_actor(),
+            actor=acting(),
             incident_id=incident_id,
             audience=form.get("audience", ""),
             template=form.get("template") or None,
@@ -442,11 +436,11 @@ def decide_update(update_id: int) -> Any:
         )
     try:
         if form.get("decision") == "reject":
-            svc.reject_update(actor=_actor(), update_id=update_id, reason=form.get("reason", ""))
+            svc.reject_update(actor=acting(), update_id=update_id, reason=form.get("reason", ""))
             flash(f"Update {update_id} rejected.", "ok")
         else:
             svc.approve_update(
-                actor=_actor(),
+                actor=acting(),
                 update_id=update_id,
                 revision=int(raw_revision),
                 override_reason=form.get("override_reason") or None,
