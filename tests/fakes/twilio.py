@@ -48,7 +48,11 @@ class FakeTwilio:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                raw = self.rfile.read(length)
+                if len(raw) < length:  # the sender died mid-request (SIGKILL): a real server
+                    self.close_connection = True  # never sees a message, and nor do we
+                    return
+                form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
                 fake._handle(self, form)
 
             def log_message(self, *args: Any) -> None:

@@ -125,7 +125,7 @@ def test_sigkill_mid_blast_then_restart_delivers_to_everyone(tmp_path: Path) -> 
         sent = Counter(
             r["form"]["To"]
             for r in fake.requests
-            if r["form"].get("Body", "").startswith("All trains are held")
+            if r["form"]["Body"].startswith("All trains are held")
         )
         assert len(sent) == RECIPIENTS  # everyone, at least once
         duplicates = sum(n - 1 for n in sent.values())
