@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from engine import (
+    addresses,
     calendar,
     keys,
     lifecycle,
@@ -909,11 +910,15 @@ class Service:
         """Opt a recipient in to an audience's updates (SMS and/or email), for a region."""
         if actor is not None:
             _require(actor, Perm.ADMIN, "manage subscribers")
+        phone, email = addresses.normalise_phone(phone), addresses.normalise_email(email)
         if not phone and not email:
             raise ValidationFailed(
                 "a subscriber needs a phone number or an email address",
                 details={"phone": "or email"},
             )
+        problems = addresses.problems(email=email, phone=phone)
+        if problems:  # the same checks as a subscription from the status page
+            raise ValidationFailed("the subscriber could not be added", details=problems)
         if region:
             region = self.places.clean("regions", [region], field="region")[0]
         with self.store.transaction() as conn:
@@ -1277,7 +1282,9 @@ class Service:
             return [dict(r._mapping) for r in rows]
 
     def user_by_phone(self, *, phone: str) -> User | None:
-        wanted = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+        wanted = addresses.normalise_phone(phone)
+        if wanted is None:
+            return None
         with self.store.engine.connect() as conn:
             row = conn.execute(
                 sa.select(users).where(users.c.phone == wanted, users.c.active.is_(True))

@@ -9,7 +9,6 @@ of everything. Confirmation messages leave through the outbox like every other m
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,14 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import keys, outbox, throttle
+from engine import addresses, keys, outbox, throttle
 from engine.errors import NotFound, RateLimited, ValidationFailed
 from engine.places import key as places_key
 from engine.security import token_digest
 from engine.store.tables import subscribers
 
-EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-PHONE = re.compile(r"^\+[1-9]\d{6,14}$")  # E.164
 RESEND_AFTER = timedelta(minutes=10)
 
 
@@ -38,10 +35,6 @@ class Pending:
     address: str
     token: str | None
     already_confirmed: bool = False
-
-
-def normalise_phone(phone: str) -> str:
-    return "".join(ch for ch in phone if ch.isdigit() or ch == "+")
 
 
 @dataclass(frozen=True)
@@ -66,12 +59,6 @@ class Policy:
 CLIENT_WINDOW = timedelta(minutes=10)
 
 
-def normalise_email(email: str | None) -> str | None:
-    """One form per mailbox: trimmed and lower-cased (``Ann@Example.org`` is ann@example.org)."""
-    email = (email or "").strip()
-    return email.lower() or None
-
-
 def request(
     conn: Connection,
     *,
@@ -88,19 +75,21 @@ def request(
     The returned Pending carries no token: ``issue_token`` makes one when a confirmation is
     really to be sent, so a request that sends nothing never invalidates a link already sent.
     """
-    problems: dict[str, str] = {}
-    email = normalise_email(email)
-    phone = normalise_phone(phone or "") or None
+    email = addresses.normalise_email(email)
+    phone = addresses.normalise_phone(phone)
+    problems = addresses.problems(email=email, phone=phone)
     if bool(email) == bool(phone):
         problems["contact"] = "give an email address or a mobile number (not both)"
-    if email and (len(email) > 254 or not EMAIL.match(email)):
-        problems["email"] = "that does not look like an email address"
-    if phone and not PHONE.match(phone):
-        problems["phone"] = "give the number in international form, e.g. +447700900123"
-    elif phone and policy is not None and not phone.startswith(policy.sms_countries or ("\0",)):
+    countries = policy.sms_countries if policy is not None else None
+    if (
+        phone
+        and "phone" not in problems
+        and countries is not None
+        and not (countries and phone.startswith(countries))
+    ):
         problems["phone"] = (
-            f"we send texts to numbers starting {', '.join(policy.sms_countries)} only"
-            if policy.sms_countries
+            f"we send texts to numbers starting {', '.join(countries)} only"
+            if countries
             else "subscriptions by text are not offered here"
         )
     region = places_key(region or "") or None
@@ -252,7 +241,9 @@ def set_by_phone(conn: Connection, *, phone: str, opted_in: bool, now: datetime)
     Opting in also confirms a pending SMS subscription: the reply is the confirmation.
     """
     c = subscribers.c
-    wanted = normalise_phone(phone)
+    wanted = addresses.normalise_phone(phone)
+    if wanted is None:
+        return 0
     values: dict[str, Any] = {"opted_in": opted_in}
     result = conn.execute(subscribers.update().where(c.phone == wanted).values(**values))
     if opted_in:

@@ -341,3 +341,17 @@ def test_the_admin_sees_the_counters(app: Flask, service: Service) -> None:
     )
     limits = admin.get("/admin/limits").get_data(as_text=True)
     assert 'id="confirm-email">1<' in limits and "Subscription requests from one address" in limits
+
+
+def test_an_admin_added_subscriber_passes_the_same_checks(service: Service) -> None:
+    """Issue 21: add_subscriber skipped the checks a status-page subscription runs."""
+    from engine.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as bad:
+        service.add_subscriber(actor=None, audience="passengers", phone="07700 900123")
+    assert "phone" in bad.value.details
+    with pytest.raises(ValidationFailed):
+        service.add_subscriber(actor=None, audience="passengers", email="nobody")
+    sid = service.add_subscriber(actor=None, audience="passengers", email=" Bo@Example.org ")
+    [row] = [s for s in service.list_subscribers() if s["id"] == sid]
+    assert row["email"] == "bo@example.org"

@@ -1,0 +1,19 @@
+"""One normaliser and one check for phone numbers and email addresses (issue 21)."""
+
+from __future__ import annotations
+
+from engine.addresses import normalise_email, normalise_phone, problems
+
+
+def test_phones_and_emails_take_one_form() -> None:
+    assert normalise_phone("+44 7700 900-123") == "+447700900123"
+    assert normalise_phone("+44 ٧٧٠٠") == "+44"  # other scripts' digits are not kept
+    assert normalise_phone("  ") is None
+    assert normalise_email("  Ann@Example.ORG ") == "ann@example.org"
+    assert normalise_email("") is None
+
+
+def test_the_one_check() -> None:
+    assert problems(email="ann@example.org", phone="+447700900123") == {}
+    assert set(problems(email="not-an-address", phone="07700900123")) == {"email", "phone"}
+    assert "email" in problems(email="a" * 250 + "@example.org", phone=None)
