@@ -455,14 +455,11 @@ class Service:
             problems: dict[str, str] = {}
             changes: dict[str, Any] = {}
             if severity is not None and severity != row.severity:
-                if severity not in pb.severities:
-                    problems["severity"] = f"unknown severity {severity!r} for {pb.id}"
+                _check_severity(pb, severity, problems)
                 changes["severity"] = severity
             if title is not None:
-                title = " ".join(title.split())
-                if not title or len(title) > MAX_TITLE:
-                    problems["title"] = f"a title has 1 to {MAX_TITLE} characters"
-                elif title != row.title:
+                title = _clean_title(title, problems)
+                if "title" not in problems and title != row.title:
                     changes["title"] = title
             if regions is not None:
                 cleaned = _clean_list(self.places, "regions", regions, problems)
@@ -1657,17 +1654,8 @@ def _check_declaration(
 ) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """Validate what a declaration names; return the cleaned title, regions and services."""
     problems: dict[str, str] = {}
-    if severity not in pb.severities:
-        problems["severity"] = (
-            f"unknown severity {severity!r} for {pb.id} (choose {', '.join(pb.severities)})"
-        )
-    title = " ".join(title.split())
-    if UNSTORABLE.search(title):
-        problems["title"] = f"the title {PROBLEM}"
-    elif not title:
-        problems["title"] = "give the incident a short title"
-    elif len(title) > MAX_TITLE:
-        problems["title"] = f"keep the title under {MAX_TITLE} characters"
+    _check_severity(pb, severity, problems)
+    title = _clean_title(title, problems)
     if len(summary) > MAX_SUMMARY:
         problems["summary"] = f"keep the summary under {MAX_SUMMARY} characters"
     elif UNSTORABLE.search(summary):
@@ -1677,6 +1665,25 @@ def _check_declaration(
     if problems:
         raise ValidationFailed("the incident could not be declared", details=problems)
     return title, cleaned_regions, cleaned_services
+
+
+def _check_severity(pb: Playbook, severity: str, problems: dict[str, str]) -> None:
+    if severity not in pb.severities:
+        problems["severity"] = (
+            f"unknown severity {severity!r} for {pb.id} (choose {', '.join(pb.severities)})"
+        )
+
+
+def _clean_title(title: str, problems: dict[str, str]) -> str:
+    """The one title rule (declare, amend, alerts): spaces folded, 1 to MAX_TITLE characters."""
+    title = " ".join(title.split())
+    if UNSTORABLE.search(title):
+        problems["title"] = f"the title {PROBLEM}"
+    elif not title:
+        problems["title"] = "give the incident a short title"
+    elif len(title) > MAX_TITLE:
+        problems["title"] = f"keep the title under {MAX_TITLE} characters"
+    return title
 
 
 def _clean_list(

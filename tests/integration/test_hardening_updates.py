@@ -147,3 +147,17 @@ def test_a_monitoring_draft_rewritten_by_one_person_needs_another_to_approve(
     with pytest.raises(Forbidden, match="two-person"):
         service.approve_update(actor=COMMS, update_id=draft["id"], revision=2)
     service.approve_update(actor=COMMS2, update_id=draft["id"], revision=2)
+
+
+def test_declare_and_amend_share_one_title_rule(service: Service) -> None:
+    """Issue 21: the title was validated twice, and the two had drifted."""
+    iid = rail(service)
+    for bad in ("   ", "x" * 301, "bell \u0007"):
+        with pytest.raises(ValidationFailed) as declared:
+            service.declare(actor=OPERATOR, playbook="rail-disruption", severity="sev2", title=bad)
+        with pytest.raises(ValidationFailed) as amended:
+            service.amend(actor=OPERATOR, incident_id=iid, title=bad)
+        assert declared.value.details["title"] == amended.value.details["title"]
+    with pytest.raises(ValidationFailed) as sev:
+        service.amend(actor=OPERATOR, incident_id=iid, severity="sev9")
+    assert "choose sev1, sev2, sev3" in sev.value.details["severity"]
