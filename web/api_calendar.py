@@ -9,9 +9,9 @@ from flask import g, jsonify, request
 
 from engine.freeze import Scope
 from engine.roles import Perm
-from web.api import acting, api, created
+from web.api import api, created
 from web.apispec import query_int
-from web.auth import current_user, service
+from web.auth import acting, current_user, service
 from web.errors import ApiError
 from web.present import freeze_out, post_out
 from web.schemas import (

@@ -7,8 +7,8 @@ from typing import Any
 from flask import g, jsonify, request
 
 from engine.roles import Perm
-from web.api import acting, api, created
-from web.auth import service
+from web.api import api, created
+from web.auth import acting, service
 from web.present import rfc3339
 from web.schemas import APPROVE_IN, REJECT_IN, REVISE_IN, UPDATE, UPDATE_IN, page_of
 

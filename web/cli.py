@@ -44,7 +44,7 @@ DEMO_SUBSCRIBERS = (
     ("merchants", None),
     ("customers", None),
 )
-DEMO_POSTS = (
+DEMO_POSTS: tuple[tuple[int, str, str, list[str], list[str]], ...] = (
     (2, "twitter", "Mince pies in every Business Premier seat this December!", ["promo"], []),
     (20, "newsletter", "Europe: the ideal Christmas gift — fares from £29", ["promo", "xmas"], []),
     (45, "facebook", "Win a weekend in Lille: share your favourite café", ["promo"], ["lille"]),

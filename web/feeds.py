@@ -103,7 +103,8 @@ def to_xml(root: ET.Element) -> bytes:
             el.tail = xml_safe(el.tail)
         for k, v in el.attrib.items():
             el.attrib[k] = xml_safe(v)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
+    body: bytes = ET.tostring(root, encoding="utf-8")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
 def _atom_feed(site: Site, *, title: str, self_path: str, updated: datetime) -> ET.Element:

@@ -104,8 +104,9 @@ class DatabaseCollector(Collector):
         g = GaugeMetricFamily(
             "crisis_outbox_deliveries", "Outbox rows by state (queue depth).", labels=["state"]
         )
+        by_state: dict[str, int] = {str(r[0]): int(r[1]) for r in outbox}
         for state in ("pending", "sending", "sent", "delivered", "failed", "dead", "cancelled"):
-            g.add_metric([state], dict(outbox).get(state, 0))
+            g.add_metric([state], by_state.get(state, 0))
         yield g
         yield GaugeMetricFamily("crisis_active_freezes", "Promo freezes in force.", value=active)
         yield GaugeMetricFamily(

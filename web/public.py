@@ -136,14 +136,21 @@ def _policy(subs: Mapping[str, Any], where: str) -> Policy:
         isinstance(c, str) and c.startswith("+") and c[1:].isdigit() for c in countries
     ):
         raise ValueError(f"{where}: subscriptions.sms_countries is a list like ['+44', '+33']")
-    numbers: dict[str, int] = {}
-    for k in ("per_client", "per_address_per_day", "sms_per_hour", "email_per_hour"):
-        if k in subs:
-            v = subs[k]
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{where}: subscriptions.{k} is a whole number of at least 1")
-            numbers[k] = v
-    return Policy(sms_countries=tuple(countries), **numbers)
+    defaults = Policy()
+
+    def number(k: str, default: int) -> int:
+        v = subs.get(k, default)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{where}: subscriptions.{k} is a whole number of at least 1")
+        return v
+
+    return Policy(
+        sms_countries=tuple(countries),
+        per_client=number("per_client", defaults.per_client),
+        per_address_per_day=number("per_address_per_day", defaults.per_address_per_day),
+        sms_per_hour=number("sms_per_hour", defaults.sms_per_hour),
+        email_per_hour=number("email_per_hour", defaults.email_per_hour),
+    )
 
 
 def init_app(app: Flask, page: StatusPage) -> None:

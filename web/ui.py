@@ -120,8 +120,8 @@ def board() -> Any:
         frozen=frozen,
         rows=rows,
         recent=recent,
-        can_declare=may(current_user().role, Perm.DECLARE),
-    )  # type: ignore[union-attr]
+        can_declare=may(acting().role, Perm.DECLARE),
+    )
 
 
 @bp.route("/incidents/new", methods=["GET", "POST"])
