@@ -1,0 +1,149 @@
+"""``crisis db | serve | worker | demo``: the processes and the embedded demo."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from web.cli.common import _service, handles_errors, main
+from web.config import Config
+from web.demo import DEMO_POSTS, DEMO_SUBSCRIBERS, DEMO_USERS
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations to CRISIS_DATABASE_URL."""
+    from engine.store import Store
+
+    store = Store.from_url(Config.from_env().database_url)
+    store.upgrade()
+    click.echo(f"schema at {store.current_revision()}")
+
+
+@main.command()
+@click.option("--host", envvar="CRISIS_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="CRISIS_PORT", default=8080, show_default=True, type=int)
+@handles_errors
+def serve(host: str, port: int) -> None:
+    """Run the web app (threaded) in this process, on the embedded default or PostgreSQL."""
+    import signal
+
+    from werkzeug.serving import make_server
+
+    from web import create_app
+    from web.runtime import Runtime
+
+    app = create_app()
+    runtime = Runtime(app.extensions["crisis.service"], metrics=app.extensions["crisis.metrics"])
+    app.extensions["crisis.runtime"] = runtime  # /readyz checks its alarm clock
+    server = make_server(host, port, app, threaded=True)
+
+    def _stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    runtime.start()
+    click.echo(f"crisiscomms is serving on http://{host}:{port}/  (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopping: finishing in-flight sends")
+    finally:
+        server.server_close()
+        runtime.stop()
+
+
+@main.command()
+@click.option("--concurrency", default=8, show_default=True, help="Sends in flight at once.")
+@click.pass_context
+@handles_errors
+def worker(ctx: click.Context, concurrency: int) -> None:
+    """Run timers and the outbox (no web) until SIGTERM; run as many as you like."""
+    import signal
+    import threading
+
+    from web import logs
+    from web.metrics import PrometheusMetrics
+    from web.runtime import Runtime
+
+    svc = _service(ctx)
+    logs.configure(svc.channels.values())
+    metrics = PrometheusMetrics(svc)
+    runtime = Runtime(svc, concurrency=concurrency, metrics=metrics)
+    port = os.environ.get("CRISIS_METRICS_PORT")
+    if port:  # Prometheus scrapes this worker's own histograms and counters here
+        from prometheus_client import start_http_server
+
+        start_http_server(
+            int(port),
+            addr=os.environ.get("CRISIS_METRICS_HOST", "127.0.0.1"),
+            registry=metrics.registry,
+        )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    runtime.start()
+    click.echo(f"worker {runtime.node} running (SIGTERM to stop)")
+    stop.wait()
+    click.echo("stopping: finishing in-flight sends")
+    runtime.stop()
+
+
+@main.command()
+@click.pass_context
+@handles_errors
+def demo(ctx: click.Context) -> None:
+    """Create the demo users (once) and print their logins."""
+    svc = _service(ctx)
+    existing = {u.username for u in svc.list_users()}
+    for username, role, name, password in DEMO_USERS:
+        if username not in existing:
+            svc.add_user(
+                username=username,
+                role=role,
+                name=name,
+                password=password,
+                email=f"{username}@example.org",
+            )
+    roster_file = Path("config/roster.yaml")
+    if roster_file.exists():
+        from engine.rosterdb import load_roster_file
+
+        svc.load_roster(seed=load_roster_file(roster_file))
+        click.echo(f"roster loaded from {roster_file}")
+    if not svc.list_subscribers():
+        for i, (audience, region) in enumerate(DEMO_SUBSCRIBERS):
+            svc.add_subscriber(
+                actor=None,
+                audience=audience,
+                phone=f"+1555555{1000 + i}",
+                email=f"{audience}{i}@example.org",
+                region=region,
+            )
+        click.echo(f"demo subscribers: {len(DEMO_SUBSCRIBERS)}")
+    if svc.list_posts(per_page=1)[1] == 0:
+        now = svc.clock.now()
+        marketer = svc.find_user(username="marketer").as_actor()
+        for minutes, channel, body, tags, regions in DEMO_POSTS:
+            svc.create_post(
+                actor=marketer,
+                fields={
+                    "channel": channel,
+                    "body": body,
+                    "tags": tags,
+                    "regions": regions,
+                    "publish_at": (now + timedelta(minutes=minutes)).isoformat(),
+                },
+            )
+        click.echo(f"demo calendar: {len(DEMO_POSTS)} posts scheduled over the next 3 hours")
+    click.echo("demo logins (user / password / role):")
+    for username, role, _, password in DEMO_USERS:
+        click.echo(f"  {username:<10} {password:<20} {role}")
