@@ -4,13 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck architecture unit install clean bench
+.PHONY: run test lint typecheck architecture unit install clean bench lock
 
-$(STAMP): pyproject.toml
+# Exact versions with hashes from requirements.lock, then the project itself (no resolving).
+$(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11+) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,6 +42,13 @@ architecture: $(STAMP)
 ## CRISIS_BENCH_POSTGRES_URL or CRISIS_TEST_POSTGRES_URL; about five minutes on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python bench/report.py
+
+## make lock: re-resolve pyproject.toml's dependencies (and dev extras) into requirements.lock,
+## exact versions with the hashes of every file; commit the result after `make test` passes.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra dev --generate-hashes --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
