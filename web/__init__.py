@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 import uuid
@@ -60,7 +59,7 @@ def create_app(
         SESSION_COOKIE_NAME="crisis_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("CRISIS_SECURE_COOKIES", "0") == "1",
+        SESSION_COOKIE_SECURE=config.secure_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
     )
@@ -76,13 +75,13 @@ def create_app(
         str(svc.store.engine.url.render_as_string(hide_password=False))
     )
     app.config["TWILIO_TOKEN_ENV"] = hooks.twilio_token_env(svc.channels)
-    public_url = os.environ.get("CRISIS_PUBLIC_URL", "").rstrip("/")
+    public_url = config.public_url
     # Links in emails and feeds never come from the Host header: the configured public URL,
     # else the address `crisis serve` listens on. Requests naming any other host are refused.
     app.config["PUBLIC_URL"] = public_url
     app.config["LINK_BASE"] = public_url or f"http://{config.host}:{config.port}"
-    app.config["TRUSTED_HOSTS"] = allowed_hosts(public_url, config.host, os.environ)
-    app.config["PUBLIC_FREEZE_STATUS"] = os.environ.get("CRISIS_PUBLIC_FREEZE_STATUS") == "1"
+    app.config["TRUSTED_HOSTS"] = allowed_hosts(config)
+    app.config["PUBLIC_FREEZE_STATUS"] = config.public_freeze_status
 
     errors.init_app(app)
     app.before_request(_refuse_unknown_hosts)  # before anything builds a URL from the Host
@@ -100,7 +99,7 @@ def create_app(
     app.teardown_request(_end_request)
     if configure_logs:
         logs.configure(svc.channels.values())
-    proxies = int(os.environ.get("CRISIS_PROXIES", "0") or 0)
+    proxies = config.proxies
     if proxies > 0:  # behind N reverse proxies: trust their X-Forwarded-For/-Proto/-Host
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
@@ -109,13 +108,13 @@ def create_app(
     return app
 
 
-def allowed_hosts(public_url: str, listen_host: str, env: Any) -> list[str]:
+def allowed_hosts(config: Config) -> list[str]:
     """The Host names this app answers: CRISIS_ALLOWED_HOSTS, the public URL's, loopback."""
-    hosts = [h.strip() for h in env.get("CRISIS_ALLOWED_HOSTS", "").split(",") if h.strip()]
-    if public_url:
-        hosts.append(urlsplit(public_url).hostname or "")
-    if listen_host not in ("0.0.0.0", "::", ""):
-        hosts.append(listen_host)
+    hosts = list(config.allowed_hosts)
+    if config.public_url:
+        hosts.append(urlsplit(config.public_url).hostname or "")
+    if config.host not in ("0.0.0.0", "::", ""):
+        hosts.append(config.host)
     hosts += ["localhost", "127.0.0.1", "::1"]
     return list(dict.fromkeys(h for h in hosts if h))
 

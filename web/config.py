@@ -29,6 +29,11 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8080
     auto_migrate: bool = True
+    public_url: str = ""  # CRISIS_PUBLIC_URL: links in emails and feeds, Twilio signatures
+    allowed_hosts: tuple[str, ...] = ()  # CRISIS_ALLOWED_HOSTS, beside the public URL's host
+    public_freeze_status: bool = False  # CRISIS_PUBLIC_FREEZE_STATUS=1: anonymous GET /freeze
+    secure_cookies: bool = False  # CRISIS_SECURE_COOKIES=1 behind HTTPS
+    proxies: int = 0  # CRISIS_PROXIES: reverse proxies whose X-Forwarded-* headers we trust
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -48,6 +53,13 @@ class Config:
             port=int(env.get("CRISIS_PORT", "8080")),
             auto_migrate=env.get("CRISIS_AUTO_MIGRATE", "1" if db.startswith("sqlite") else "0")
             not in ("0", "false", "no"),
+            public_url=env.get("CRISIS_PUBLIC_URL", "").rstrip("/"),
+            allowed_hosts=tuple(
+                h.strip() for h in env.get("CRISIS_ALLOWED_HOSTS", "").split(",") if h.strip()
+            ),
+            public_freeze_status=env.get("CRISIS_PUBLIC_FREEZE_STATUS") == "1",
+            secure_cookies=env.get("CRISIS_SECURE_COOKIES", "0") == "1",
+            proxies=int(env.get("CRISIS_PROXIES", "0") or 0),
         )
 
     def __repr__(self) -> str:

@@ -179,13 +179,10 @@ def test_subscribe_form_without_csrf_is_refused(client: FlaskClient) -> None:
     assert resp.status_code == 403
 
 
-def test_behind_a_proxy_the_limit_is_per_visitor(
-    service: Service, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_behind_a_proxy_the_limit_is_per_visitor(service: Service) -> None:
     """With CRISIS_PROXIES=1 the limit counts X-Forwarded-For, not the proxy's own address."""
-    monkeypatch.setenv("CRISIS_PROXIES", "1")
     app = create_app(
-        Config(database_url="sqlite://", secret_key=Secret("k")),
+        Config(database_url="sqlite://", secret_key=Secret("k"), proxies=1),
         service=service,
         test_config={"TESTING": True},
     )
