@@ -103,8 +103,9 @@ def _apply(
     if stage > seen or (stage == seen and seen < 4):  # one final word: the first one
         values["provider_status"] = status[:32]
     new = FINAL.get(status)
-    # A final outcome lands once; "delivered" after "failed" (or the reverse) is only noted.
-    if new and row.status in ("sent", "sending") and not (seen >= 4 and stage < seen):
+    # A final outcome lands once (the row leaves sent/sending with it): a later "delivered"
+    # after "failed", or the reverse, is only noted.
+    if new and row.status in ("sent", "sending"):
         values["status"] = new
         if new == "delivered":
             values["delivered_at"] = now

@@ -53,7 +53,6 @@ from engine.store.tables import (
     posts,
     sandbox_messages,
     subscribers,
-    throttle_hits,
     updates,
     users,
 )
@@ -1424,14 +1423,7 @@ class Service:
         _require(actor, Perm.ADMIN, "clear login throttles")
         with self.store.transaction() as conn:
             n = throttle.clear(conn, bucket="login-account", key=username)
-            pairs = conn.execute(
-                sa.select(throttle_hits.c.key)
-                .where(throttle_hits.c.bucket == "login-pair")
-                .distinct()
-            ).scalars()
-            for key in [k for k in pairs if k.split("|", 1)[0] == username]:
-                n += throttle.clear(conn, bucket="login-pair", key=key)
-            return n
+            return n + throttle.clear_prefix(conn, bucket="login-pair", prefix=f"{username}|")
 
     def throttles(self, *, hours: int = 24) -> list[dict[str, Any]]:
         """What the shared rate limits have counted lately (the admin's page)."""

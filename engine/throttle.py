@@ -75,6 +75,18 @@ def clear(conn: Connection, *, bucket: str, key: str) -> int:
     )
 
 
+def clear_prefix(conn: Connection, *, bucket: str, prefix: str) -> int:
+    """Forget every key of ``bucket`` that starts with ``prefix``."""
+    t = throttle_hits.c
+    return int(
+        conn.execute(
+            throttle_hits.delete().where(
+                t.bucket == bucket, t.key.startswith(prefix, autoescape=True)
+            )
+        ).rowcount
+    )
+
+
 def summary(conn: Connection, *, since: datetime) -> list[dict[str, object]]:
     """Counts per (bucket, key) since ``since``, most first: the admin's view."""
     t = throttle_hits.c

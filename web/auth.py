@@ -93,7 +93,7 @@ def _identify() -> None:
             raise ApiError(401, "that token is unknown or revoked")
         user, scope = found
         _check_scope(scope)
-        g.user, g.via, g.token_scope = user, "token", scope
+        g.user, g.via = user, "token"
         return
     username = session.get("uid")
     if username:

@@ -159,10 +159,11 @@ def twilio_status() -> Any:
     status = form.get("MessageStatus") or form.get("CallStatus") or ""
     if not sid or not status:
         raise ApiError(400, "MessageSid/CallSid and a status are required")
+    stage = receipt_stage(status)
     found = service().record_receipt(
         provider_id=sid,
-        status=receipt_stage(status),
+        status=stage,
         code=form.get("ErrorCode"),
-        detail=status if receipt_stage(status) != status else None,
+        detail=status if stage != status else None,  # Twilio's own word, for people
     )
     return Response(status=204 if found else 200)
