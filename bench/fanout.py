@@ -26,13 +26,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._pg import base_url, schema_url  # noqa: E402
-from engine.catalog import Catalog  # noqa: E402
-from engine.channels import Channel, load_channels  # noqa: E402
-from engine.models import Actor  # noqa: E402
-from engine.ports import SystemClock  # noqa: E402
+from engine.delivery.worker import Worker  # noqa: E402
+from engine.kernel.models import Actor  # noqa: E402
+from engine.kernel.ports import SystemClock  # noqa: E402
+from engine.playbooks.catalog import Catalog  # noqa: E402
+from engine.playbooks.channels import Channel, load_channels  # noqa: E402
 from engine.service import Service  # noqa: E402
 from engine.store import Store  # noqa: E402
-from engine.worker import Worker  # noqa: E402
 from notifiers.twilio_common import make_client  # noqa: E402
 from notifiers.twilio_sms import TwilioSmsNotifier  # noqa: E402
 
@@ -125,7 +125,7 @@ def engine_run(
 
 class _Drop:
     def send(self, message: object) -> object:
-        from engine.ports import Receipt
+        from engine.kernel.ports import Receipt
 
         return Receipt(provider_id="drop")
 

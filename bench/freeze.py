@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._pg import base_url, schema_url  # noqa: E402
-from engine.catalog import Catalog  # noqa: E402
-from engine.channels import load_channels  # noqa: E402
-from engine.models import Actor  # noqa: E402
-from engine.ports import SystemClock  # noqa: E402
+from engine.kernel.models import Actor  # noqa: E402
+from engine.kernel.ports import SystemClock  # noqa: E402
+from engine.playbooks.catalog import Catalog  # noqa: E402
+from engine.playbooks.channels import load_channels  # noqa: E402
 from engine.service import Service  # noqa: E402
 from engine.store import Store  # noqa: E402
 from engine.store.tables import posts  # noqa: E402

@@ -29,14 +29,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench._http import gunicorn, load  # noqa: E402
 from bench._pg import base_url, schema_url  # noqa: E402
-from engine.catalog import Catalog  # noqa: E402
-from engine.channels import load_channels  # noqa: E402
-from engine.models import Actor  # noqa: E402
-from engine.ports import SystemClock  # noqa: E402
+from engine.delivery.worker import Worker  # noqa: E402
+from engine.kernel.models import Actor  # noqa: E402
+from engine.kernel.ports import SystemClock  # noqa: E402
+from engine.playbooks.catalog import Catalog  # noqa: E402
+from engine.playbooks.channels import load_channels  # noqa: E402
+from engine.public.status_page import StatusPageNotifier  # noqa: E402
 from engine.service import Service  # noqa: E402
-from engine.status_page import StatusPageNotifier  # noqa: E402
 from engine.store import Store  # noqa: E402
-from engine.worker import Worker  # noqa: E402
 
 REGIONS = ["lille", "calais", "paris", "london", "brussels"]
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._pg import base_url, schema_url  # noqa: E402
-from engine.ports import SystemClock  # noqa: E402
+from engine.kernel.ports import SystemClock  # noqa: E402
 from engine.store import Store  # noqa: E402
 from engine.store.tables import timers  # noqa: E402
 from web.alarm import AlarmClock  # noqa: E402

@@ -15,33 +15,29 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from engine import (
-    addresses,
-    calendar,
-    keys,
-    lifecycle,
-    monitoring,
-    paging,
-    public,
-    receipts,
-    rosterdb,
-    subscriptions,
-    throttle,
-    timers,
-    update_flow,
-)
-from engine.catalog import Catalog
-from engine.channels import Channel
-from engine.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
-from engine.freeze import Scope
-from engine.journal import append_event
-from engine.models import Actor, Event, Incident, User
-from engine.places import Places
-from engine.places import key as places_key
-from engine.playbook import ON_LIFT, Playbook
-from engine.ports import Alarm, Clock, SystemClock
-from engine.roles import ROLES, Perm, may
-from engine.security import hash_password, new_token, token_digest, verify_password
+from engine.audience import subscriptions
+from engine.calendar import posts as calendar
+from engine.calendar.rules import Scope
+from engine.delivery import receipts
+from engine.incidents import lifecycle
+from engine.kernel import addresses, keys, throttle
+from engine.kernel.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
+from engine.kernel.journal import append_event
+from engine.kernel.models import Actor, Event, Incident, User
+from engine.kernel.ports import Alarm, Clock, SystemClock
+from engine.kernel.roles import ROLES, Perm, may
+from engine.kernel.security import hash_password, new_token, token_digest, verify_password
+from engine.kernel.text import PROBLEM, UNSTORABLE
+from engine.kernel.timeline import GENESIS, event_hash, verify_chain
+from engine.monitoring import alerts as monitoring
+from engine.paging import ladder as paging
+from engine.paging import rosterdb
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import Channel
+from engine.playbooks.places import Places
+from engine.playbooks.places import key as places_key
+from engine.playbooks.playbook import ON_LIFT, Playbook
+from engine.public import projection as public
 from engine.store import Store
 from engine.store.tables import (
     api_tokens,
@@ -57,9 +53,9 @@ from engine.store.tables import (
     users,
 )
 from engine.store.tables import timers as timer_table
-from engine.text import PROBLEM, UNSTORABLE
-from engine.timeline import GENESIS, event_hash, verify_chain
-from engine.timers import Handler
+from engine.timers import schedule as timers
+from engine.timers.schedule import Handler
+from engine.updates import flow as update_flow
 
 OPEN, RESOLVED, ALL = "open", "resolved", "all"
 TOKEN_SCOPES = ("full", "read", "metrics", "monitoring")

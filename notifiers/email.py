@@ -9,8 +9,8 @@ import uuid
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from engine.errors import SendFailed
-from engine.ports import OutboundMessage, Receipt
+from engine.kernel.errors import SendFailed
+from engine.kernel.ports import OutboundMessage, Receipt
 
 SECURITY = ("starttls", "ssl", "none")
 

@@ -7,7 +7,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.errors import SendFailed
+from engine.kernel.errors import SendFailed
 
 
 def post_json(

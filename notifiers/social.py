@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from engine.ports import OutboundMessage, Receipt
+from engine.kernel.ports import OutboundMessage, Receipt
 from notifiers.http import post_json
 
 

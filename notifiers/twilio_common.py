@@ -10,7 +10,7 @@ from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from engine.errors import SendFailed
+from engine.kernel.errors import SendFailed
 
 # Twilio error codes: https://www.twilio.com/docs/api/errors
 PERMANENT_CODES = frozenset(
@@ -26,7 +26,7 @@ PERMANENT_CODES = frozenset(
     }
 )
 UNSUBSCRIBED = 21610
-# Twilio's message and call statuses as provider-neutral receipt stages (engine.receipts).
+# Twilio's message and call statuses as provider-neutral receipt stages (engine.delivery.receipts).
 RECEIPT_STAGES = {
     "accepted": "accepted",
     "queued": "accepted",

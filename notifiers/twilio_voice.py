@@ -12,8 +12,8 @@ from xml.sax.saxutils import escape, quoteattr
 from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
-from engine.errors import SendFailed
-from engine.ports import OutboundMessage, Receipt
+from engine.kernel.errors import SendFailed
+from engine.kernel.ports import OutboundMessage, Receipt
 from notifiers.twilio_common import classify, retry_after_of
 
 

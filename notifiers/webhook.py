@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from engine.ports import OutboundMessage, Receipt
+from engine.kernel.ports import OutboundMessage, Receipt
 from notifiers.http import post_json
 
 TOLERANCE_SECONDS = 300

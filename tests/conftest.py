@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine.catalog import Catalog
-from engine.channels import Channel, load_channels
-from engine.models import Actor
-from engine.ports import FakeClock
+from engine.kernel.models import Actor
+from engine.kernel.ports import FakeClock
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import Channel, load_channels
 from engine.service import Service
 from engine.store import Store, make_engine
 
@@ -162,7 +162,7 @@ roles:
 @pytest.fixture
 def roster(service: Service) -> Service:
     """The service with a small, fixed roster loaded."""
-    from engine.rosterdb import parse_roster
+    from engine.paging.rosterdb import parse_roster
 
     service.load_roster(seed=parse_roster(TEST_ROSTER, file="roster.yaml"))
     return service

@@ -14,10 +14,10 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from engine import logcontext
-from engine.ports import Clock
+from engine.kernel import logcontext
+from engine.kernel.ports import Clock
+from engine.kernel.text import PROBLEM, UNSTORABLE
 from engine.service import Service
-from engine.text import PROBLEM, UNSTORABLE
 from web.config import Config, deployment_secret
 from web.errors import ApiError
 

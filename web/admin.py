@@ -8,10 +8,10 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from engine import lifecycle
-from engine.errors import Conflict, NotFound, PlaybookInvalid, ValidationFailed
-from engine.playbook import Playbook, load_file, playbook_files
-from engine.roles import ROLES, Perm
+from engine.incidents import lifecycle
+from engine.kernel.errors import Conflict, NotFound, PlaybookInvalid, ValidationFailed
+from engine.kernel.roles import ROLES, Perm
+from engine.playbooks.playbook import Playbook, load_file, playbook_files
 from web import diagram
 from web.auth import acting, requires, service
 

@@ -1,7 +1,7 @@
 """The alarm clock: APScheduler (memory job store) wakes this process when a timer falls due.
 
-An adapter around the engine's durable timers (``engine.timers``): it only decides *when* to
-look; what is due is read from the database, claimed with SKIP LOCKED and applied there.
+An adapter around the engine's durable timers (``engine.timers.schedule``): it only decides
+*when* to look; what is due is read from the database, claimed with SKIP LOCKED and applied there.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from engine.ports import Clock, Metrics
+from engine.kernel.ports import Clock, Metrics
 from engine.store import Store
-from engine.timers import Handler, Source, fire_due, next_due
+from engine.timers.schedule import Handler, Source, fire_due, next_due
 
 log = logging.getLogger("crisis.timers")
 

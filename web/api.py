@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, g, jsonify, render_template, request, stream_with_context
 
-from engine.roles import Perm
+from engine.kernel.roles import Perm
 from web import live
 from web.apispec import Api, query_int
 from web.auth import acting, service

@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import g, jsonify, request
 
-from engine.freeze import Scope
-from engine.roles import Perm
+from engine.calendar.rules import Scope
+from engine.kernel.roles import Perm
 from web.api import api, created
 from web.apispec import query_int
 from web.auth import acting, current_user, service

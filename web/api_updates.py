@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import g, jsonify, request
 
-from engine.roles import Perm
+from engine.kernel.roles import Perm
 from web.api import api, created
 from web.auth import acting, service
 from web.present import rfc3339

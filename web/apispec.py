@@ -17,8 +17,8 @@ from flask import Blueprint, current_app, g, request
 from jsonschema import Draft202012Validator
 from werkzeug.routing import IntegerConverter
 
-from engine.roles import PERMISSIONS, Perm
-from engine.text import PROBLEM, unstorable
+from engine.kernel.roles import PERMISSIONS, Perm
+from engine.kernel.text import PROBLEM, unstorable
 from web.auth import current_user, requires
 from web.errors import ApiError
 from web.schemas import ERROR, Schema

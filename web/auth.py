@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
 
-from engine.errors import NotFound
-from engine.models import Actor, User
-from engine.roles import Perm, may
+from engine.kernel.errors import NotFound
+from engine.kernel.models import Actor, User
+from engine.kernel.roles import Perm, may
 from engine.service import Service
 from web.errors import ApiError
 

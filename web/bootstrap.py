@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from engine.catalog import Catalog
-from engine.channels import load_channels
-from engine.errors import CrisisError
-from engine.keys import Keys
-from engine.places import Places
-from engine.ports import Clock
+from engine.kernel.errors import CrisisError
+from engine.kernel.keys import Keys
+from engine.kernel.ports import Clock
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import load_channels
+from engine.playbooks.places import Places
 from engine.service import Service
 from engine.store import Store
 from web.config import Config, deployment_secret

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from html import escape
 
-from engine.playbook import Playbook
+from engine.playbooks.playbook import Playbook
 
 BOX_W, BOX_H = 150, 44
 COL, ROW = 240, 100

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import (
+from engine.kernel.errors import (
     Conflict,
     CrisisError,
     Forbidden,

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from engine.playbook import CapProfile, Playbook
-from engine.public import Entry, PublicIncident
-from engine.text import xml_safe
+from engine.kernel.text import xml_safe
+from engine.playbooks.playbook import CapProfile, Playbook
+from engine.public.projection import Entry, PublicIncident
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"

@@ -14,8 +14,8 @@ from xml.sax.saxutils import escape
 from flask import Blueprint, Response, current_app, request
 from twilio.request_validator import RequestValidator
 
-from engine.errors import Conflict, Forbidden, NotFound
-from engine.models import User
+from engine.kernel.errors import Conflict, Forbidden, NotFound
+from engine.kernel.models import User
 from notifiers.twilio_common import receipt_stage
 from web.auth import service
 from web.errors import ApiError

@@ -17,7 +17,7 @@ import psycopg
 from flask import current_app
 from sqlalchemy.engine import make_url
 
-from engine.journal import EVENTS_CHANNEL
+from engine.kernel.journal import EVENTS_CHANNEL
 
 log = logging.getLogger("crisis.live")
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from engine import linear, logcontext
+from engine.kernel import linear, logcontext
 
 # RE2 (linear time): a log line can carry a 100 KB path or alert label from anyone.
 # (pattern, replacement with \\1 for the part kept)

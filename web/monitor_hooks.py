@@ -28,8 +28,8 @@ from typing import Any
 from flask import jsonify, request
 from jsonschema import Draft202012Validator
 
-from engine.monitoring import AlertIn
-from engine.roles import Perm
+from engine.kernel.roles import Perm
+from engine.monitoring.alerts import AlertIn
 from web.apispec import read_json
 from web.auth import current_actor, requires, requires_token, service
 from web.errors import ApiError

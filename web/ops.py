@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from engine.roles import Perm
+from engine.kernel.roles import Perm
 from web.auth import requires, service
 from web.metrics import PrometheusMetrics
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.models import Event, Incident
-from engine.playbook import Playbook
+from engine.kernel.models import Event, Incident
+from engine.playbooks.playbook import Playbook
 
 
 def rfc3339(value: datetime | None) -> str | None:

@@ -1,8 +1,8 @@
 """The public face: status page, Atom and CAP feeds, Statuspage-compatible JSON, subscriptions.
 
-Everything here reads only published entries (engine.public), so drafts, rejected and expired
-updates cannot appear. Pages and feeds carry a weak ETag derived from what has been published
-(and the day, for the 90-day strips) and are cached briefly by browsers and proxies; a
+Everything here reads only published entries (engine.public.projection), so drafts, rejected
+and expired updates cannot appear. Pages and feeds carry a weak ETag derived from what has been
+published (and the day, for the 90-day strips) and are cached briefly by browsers and proxies; a
 conditional request answers 304 after one small query.
 """
 
@@ -30,8 +30,9 @@ from flask import (
     url_for,
 )
 
-from engine.errors import NotFound, ValidationFailed
-from engine.public import (
+from engine.audience.subscriptions import Pending, Policy
+from engine.kernel.errors import NotFound, ValidationFailed
+from engine.public.projection import (
     HISTORY_DAYS,
     Component,
     ComponentView,
@@ -40,7 +41,6 @@ from engine.public import (
     day_strip,
     parse_components,
 )
-from engine.subscriptions import Pending, Policy
 from web import feeds
 from web.auth import service
 

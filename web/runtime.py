@@ -11,15 +11,15 @@ import os
 import socket
 from collections.abc import Mapping
 
-from engine.calendar import next_post_due
-from engine.channels import Channel
-from engine.errors import CrisisError
-from engine.ports import Metrics, Notifier
-from engine.sandbox import SandboxNotifier
+from engine.calendar.posts import next_post_due
+from engine.delivery.sandbox import SandboxNotifier
+from engine.delivery.worker import Worker
+from engine.kernel.errors import CrisisError
+from engine.kernel.ports import Metrics, Notifier
+from engine.playbooks.channels import Channel
+from engine.public.status_page import StatusPageNotifier
 from engine.service import Service
-from engine.status_page import StatusPageNotifier
-from engine.timers import Source
-from engine.worker import Worker
+from engine.timers.schedule import Source
 from notifiers.email import EmailNotifier
 from notifiers.social import SocialNotifier
 from notifiers.twilio_common import make_client

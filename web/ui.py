@@ -17,8 +17,14 @@ from flask import (
     url_for,
 )
 
-from engine.errors import Conflict, Forbidden, InvalidTransition, RateLimited, ValidationFailed
-from engine.roles import Perm, may
+from engine.kernel.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    RateLimited,
+    ValidationFailed,
+)
+from engine.kernel.roles import Perm, may
 from web.auth import acting, current_user, log_in, log_out, requires, service
 from web.errors import ApiError
 

@@ -73,8 +73,8 @@ class Store:
         return cls(make_engine(url), keys=keys)
 
     def use_keys(self, keys: Any) -> None:
-        """Give every connection the deployment's keys (engine.keys.Keys), outside any table."""
-        from engine.keys import OPTION
+        """Give every connection the deployment's keys (kernel.keys.Keys), outside any table."""
+        from engine.kernel.keys import OPTION
 
         self.engine = self.engine.execution_options(**{OPTION: keys})
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from engine.catalog import Catalog
-from engine.channels import Channel
-from engine.places import Places
-from engine.ports import SystemClock
-from engine.rosterdb import parse_roster
+from engine.kernel.ports import SystemClock
+from engine.paging.rosterdb import parse_roster
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import Channel
+from engine.playbooks.places import Places
 from engine.service import Service
 from engine.store import Store
 from tests.conftest import ROOT, TEST_ROSTER

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from engine.catalog import Catalog
-from engine.channels import Channel
-from engine.ports import FakeClock
+from engine.kernel.ports import FakeClock
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import Channel
 from engine.service import Service
 from engine.store import Store
 from web import create_app

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from engine.ports import SystemClock
+from engine.kernel.ports import SystemClock
 from engine.store import Store
 from engine.store.tables import timers
-from engine.timers import schedule
+from engine.timers.schedule import schedule
 from web.alarm import AlarmClock
 
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from engine.catalog import Catalog
-from engine.channels import Channel
-from engine.ports import SystemClock
+from engine.kernel.ports import SystemClock
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import Channel
 from engine.service import Service
 from engine.store import Store
 from web import create_app

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from engine.catalog import Catalog
-from engine.channels import load_channels
-from engine.keys import DEVELOPMENT_SECRET
-from engine.ports import SystemClock
+from engine.kernel.keys import DEVELOPMENT_SECRET
+from engine.kernel.ports import SystemClock
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import load_channels
 from engine.service import Service
 from engine.store import Store
 from engine.store.tables import deliveries

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from engine.ports import FakeClock, Notifier
-from engine.ratelimit import TokenBucket
-from engine.sandbox import SandboxNotifier
+from engine.delivery.ratelimit import TokenBucket
+from engine.delivery.sandbox import SandboxNotifier
+from engine.delivery.worker import Worker
+from engine.kernel.ports import FakeClock, Notifier
 from engine.service import Service
 from engine.store.tables import deliveries, subscribers
-from engine.timers import fire_due
-from engine.worker import Worker
+from engine.timers.schedule import fire_due
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
 from tests.conftest import COMMS, OPERATOR

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from engine.models import Actor
-from engine.outbox import claim
-from engine.ports import FakeClock
-from engine.sandbox import SandboxNotifier
+from engine.delivery.outbox import claim
+from engine.delivery.sandbox import SandboxNotifier
+from engine.delivery.worker import Worker
+from engine.kernel.models import Actor
+from engine.kernel.ports import FakeClock
 from engine.service import Service
 from engine.store.tables import deliveries, sandbox_messages, timers
-from engine.timers import fire_due
-from engine.worker import Worker
+from engine.timers.schedule import fire_due
 from tests.conftest import COMMS, OPERATOR
 
 M = timedelta(minutes=1)
@@ -253,7 +253,7 @@ def test_a_paged_person_may_acknowledge_without_the_operator_role(
     assert inc.owner == "vic"
     other = declare_rail(roster)
     roster.roster_remove(role="duty-manager", username="vic")
-    from engine.errors import Forbidden
+    from engine.kernel.errors import Forbidden
 
     with pytest.raises(Forbidden):
         roster.acknowledge(actor=Actor("vic", "viewer"), incident_id=other)

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from engine.errors import Conflict, Forbidden, ValidationFailed
-from engine.freeze import Scope
-from engine.models import Actor
-from engine.ports import FakeClock
-from engine.sandbox import SandboxNotifier
+from engine.calendar.rules import Scope
+from engine.delivery.sandbox import SandboxNotifier
+from engine.delivery.worker import Worker
+from engine.kernel.errors import Conflict, Forbidden, ValidationFailed
+from engine.kernel.models import Actor
+from engine.kernel.ports import FakeClock
 from engine.service import Service
 from engine.store.tables import deliveries, sandbox_messages
-from engine.worker import Worker
 from tests.conftest import ADMIN, COMMS, OPERATOR
 
 MARKETER = Actor("mia", "marketer")

@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from engine import calendar
-from engine.catalog import Catalog
-from engine.channels import Channel, load_channels
-from engine.freeze import Scope
-from engine.models import Actor
-from engine.ports import SystemClock
+from engine.calendar import posts as calendar
+from engine.calendar.rules import Scope
+from engine.kernel.models import Actor
+from engine.kernel.ports import SystemClock
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import Channel, load_channels
 from engine.service import Service
 from engine.store import Store
 from engine.store.tables import posts

@@ -9,16 +9,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine import calendar
-from engine.catalog import Catalog
-from engine.channels import Channel
-from engine.freeze import Scope
-from engine.outbox import claim
-from engine.ports import FakeClock, OutboundMessage, Receipt, SystemClock
+from engine.calendar import posts as calendar
+from engine.calendar.rules import Scope
+from engine.delivery.outbox import claim
+from engine.delivery.worker import Worker
+from engine.kernel.ports import FakeClock, OutboundMessage, Receipt, SystemClock
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import Channel
 from engine.service import Service
 from engine.store import Store
 from engine.store.tables import deliveries, freezes, posts
-from engine.worker import Worker
 from tests.conftest import COMMS, OPERATOR
 from tests.integration.test_escalation import declare_rail, tick
 from tests.integration.test_freeze import post

@@ -12,11 +12,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from engine.errors import ValidationFailed
-from engine.freeze import Scope
-from engine.monitoring import AlertIn
-from engine.places import Places
-from engine.ports import FakeClock
+from engine.calendar.rules import Scope
+from engine.kernel.errors import ValidationFailed
+from engine.kernel.ports import FakeClock
+from engine.monitoring.alerts import AlertIn
+from engine.playbooks.places import Places
 from engine.service import Service
 from engine.store.tables import deliveries
 from tests.conftest import COMMS, OPERATOR, ROOT

@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from engine.errors import Conflict, Forbidden, ValidationFailed
-from engine.models import Actor
-from engine.ports import FakeClock
+from engine.kernel.errors import Conflict, Forbidden, ValidationFailed
+from engine.kernel.models import Actor
+from engine.kernel.ports import FakeClock
 from engine.service import Service
 from engine.store.tables import deliveries, timers
-from engine.timers import fire_due
+from engine.timers.schedule import fire_due
 from tests.conftest import COMMS, OPERATOR, VIEWER
 from tests.integration.test_updates import COMMS2, rail
 
@@ -129,7 +129,7 @@ def test_a_monitoring_draft_rewritten_by_one_person_needs_another_to_approve(
     service: Service,
 ) -> None:
     """Item 3: the same for a draft monitoring wrote and one comms lead rewrote."""
-    from engine.monitoring import AlertIn
+    from engine.monitoring.alerts import AlertIn
 
     robot = Actor("alertmanager", "automation")
     labels = {"alertname": "SignallingFailure", "severity": "critical", "line": "lille"}

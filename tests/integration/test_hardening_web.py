@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Flask
 
+from engine.playbooks.yamlsrc import Reader
 from engine.service import Service
-from engine.yamlsrc import Reader
 from tests.conftest import COMMS, OPERATOR
 from tests.integration.test_web import bearer, declare, login
 
@@ -124,7 +124,7 @@ def test_one_summary_limit_at_every_entrance(app: Flask, svc: Service) -> None:
     """Item 17: the declare form took a 900 KB summary the API refused."""
     import pytest
 
-    from engine.errors import ValidationFailed
+    from engine.kernel.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed) as refused:
         svc.declare(

@@ -13,14 +13,14 @@ import sqlalchemy as sa
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from engine.catalog import Catalog
-from engine.channels import Channel
-from engine.ports import FakeClock
-from engine.rosterdb import parse_roster
+from engine.kernel.ports import FakeClock
+from engine.paging.rosterdb import parse_roster
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import Channel
 from engine.service import Service
 from engine.store import Store
 from engine.store.tables import deliveries
-from engine.timers import fire_due
+from engine.timers.schedule import fire_due
 from tests.conftest import OPERATOR, TEST_ROSTER
 from web import create_app
 from web.config import Config, Secret

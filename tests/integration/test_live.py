@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from engine.catalog import Catalog
-from engine.channels import Channel
-from engine.keys import DEVELOPMENT_SECRET
-from engine.ports import SystemClock
+from engine.kernel.keys import DEVELOPMENT_SECRET
+from engine.kernel.ports import SystemClock
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import Channel
 from engine.service import Service
 from engine.store import Store
 from tests.conftest import OPERATOR, ROOT

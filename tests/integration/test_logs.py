@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from engine.ports import OutboundMessage, Receipt
+from engine.delivery.worker import Worker
+from engine.kernel.ports import OutboundMessage, Receipt
 from engine.service import Service
-from engine.worker import Worker
 from tests.conftest import COMMS, OPERATOR
 from tests.integration.test_web import bearer
 from web import logs

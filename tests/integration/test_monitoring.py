@@ -13,10 +13,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from engine.catalog import Catalog
-from engine.channels import Channel
-from engine.monitoring import AlertIn
-from engine.ports import FakeClock
+from engine.kernel.ports import FakeClock
+from engine.monitoring.alerts import AlertIn
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import Channel
 from engine.service import Service
 from tests.conftest import OPERATOR, PLAYBOOKS
 from web import create_app

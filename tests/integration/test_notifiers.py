@@ -23,10 +23,10 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
-from engine.errors import SendFailed
-from engine.ports import FakeClock, Notifier, OutboundMessage
-from engine.sandbox import SandboxNotifier
-from engine.status_page import StatusPageNotifier
+from engine.delivery.sandbox import SandboxNotifier
+from engine.kernel.errors import SendFailed
+from engine.kernel.ports import FakeClock, Notifier, OutboundMessage
+from engine.public.status_page import StatusPageNotifier
 from engine.store import Store
 from engine.store.tables import sandbox_messages, status_entries
 from notifiers.email import EmailNotifier

@@ -9,12 +9,12 @@ from typing import Any
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.errors import SendFailed
-from engine.ports import OutboundMessage, Receipt
-from engine.sandbox import SandboxNotifier
+from engine.delivery.sandbox import SandboxNotifier
+from engine.delivery.worker import Worker
+from engine.kernel.errors import SendFailed
+from engine.kernel.ports import OutboundMessage, Receipt
 from engine.service import Service
-from engine.timers import fire_due
-from engine.worker import Worker
+from engine.timers.schedule import fire_due
 from tests.conftest import COMMS, OPERATOR
 from tests.integration.test_web import bearer
 from web.runtime import Runtime

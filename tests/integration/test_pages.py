@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from engine.roles import Perm, may
+from engine.kernel.roles import Perm, may
 from engine.service import Service
 from tests.integration.test_web import bearer, csrf_of, login
 

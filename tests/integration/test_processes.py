@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine.catalog import Catalog
-from engine.channels import Channel
-from engine.keys import DEVELOPMENT_SECRET
-from engine.ports import FakeClock
-from engine.rosterdb import parse_roster
+from engine.kernel.keys import DEVELOPMENT_SECRET
+from engine.kernel.ports import FakeClock
+from engine.paging.rosterdb import parse_roster
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import Channel
 from engine.service import Service
 from engine.store import Store
 from engine.store.tables import events, timers

@@ -18,11 +18,11 @@ from flask.testing import FlaskClient
 from xsdata.formats.dataclass.parsers import XmlParser
 from xsdata.formats.dataclass.parsers.config import ParserConfig
 
-from engine.ports import FakeClock
-from engine.sandbox import SandboxNotifier
+from engine.delivery.sandbox import SandboxNotifier
+from engine.delivery.worker import Worker
+from engine.kernel.ports import FakeClock
+from engine.public.status_page import StatusPageNotifier
 from engine.service import Service
-from engine.status_page import StatusPageNotifier
-from engine.worker import Worker
 from tests.conftest import COMMS, OPERATOR
 from web import create_app
 from web.config import Config, Secret

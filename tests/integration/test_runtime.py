@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import Catalog
-from engine.channels import parse_channels
-from engine.ports import FakeClock
-from engine.sandbox import SandboxNotifier
+from engine.delivery.sandbox import SandboxNotifier
+from engine.kernel.ports import FakeClock
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import parse_channels
+from engine.public.status_page import StatusPageNotifier
 from engine.service import Service
-from engine.status_page import StatusPageNotifier
 from engine.store import Store
 from notifiers.email import EmailNotifier
 from notifiers.social import SocialNotifier

@@ -12,8 +12,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from engine.catalog import Catalog
-from engine.errors import (
+from engine.kernel.errors import (
     Conflict,
     Forbidden,
     InvalidTransition,
@@ -21,8 +20,9 @@ from engine.errors import (
     RateLimited,
     ValidationFailed,
 )
-from engine.models import Actor
-from engine.ports import FakeClock
+from engine.kernel.models import Actor
+from engine.kernel.ports import FakeClock
+from engine.playbooks.catalog import Catalog
 from engine.service import Service
 from engine.store import Store
 from engine.store.tables import api_tokens, events, incidents, metadata, playbook_versions
@@ -213,7 +213,7 @@ def test_editing_a_playbook_never_changes_a_running_incident(
 def test_a_broken_reload_keeps_the_last_good_playbooks(
     tmp_path: Path, channels: frozenset[str]
 ) -> None:
-    from engine.errors import PlaybookInvalid
+    from engine.kernel.errors import PlaybookInvalid
 
     books = tmp_path / "playbooks"
     shutil.copytree(PLAYBOOKS, books)
@@ -364,8 +364,8 @@ def test_failed_logins_back_off_per_client_and_never_lock_the_account_out(
 
 def _rehash_unkeyed(service: Service, iid: int, *, change_actor: str | None = None) -> None:
     """What someone with database write access but no key can do: rewrite and recompute."""
+    from engine.kernel.timeline import GENESIS, event_hash
     from engine.store.tables import events as ev_table
-    from engine.timeline import GENESIS, event_hash
 
     with service.store.transaction() as conn:
         rows = conn.execute(
@@ -397,7 +397,7 @@ def test_a_chain_recomputed_without_the_key_is_caught_and_rekey_signs_only_intac
     service: Service,
 ) -> None:
     """Issue 13.16: the chain is an HMAC under a key outside the database."""
-    from engine.keys import Keys
+    from engine.kernel.keys import Keys
 
     service.store.use_keys(Keys.derive("the deployment secret"))
     forged = service.declare(

@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
 
-from engine.outbox import claim
-from engine.ports import FakeClock
+from engine.delivery.outbox import claim
+from engine.kernel.ports import FakeClock
 from engine.service import Service
 from engine.store.tables import deliveries, subscribers
 from tests.conftest import COMMS, OPERATOR
@@ -293,8 +293,8 @@ def test_global_caps_hold_across_processes(
     store: Any, catalog: Any, channel_map: Any, clock: FakeClock
 ) -> None:
     """Issue 13.8: the limits are counted in the database, so two processes share them."""
-    from engine.errors import RateLimited
-    from engine.subscriptions import Policy
+    from engine.audience.subscriptions import Policy
+    from engine.kernel.errors import RateLimited
 
     policy = Policy(sms_countries=("+44",), sms_per_hour=3, per_client=100)
     one = Service(store=store, catalog=catalog, clock=clock, channels=channel_map)
@@ -342,7 +342,7 @@ def test_the_admin_sees_the_counters(app: Flask, service: Service) -> None:
 
 def test_an_admin_added_subscriber_passes_the_same_checks(service: Service) -> None:
     """Issue 21: add_subscriber skipped the checks a status-page subscription runs."""
-    from engine.errors import ValidationFailed
+    from engine.kernel.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed) as bad:
         service.add_subscriber(actor=None, audience="passengers", phone="07700 900123")

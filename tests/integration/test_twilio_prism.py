@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from twilio.base.exceptions import TwilioException
 
-from engine.ports import OutboundMessage
+from engine.kernel.ports import OutboundMessage
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
 from notifiers.twilio_voice import TwilioVoiceNotifier

@@ -7,15 +7,15 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from engine.errors import Forbidden, ValidationFailed
-from engine.models import Actor
-from engine.ports import FakeClock
-from engine.sandbox import SandboxNotifier
+from engine.delivery.sandbox import SandboxNotifier
+from engine.delivery.worker import Worker
+from engine.kernel.errors import Forbidden, ValidationFailed
+from engine.kernel.models import Actor
+from engine.kernel.ports import FakeClock
+from engine.public.status_page import StatusPageNotifier
 from engine.service import Service
-from engine.status_page import StatusPageNotifier
 from engine.store.tables import deliveries, sandbox_messages, status_entries
-from engine.update_flow import StaleRevision
-from engine.worker import Worker
+from engine.updates.flow import StaleRevision
 from tests.conftest import COMMS, OPERATOR
 
 COMMS2 = Actor("chris", "comms_lead")
@@ -107,7 +107,7 @@ def test_only_the_audiences_channels_carry_an_update(service: Service) -> None:
 
 
 def test_legal_approves_regulator_notices_through_the_roster(service: Service) -> None:
-    from engine.rosterdb import parse_roster
+    from engine.paging.rosterdb import parse_roster
 
     service.load_roster(
         seed=parse_roster(

@@ -633,8 +633,8 @@ def test_calendar_page_review_queue_and_lift_from_the_incident_page(
 
 
 def test_sandbox_inbox_page_shows_what_would_have_been_sent(app: Flask, svc: Service) -> None:
-    from engine.ports import OutboundMessage
-    from engine.sandbox import SandboxNotifier
+    from engine.delivery.sandbox import SandboxNotifier
+    from engine.kernel.ports import OutboundMessage
 
     SandboxNotifier(store=svc.store, clock=svc.clock).send(
         OutboundMessage(

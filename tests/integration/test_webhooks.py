@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from engine.channels import Channel
-from engine.errors import SendFailed
-from engine.freeze import Scope
-from engine.ports import OutboundMessage
+from engine.calendar.rules import Scope
+from engine.delivery.worker import Worker
+from engine.kernel.errors import SendFailed
+from engine.kernel.ports import OutboundMessage
+from engine.playbooks.channels import Channel
 from engine.service import Service
-from engine.worker import Worker
 from notifiers.webhook import WebhookNotifier, signature, verify
 from tests.conftest import COMMS
 

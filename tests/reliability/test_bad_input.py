@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from engine.service import Service
-from engine.updates import sms_segments
+from engine.updates.rules import sms_segments
 from web import create_app
 from web.api import api
 from web.config import Config, Secret

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import Catalog
-from engine.channels import load_channels
-from engine.ports import SystemClock
+from engine.kernel.ports import SystemClock
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import load_channels
 from engine.service import Service
 from engine.store import Store
 from tests.conftest import COMMS, OPERATOR, PLAYBOOKS

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from engine.ports import OutboundMessage, Receipt, SystemClock
+from engine.delivery.worker import Worker
+from engine.kernel.ports import OutboundMessage, Receipt, SystemClock
 from engine.service import Service
 from engine.store import Store
 from engine.store.tables import deliveries
-from engine.worker import Worker
 from tests.conftest import OPERATOR
 from tests.fakes.twilio import FakeTwilio
 from tests.integration.test_blast import channels_file, start

@@ -14,10 +14,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from engine.ports import FakeClock
+from engine.delivery.worker import Worker
+from engine.kernel.ports import FakeClock
 from engine.service import Service
 from engine.store.tables import deliveries
-from engine.worker import Worker
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
 from tests.conftest import COMMS, OPERATOR

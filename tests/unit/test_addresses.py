@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.addresses import normalise_email, normalise_phone, problems
+from engine.kernel.addresses import normalise_email, normalise_phone, problems
 
 
 def test_phones_and_emails_take_one_form() -> None:

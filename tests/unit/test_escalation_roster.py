@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from engine.escalation import StepRef, exhausted_at, plan, progress, round_length
-from engine.playbook import Escalation, EscalationStep, Target
-from engine.roster import Override, Rotation, on_call, parse_handoff, quiet_until
+from engine.paging.escalation import StepRef, exhausted_at, plan, progress, round_length
+from engine.paging.roster import Override, Rotation, on_call, parse_handoff, quiet_until
+from engine.playbooks.playbook import Escalation, EscalationStep, Target
 
 T0 = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
 M = timedelta(minutes=1)

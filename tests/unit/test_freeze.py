@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.freeze import PostFacts, Scope, after_lift, holding, matches
+from engine.calendar.rules import PostFacts, Scope, after_lift, holding, matches
 
 NOW = datetime(2009, 12, 18, 22, 0, tzinfo=UTC)
 EUROSTAR = Scope(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine import lifecycle
-from engine.errors import Forbidden, InvalidTransition
-from engine.playbook import load_text
+from engine.incidents import lifecycle
+from engine.kernel.errors import Forbidden, InvalidTransition
+from engine.playbooks.playbook import load_text
 from tests.unit.test_playbook import MINIMAL
 
 GUARDED = MINIMAL.replace("dest: resolved}", "dest: resolved, role: comms_lead}")

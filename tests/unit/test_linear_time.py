@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import pytest
 
-from engine import linear
-from engine.updates import cites_next_update
+from engine.kernel import linear
+from engine.updates.rules import cites_next_update
 from web.hooks import parse_ack
 from web.logs import Redactor
 

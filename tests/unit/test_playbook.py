@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.channels import load_channels
-from engine.errors import PlaybookInvalid
-from engine.playbook import Playbook, load_many, load_text, version_of
+from engine.kernel.errors import PlaybookInvalid
+from engine.playbooks.channels import load_channels
+from engine.playbooks.playbook import Playbook, load_many, load_text, version_of
 from tests.conftest import CHANNELS, PLAYBOOKS
 
 CHANNEL_NAMES = frozenset(load_channels(CHANNELS))
@@ -245,7 +245,7 @@ def test_empty_and_multi_document_files_are_refused() -> None:
 
 
 def test_secrets_are_never_taken_inline_in_channels(tmp_path: Path) -> None:
-    from engine.channels import parse_channels
+    from engine.playbooks.channels import parse_channels
 
     with pytest.raises(PlaybookInvalid) as info:
         parse_channels(

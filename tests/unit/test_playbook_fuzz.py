@@ -11,8 +11,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import PlaybookInvalid
-from engine.playbook import Playbook, load_text
+from engine.kernel.errors import PlaybookInvalid
+from engine.playbooks.playbook import Playbook, load_text
 from tests.conftest import PLAYBOOKS
 from tests.unit.test_playbook import CHANNEL_NAMES
 

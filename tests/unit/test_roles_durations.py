@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from engine.durations import format_duration, parse_duration
-from engine.roles import Perm, may, satisfies
+from engine.kernel.durations import format_duration, parse_duration
+from engine.kernel.roles import Perm, may, satisfies
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-from engine.models import Event
-from engine.timeline import GENESIS, event_hash, verify_chain
+from engine.kernel.models import Event
+from engine.kernel.timeline import GENESIS, event_hash, verify_chain
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 KEY = b"the deployment's audit key, kept outside the database"

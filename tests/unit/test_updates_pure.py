@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.playbook import Audience
-from engine.updates import may_approve, sms_segments
+from engine.playbooks.playbook import Audience
+from engine.updates.rules import may_approve, sms_segments
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from engine.errors import ValidationFailed
+from engine.kernel.errors import ValidationFailed
 from web.cli.common import (
     _actor,
     _fail,
@@ -190,7 +190,7 @@ def freeze_create(
     as_user: str | None,
 ) -> None:
     """Freeze matching posts now."""
-    from engine.freeze import Scope
+    from engine.calendar.rules import Scope
 
     svc = _service(ctx)
     f = svc.create_freeze(

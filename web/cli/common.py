@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import click
 
-from engine.errors import CrisisError, PlaybookInvalid, ValidationFailed
-from engine.models import Actor
+from engine.kernel.errors import CrisisError, PlaybookInvalid, ValidationFailed
+from engine.kernel.models import Actor
 from engine.service import Service
 from web.bootstrap import build_service
 from web.config import Config

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from engine.channels import load_channels
-from engine.errors import PlaybookInvalid
-from engine.playbook import load_many
+from engine.kernel.errors import PlaybookInvalid
+from engine.playbooks.channels import load_channels
+from engine.playbooks.playbook import load_many
 from web.cli.common import _actor, _service, _when, as_option, handles_errors, main
 from web.present import event_json, incident_json
 

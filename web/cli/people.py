@@ -85,7 +85,7 @@ def roster() -> None:
 @handles_errors
 def roster_load(ctx: click.Context, path: Path) -> None:
     """Load people, roles and rotations from a roster file (people become users)."""
-    from engine.rosterdb import load_roster_file
+    from engine.paging.rosterdb import load_roster_file
 
     result = _service(ctx).load_roster(seed=load_roster_file(path))
     click.echo(

@@ -115,7 +115,7 @@ def demo(ctx: click.Context) -> None:
             )
     roster_file = Path("config/roster.yaml")
     if roster_file.exists():
-        from engine.rosterdb import load_roster_file
+        from engine.paging.rosterdb import load_roster_file
 
         svc.load_roster(seed=load_roster_file(roster_file))
         click.echo(f"roster loaded from {roster_file}")

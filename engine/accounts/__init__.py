@@ -1,0 +1,1 @@
+"""Accounts: users, sessions, API tokens and login throttling."""

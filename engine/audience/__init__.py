@@ -1,0 +1,1 @@
+"""The audience: subscribers, double opt-in, STOP/START, unsubscribe."""

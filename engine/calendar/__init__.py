@@ -1,0 +1,1 @@
+"""The content calendar: scheduled posts and the freezes that hold them."""

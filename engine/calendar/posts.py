@@ -1,0 +1,573 @@
+"""The content calendar: scheduled posts, the publisher, and freezes.
+
+The publisher claims due posts (``FOR UPDATE SKIP LOCKED``), takes the freeze gate FOR
+SHARE, reads the active freezes and, in that one transaction, marks each post held or
+published (queueing its send through the outbox). Creating a freeze takes the gate
+exclusively first. So no post a freeze matches can be published after the freeze commits,
+and creating a freeze costs the same however large the calendar is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from engine.calendar.rules import PostFacts, Scope, after_lift, holding, matches
+from engine.delivery import outbox
+from engine.kernel.errors import Conflict, NotFound, ValidationFailed
+from engine.kernel.journal import append_event
+from engine.kernel.text import PROBLEM, UNSTORABLE
+from engine.playbooks.channels import Channel, endpoint
+from engine.playbooks.places import Places
+from engine.store import Store
+from engine.store.tables import freeze_gate, freezes, incidents, posts
+
+POST_MEDIA = ("social", "newsletter")
+MAX_BODY = 5000
+MAX_IMPORT_ROWS = 100_000
+
+
+# --- the gate -----------------------------------------------------------------------------
+def gate_share(conn: Connection) -> None:
+    """Hold the gate shared until commit (publishers); SQLite's write lock already does."""
+    q = sa.select(freeze_gate.c.version).where(freeze_gate.c.id == 1)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update(read=True)
+    conn.execute(q)
+
+
+def gate_exclusive(conn: Connection) -> None:
+    """Hold the gate exclusively until commit (freeze creation)."""
+    conn.execute(
+        freeze_gate.update().where(freeze_gate.c.id == 1).values(version=freeze_gate.c.version + 1)
+    )
+
+
+def active_scopes(conn: Connection) -> dict[int, Scope]:
+    rows = conn.execute(
+        sa.select(freezes.c.id, freezes.c.scope).where(freezes.c.lifted_at.is_(None))
+    )
+    return {r.id: Scope.from_json(r.scope) for r in rows}
+
+
+def facts(row: Row[Any]) -> PostFacts:
+    return PostFacts(row.channel, tuple(row.tags or ()), tuple(row.regions or ()))
+
+
+# --- posts --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PostIn:
+    channel: str
+    body: str
+    publish_at: datetime
+    tags: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+
+def check_post(
+    raw: Mapping[str, Any],
+    *,
+    channels: Mapping[str, Channel],
+    now: datetime,
+    places: Places | None = None,
+) -> tuple[PostIn | None, dict[str, str]]:
+    """Validate one post's fields; return the post or the problems by field."""
+    problems: dict[str, str] = {}
+    channel = str(raw.get("channel") or "").strip()
+    ch = channels.get(channel)
+    if ch is None or ch.medium not in POST_MEDIA:
+        usable = ", ".join(sorted(n for n, c in channels.items() if c.medium in POST_MEDIA))
+        problems["channel"] = (
+            f"{channel or '(empty)'!r} is not a social or newsletter channel (use one of: {usable})"
+        )
+    body = str(raw.get("body") or "").strip()
+    if not body:
+        problems["body"] = "a post needs a body"
+    elif len(body) > MAX_BODY:
+        problems["body"] = f"keep the body under {MAX_BODY} characters"
+    publish_at = _instant(raw.get("publish_at"))
+    if publish_at is None:
+        problems["publish_at"] = "give a time with a zone, e.g. 2026-12-18T22:02:00Z"
+    tags = _names(raw.get("tags"), "tags", problems)
+    regions = _names(raw.get("regions"), "regions", problems)
+    if places is not None and regions:
+        ids, unknown = places.resolve("regions", list(regions))
+        if unknown:
+            problems["regions"] = places.problem("regions", unknown)
+        regions = tuple(ids)
+    if problems or publish_at is None:
+        return None, problems
+    return PostIn(channel, body, publish_at, tags, regions), {}
+
+
+def _instant(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+
+
+def _names(value: Any, field: str, problems: dict[str, str]) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    items = value if isinstance(value, list) else str(value).replace("|", ";").split(";")
+    out = []
+    for item in items:
+        if not isinstance(item, str) or len(item.strip()) > 64:
+            problems[field] = f"{field} are short names separated by ';'"
+            return ()
+        if item.strip():
+            out.append(item.strip().lower())
+    return tuple(dict.fromkeys(out))
+
+
+def insert_post(conn: Connection, post: PostIn, *, author: str, now: datetime) -> int:
+    return int(
+        conn.execute(
+            posts.insert()
+            .values(
+                channel=post.channel,
+                body=post.body,
+                publish_at=post.publish_at,
+                tags=list(post.tags),
+                regions=list(post.regions),
+                author=author,
+                state="scheduled",
+                held_by=[],
+                review=False,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(posts.c.id)
+        ).scalar_one()
+    )
+
+
+def parse_import(data: bytes | str, *, content_type: str) -> list[tuple[int, dict[str, Any]]]:
+    """Rows of a CSV (header: channel,body,publish_at,tags,regions) or a JSON list.
+
+    Returns (line or item number, fields); raises ValidationFailed for an unreadable file.
+    """
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(
+            f"the file is not UTF-8 (byte {exc.start})",
+            details={"errors": [{"line": 1, "message": "not UTF-8"}]},
+        ) from None
+    bad = UNSTORABLE.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        raise ValidationFailed(
+            f"line {line} {PROBLEM}", details={"errors": [{"line": line, "message": PROBLEM}]}
+        )
+    if "json" in content_type or text.lstrip().startswith(("[", "{")):
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationFailed(
+                f"the JSON does not parse: {exc.msg} at line {exc.lineno}",
+                details={"errors": [{"line": exc.lineno, "message": exc.msg}]},
+            ) from None
+        items = parsed.get("posts") if isinstance(parsed, dict) else parsed
+        if not isinstance(items, list):
+            raise ValidationFailed('send a JSON list of posts (or {"posts": [...]})')
+        return [
+            (i + 1, item if isinstance(item, dict) else {"_": item}) for i, item in enumerate(items)
+        ]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        missing = {"channel", "body", "publish_at"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValidationFailed(
+                f"the CSV header must name channel, body and publish_at (missing: "
+                f"{', '.join(sorted(missing))})",
+                details={"errors": [{"line": 1, "message": "header incomplete"}]},
+            )
+        return [(reader.line_num, dict(row)) for row in reader]
+    except csv.Error as exc:
+        raise ValidationFailed(
+            f"the CSV does not parse at line {reader.line_num}: {exc}",
+            details={"errors": [{"line": reader.line_num, "message": str(exc)}]},
+        ) from None
+
+
+def import_posts(
+    conn: Connection,
+    rows: Sequence[tuple[int, Mapping[str, Any]]],
+    *,
+    channels: Mapping[str, Channel],
+    author: str,
+    now: datetime,
+    places: Places | None = None,
+) -> int:
+    """Validate every row, then insert all of them, or none (errors name their line)."""
+    if len(rows) > MAX_IMPORT_ROWS:
+        raise ValidationFailed(f"import at most {MAX_IMPORT_ROWS} posts at once")
+    good: list[PostIn] = []
+    errors: list[dict[str, Any]] = []
+    for line, raw in rows:
+        post, problems = check_post(raw, channels=channels, now=now, places=places)
+        if post is None:
+            errors += [{"line": line, "field": f, "message": m} for f, m in problems.items()]
+        else:
+            good.append(post)
+    if errors:
+        raise ValidationFailed(
+            f"{len(errors)} problem(s); nothing was imported", details={"errors": errors}
+        )
+    for post in good:
+        insert_post(conn, post, author=author, now=now)
+    return len(good)
+
+
+def _send_post(
+    conn: Connection, row: Row[Any], channels: Mapping[str, Channel], now: datetime
+) -> None:
+    channel = channels.get(row.channel)
+    outbox.enqueue(
+        conn,
+        kind="post",
+        ref_id=row.id,
+        channel=row.channel,
+        address=endpoint(channel) if channel else f"sandbox:{row.channel}",
+        subject=row.body.splitlines()[0][:120]
+        if channel and channel.medium == "newsletter"
+        else None,
+        body=row.body,
+        now=now,
+        dedupe_key=f"post:{row.id}:{now.isoformat()}",
+        meta={"post_id": row.id, "tags": list(row.tags or ())},
+    )
+
+
+def publish_due(
+    store: Store,
+    *,
+    now: datetime,
+    channels: Mapping[str, Channel],
+    limit: int = 200,
+    stamp: Callable[[], datetime] | None = None,
+) -> int:
+    """Publish or hold every due post (one transaction per batch); return how many.
+
+    ``stamp`` reads the clock for ``published_at`` once the freeze gate is held, so a post
+    never carries an earlier time than a freeze that committed before it (nor a later one
+    than a freeze that followed it).
+    """
+    p = posts.c
+    with store.transaction() as conn:
+        rows = conn.execute(
+            sa.select(posts)
+            .where(p.state == "scheduled", p.publish_at <= now)
+            .order_by(p.publish_at, p.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not rows:
+            return 0
+        gate_share(conn)
+        now = stamp() if stamp else now
+        scopes = active_scopes(conn)
+        for row in rows:
+            held = holding(scopes, facts(row))
+            if held:
+                conn.execute(
+                    posts.update()
+                    .where(p.id == row.id)
+                    .values(state="held", held_by=held, review=False, updated_at=now)
+                )
+                continue
+            conn.execute(
+                posts.update()
+                .where(p.id == row.id)
+                .values(state="published", published_at=now, updated_at=now)
+            )
+            _send_post(conn, row, channels, now)
+    return len(rows)
+
+
+def next_post_due(store: Store) -> datetime | None:
+    with store.engine.connect() as conn:
+        value: datetime | None = conn.execute(
+            sa.select(sa.func.min(posts.c.publish_at)).where(posts.c.state == "scheduled")
+        ).scalar()
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+# --- freezes ------------------------------------------------------------------------------
+def create_freeze(
+    conn: Connection,
+    *,
+    scope: Scope,
+    reason: str,
+    actor: str,
+    now: datetime,
+    channels: Mapping[str, Channel],
+    incident_id: int | None = None,
+    on_lift: str = "review",
+    cooldown: timedelta = timedelta(0),
+    stamp: Callable[[], datetime] | None = None,
+) -> int:
+    """Create a freeze (the gate first, so in-flight publishes finish or see it).
+
+    ``stamp`` reads the clock for ``created_at`` after the gate is held (see publish_due).
+    """
+    if scope.empty:
+        raise ValidationFailed(
+            "an empty scope would freeze everything: name channels, tags or regions",
+            details={"scope": "name channels, tags or regions"},
+        )
+    if not reason.strip():
+        raise ValidationFailed("say why", details={"reason": "a freeze needs a reason"})
+    gate_exclusive(conn)
+    now = stamp() if stamp else now
+    fid = int(
+        conn.execute(
+            freezes.insert()
+            .values(
+                incident_id=incident_id,
+                scope=scope.to_json(),
+                reason=reason.strip(),
+                on_lift=on_lift,
+                cooldown_seconds=int(cooldown.total_seconds()),
+                created_by=actor,
+                created_at=now,
+            )
+            .returning(freezes.c.id)
+        ).scalar_one()
+    )
+    if incident_id is not None:
+        append_event(
+            conn,
+            incident_id=incident_id,
+            type="froze",
+            actor=actor,
+            at=now,
+            data={"freeze": fid, "scope": scope.to_json(), "on_lift": on_lift},
+        )
+    _notify_schedulers(conn, "freeze.created", fid, channels=channels, now=now)
+    return fid
+
+
+def _freeze_row(conn: Connection, freeze_id: int, *, lock: bool) -> Row[Any]:
+    q = sa.select(freezes).where(freezes.c.id == freeze_id)
+    row = conn.execute(q.with_for_update() if lock else q).first()
+    if row is None:
+        raise NotFound(f"no freeze {freeze_id}")
+    return row
+
+
+def lift_freeze(
+    conn: Connection,
+    *,
+    freeze_id: int,
+    actor: str,
+    reason: str,
+    now: datetime,
+    channels: Mapping[str, Channel],
+    force: bool = False,
+) -> dict[str, int]:
+    """Lift a freeze and apply its on_lift policy to the posts it held; counts by outcome."""
+    if not reason.strip():
+        raise ValidationFailed("say why", details={"reason": "lifting needs a reason"})
+    gate_exclusive(conn)
+    f = _freeze_row(conn, freeze_id, lock=True)
+    if f.lifted_at is not None:
+        raise Conflict(f"freeze {freeze_id} was already lifted by {f.lifted_by}")
+    if f.incident_id is not None and f.cooldown_seconds and not force:
+        inc = conn.execute(
+            sa.select(incidents.c.resolved_at).where(incidents.c.id == f.incident_id)
+        ).one()
+        until = inc.resolved_at + timedelta(seconds=f.cooldown_seconds) if inc.resolved_at else None
+        if until is not None and now < until:
+            raise Conflict(
+                f"the playbook keeps this freeze until {until:%H:%M}Z "
+                f"({f.cooldown_seconds // 60} min after resolution); "
+                "lift with force to override"
+            )
+    conn.execute(
+        freezes.update()
+        .where(freezes.c.id == freeze_id)
+        .values(lifted_by=actor, lifted_at=now, lift_reason=reason.strip())
+    )
+    remaining = active_scopes(conn)
+    outcome = {"review": 0, "scheduled": 0, "cancelled": 0, "still_held": 0}
+    p = posts.c
+    for row in conn.execute(sa.select(posts).where(p.state == "held").with_for_update()).all():
+        if freeze_id not in (row.held_by or []):
+            continue
+        still = holding(remaining, facts(row))
+        d = after_lift(f.on_lift, publish_at=row.publish_at, now=now, still_held_by=still)
+        conn.execute(
+            posts.update()
+            .where(p.id == row.id)
+            .values(
+                state=d.state,
+                review=d.review,
+                held_by=still if d.state == "held" else [],
+                updated_at=now,
+            )
+        )
+        key = "still_held" if still else ("review" if d.review else d.state)
+        outcome[key] += 1
+    if f.incident_id is not None:
+        conn.execute(
+            sa.select(incidents.c.id).where(incidents.c.id == f.incident_id).with_for_update()
+        )
+        append_event(
+            conn,
+            incident_id=f.incident_id,
+            type="freeze_lifted",
+            actor=actor,
+            at=now,
+            data={
+                "freeze": freeze_id,
+                "reason": reason.strip(),
+                "on_lift": f.on_lift,
+                "posts": outcome,
+                "forced": force,
+            },
+        )
+    _notify_schedulers(conn, "freeze.lifted", freeze_id, channels=channels, now=now)
+    return outcome
+
+
+def review_post(
+    conn: Connection,
+    *,
+    post_id: int,
+    action: str,
+    now: datetime,
+    channels: Mapping[str, Channel],
+    publish_at: datetime | None = None,
+) -> None:
+    """A person decides on a held post: publish now, reschedule, or cancel."""
+    p = posts.c
+    row = conn.execute(sa.select(posts).where(p.id == post_id).with_for_update()).first()
+    if row is None:
+        raise NotFound(f"no post {post_id}")
+    if row.state not in ("held", "scheduled"):
+        raise Conflict(
+            f"post {post_id} is {row.state}; only held or scheduled posts can be reviewed"
+        )
+    if action == "cancel":
+        conn.execute(
+            posts.update()
+            .where(p.id == post_id)
+            .values(state="cancelled", review=False, updated_at=now)
+        )
+        return
+    gate_share(conn)
+    still = holding(active_scopes(conn), facts(row))
+    if still:
+        raise Conflict(
+            f"post {post_id} is still held by freeze(s) "
+            f"{', '.join(map(str, still))}: lift them first, or cancel it"
+        )
+    if action == "publish":
+        conn.execute(
+            posts.update()
+            .where(p.id == post_id)
+            .values(state="published", published_at=now, review=False, held_by=[], updated_at=now)
+        )
+        _send_post(conn, row, channels, now)
+    elif action == "reschedule":
+        if publish_at is None or publish_at <= now:
+            raise ValidationFailed(
+                "reschedule to a time in the future",
+                details={"publish_at": "a future time with a zone"},
+            )
+        conn.execute(
+            posts.update()
+            .where(p.id == post_id)
+            .values(
+                state="scheduled", publish_at=publish_at, review=False, held_by=[], updated_at=now
+            )
+        )
+    else:
+        raise ValidationFailed(
+            "action must be publish, reschedule or cancel",
+            details={"action": "publish | reschedule | cancel"},
+        )
+
+
+def freeze_json(r: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "incident_id": r.incident_id,
+        "scope": dict(r.scope),
+        "reason": r.reason,
+        "created_by": r.created_by,
+        "created_at": r.created_at,
+        "lifted_by": r.lifted_by,
+        "lifted_at": r.lifted_at,
+        "lift_reason": r.lift_reason,
+        "on_lift": r.on_lift,
+        "cooldown_seconds": r.cooldown_seconds,
+    }
+
+
+def would_hold(
+    conn: Connection, *, channel: str | None, tag: str | None, region: str | None
+) -> list[dict[str, Any]]:
+    """Active freezes that would hold a post on ``channel`` with ``tag`` for ``region``."""
+    post = PostFacts(channel or "", (tag,) if tag else (), (region,) if region else ())
+    out = []
+    for r in conn.execute(
+        sa.select(freezes).where(freezes.c.lifted_at.is_(None)).order_by(freezes.c.id)
+    ):
+        scope = Scope.from_json(r.scope)
+        if channel is None and scope.channels:
+            scope = Scope((), scope.tags, scope.regions)
+        if matches(scope, post):
+            out.append(freeze_json(r))
+    return out
+
+
+def _notify_schedulers(
+    conn: Connection, event: str, freeze_id: int, *, channels: Mapping[str, Channel], now: datetime
+) -> None:
+    """Queue a signed webhook to every channel subscribed to freeze events."""
+    subscribed = [
+        c
+        for c in channels.values()
+        if "freeze" in c.options.get("events", "").replace(",", " ").split()
+    ]
+    if not subscribed:
+        return
+    payload = freeze_json(_freeze_row(conn, freeze_id, lock=False))
+    body = json.dumps({"event": event, "freeze": payload}, default=_iso, sort_keys=True)
+    for ch in subscribed:
+        outbox.enqueue(
+            conn,
+            kind="webhook",
+            channel=ch.name,
+            address=endpoint(ch),
+            body=body,
+            now=now,
+            dedupe_key=f"{event}:{freeze_id}:{ch.name}",
+            meta={"event": event, "freeze_id": freeze_id},
+        )
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    raise TypeError(type(value).__name__)

@@ -1,0 +1,1 @@
+"""Delivery: the outbox, its workers, receipts and rate limits, the sandbox channel."""

@@ -1,0 +1,391 @@
+"""The durable outbox: one row per (message, recipient, channel), claimed and sent by workers.
+
+pending → sending → delivered | failed | dead (or cancelled, for pages made moot by an
+acknowledgement). A claim is a lease: a worker killed mid-send leaves its rows in
+``sending``, and once the lease runs out another worker takes them again (at least once;
+the provider id and dedupe key keep duplicates visible and bounded by the worker's
+concurrency). Transient errors back off exponentially with jitter and honour Retry-After;
+permanent ones fail at once; the last transient failure makes the row dead.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.delivery import receipts
+from engine.kernel import keys
+from engine.kernel.errors import SendFailed
+from engine.kernel.journal import append_event
+from engine.kernel.ports import OutboundMessage, Receipt
+from engine.store import Store
+from engine.store.queries import insert_ignore
+from engine.store.tables import deliveries, incidents, posts, subscribers
+
+BASE_DELAY = 2.0
+MAX_DELAY = 300.0
+LEASE = timedelta(seconds=60)
+
+
+def backoff(
+    attempt: int, *, retry_after: float | None = None, rng: random.Random | None = None
+) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: exponential, jittered, capped."""
+    ceiling = min(MAX_DELAY, BASE_DELAY * 2.0 ** max(0, attempt - 1))
+    jitter = rng.random() if rng is not None else random.random()
+    delay = ceiling * (0.5 + jitter / 2)
+    return max(delay, retry_after or 0.0)
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    kind: str,
+    channel: str,
+    address: str,
+    body: str,
+    now: datetime,
+    dedupe_key: str,
+    incident_id: int | None = None,
+    ref_id: int | None = None,
+    user_id: int | None = None,
+    subject: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+    max_attempts: int = 12,  # transient failures retried for about 20 minutes
+) -> None:
+    """Add a delivery (once per dedupe key) in the caller's transaction."""
+    insert_ignore(
+        conn,
+        deliveries,
+        kind=kind,
+        incident_id=incident_id,
+        ref_id=ref_id,
+        user_id=user_id,
+        channel=channel,
+        address=address,
+        subject=subject,
+        body=body,
+        meta=dict(meta or {}),
+        status="pending",
+        attempts=0,
+        max_attempts=max_attempts,
+        next_attempt_at=now,
+        dedupe_key=dedupe_key,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+@dataclass(frozen=True)
+class Claimed:
+    message: OutboundMessage
+    attempts: int
+    max_attempts: int
+    incident_id: int | None
+    queued_at: datetime | None = None
+
+
+def claim(
+    store: Store,
+    *,
+    now: datetime,
+    limit: int,
+    media: Mapping[str, str],
+    lease: timedelta = LEASE,
+) -> list[Claimed]:
+    """Take up to ``limit`` due rows (SKIP LOCKED), mark them sending, and return them.
+
+    Pages whose incident has been acknowledged, stopped or resolved since they were queued
+    are cancelled here instead of being sent.
+    """
+    d = deliveries.c
+    due = sa.or_(
+        sa.and_(d.status == "pending", d.next_attempt_at <= now),
+        sa.and_(d.status == "sending", d.lease_until < now),
+    )
+    q = (
+        sa.select(deliveries)
+        .where(due)
+        .order_by(d.next_attempt_at, d.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    out: list[Claimed] = []
+    with store.transaction() as conn:
+        link_keys = keys.of(conn)
+        rows = conn.execute(q).all()
+        moot = _moot_pages(conn, [r for r in rows if r.kind == "page"])
+        frozen = _frozen_posts(conn, [r for r in rows if r.kind == "post"], now=now)
+        for r in rows:
+            if r.id in frozen:
+                conn.execute(
+                    deliveries.update()
+                    .where(d.id == r.id)
+                    .values(status="cancelled", last_error="held by a freeze", updated_at=now)
+                )
+                continue
+            if r.id in moot:
+                conn.execute(
+                    deliveries.update()
+                    .where(d.id == r.id)
+                    .values(status="cancelled", last_error="incident acknowledged", updated_at=now)
+                )
+                continue
+            conn.execute(
+                deliveries.update()
+                .where(d.id == r.id)
+                .values(
+                    status="sending",
+                    attempts=r.attempts + 1,
+                    lease_until=now + lease,
+                    updated_at=now,
+                )
+            )
+            out.append(
+                Claimed(
+                    OutboundMessage(
+                        r.id,
+                        r.kind,
+                        r.channel,
+                        media.get(r.channel, "webhook"),
+                        r.address,
+                        r.body,
+                        r.subject,
+                        _with_links(dict(r.meta or {}), link_keys),
+                    ),
+                    r.attempts + 1,
+                    r.max_attempts,
+                    r.incident_id,
+                    r.created_at,
+                )
+            )
+    return out
+
+
+def _with_links(meta: dict[str, Any], link_keys: keys.Keys) -> dict[str, Any]:
+    """Add a subscriber's unsubscribe capability, made now: the database never holds it."""
+    sid = meta.get("subscriber_id")
+    if isinstance(sid, int):
+        meta["unsubscribe_token"] = link_keys.link_token("unsubscribe", sid)
+    return meta
+
+
+def still_wanted(store: Store, claimed: Claimed, *, now: datetime) -> bool:
+    """Check a claimed page or post once more, immediately before the provider call.
+
+    A page whose incident was acknowledged (or resolved) and a post a freeze now holds are
+    cancelled instead of sent. The claim already checked; this narrows the window to the time
+    between this commit and the provider call (the row is not held across that call, which
+    would stall every acknowledgement and freeze behind a slow provider).
+    """
+    if claimed.message.kind not in ("page", "post"):
+        return True
+    d = deliveries.c
+    with store.transaction() as conn:
+        row = conn.execute(sa.select(deliveries).where(d.id == claimed.message.delivery_id)).first()
+        if row is None:
+            return False
+        if row.kind == "page":
+            moot, why = _moot_pages(conn, [row]), "incident acknowledged"
+        else:
+            moot, why = _frozen_posts(conn, [row], now=now), "held by a freeze"
+        if not moot:
+            return True
+        conn.execute(
+            deliveries.update()
+            .where(d.id == row.id)
+            .values(status="cancelled", last_error=why, lease_until=None, updated_at=now)
+        )
+        return False
+
+
+def _frozen_posts(conn: Connection, rows: list[Any], *, now: datetime) -> set[int]:
+    """Post deliveries a freeze committed since they were queued: hold the post instead."""
+    if not rows:
+        return set()
+    from engine.calendar.posts import active_scopes, facts, gate_share
+    from engine.calendar.rules import holding
+
+    gate_share(conn)
+    scopes = active_scopes(conn)
+    if not scopes:
+        return set()
+    out: set[int] = set()
+    for r in rows:
+        post = conn.execute(
+            sa.select(posts).where(posts.c.id == r.ref_id).with_for_update()
+        ).first()
+        if post is None:
+            continue
+        held = holding(scopes, facts(post))
+        if held:
+            conn.execute(
+                posts.update()
+                .where(posts.c.id == post.id)
+                .values(state="held", held_by=held, review=False, published_at=None, updated_at=now)
+            )
+            out.add(r.id)
+    return out
+
+
+def _moot_pages(conn: Connection, rows: list[Any]) -> set[int]:
+    ids = {r.incident_id for r in rows if r.incident_id is not None}
+    if not ids:
+        return set()
+    i = incidents.c
+    stopped = {
+        row.id
+        for row in conn.execute(
+            sa.select(i.id).where(
+                i.id.in_(ids), sa.or_(i.ladder_stopped_at.is_not(None), i.resolved_at.is_not(None))
+            )
+        )
+    }
+    return {r.id for r in rows if r.incident_id in stopped}
+
+
+def record_success(store: Store, claimed: Claimed, receipt: Receipt, *, now: datetime) -> None:
+    status = "delivered" if receipt.final else "sent"
+    with store.transaction() as conn:
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id == claimed.message.delivery_id)
+            .values(
+                status=status,
+                provider_id=receipt.provider_id,
+                lease_until=None,
+                delivered_at=now if receipt.final else None,
+                last_error=None,
+                updated_at=now,
+            )
+        )
+        receipts.apply_early(conn, provider_id=receipt.provider_id, now=now)
+
+
+def release(store: Store, claimed: Claimed, *, now: datetime) -> None:
+    """Give a claimed row back unsent (shutting down): pending again, the attempt not counted."""
+    with store.transaction() as conn:
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id == claimed.message.delivery_id, deliveries.c.status == "sending")
+            .values(
+                status="pending",
+                lease_until=None,
+                attempts=claimed.attempts - 1,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def record_failure(
+    store: Store,
+    claimed: Claimed,
+    error: SendFailed,
+    *,
+    now: datetime,
+    rng: random.Random | None = None,
+) -> str:
+    """Schedule a retry, or fail/kill the row; returns the new status."""
+    if error.permanent:
+        status = "failed"
+    elif claimed.attempts >= claimed.max_attempts:
+        status = "dead"
+    else:
+        status = "pending"
+    values: dict[str, Any] = {
+        "status": status,
+        "lease_until": None,
+        "updated_at": now,
+        "last_error": str(error)[:1000],
+        "error_code": error.provider_code,
+    }
+    if status == "pending":
+        values["next_attempt_at"] = now + timedelta(
+            seconds=backoff(claimed.attempts, retry_after=error.retry_after, rng=rng)
+        )
+    with store.transaction() as conn:
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id == claimed.message.delivery_id)
+            .values(**values)
+        )
+        if status != "pending" and claimed.message.kind == "post":
+            post_id = claimed.message.meta.get("post_id")
+            conn.execute(
+                posts.update().where(posts.c.id == post_id).values(state="failed", updated_at=now)
+            )
+        if status != "pending":
+            _after_final_failure(conn, claimed, error, now=now)
+        if status != "pending" and claimed.incident_id is not None:
+            # Never swallow a failed send: the incident's timeline says who was not reached.
+            conn.execute(
+                sa.select(incidents.c.id)
+                .where(incidents.c.id == claimed.incident_id)
+                .with_for_update()
+            )
+            m = claimed.message
+            append_event(
+                conn,
+                incident_id=claimed.incident_id,
+                type=f"delivery_{status}",
+                actor="outbox",
+                at=now,
+                data={
+                    "delivery": m.delivery_id,
+                    "kind": m.kind,
+                    "channel": m.channel,
+                    "to": m.meta.get("username") or m.address,
+                    "attempts": claimed.attempts,
+                    "error": str(error)[:300],
+                    "code": error.provider_code,
+                    "fallback": (m.meta.get("fallback") or {}).get("channel"),
+                },
+            )
+    return status
+
+
+def _after_final_failure(
+    conn: Connection, claimed: Claimed, error: SendFailed, *, now: datetime
+) -> None:
+    """A recipient who replied STOP is opted out; the audience's fallback channel takes over."""
+    meta = claimed.message.meta
+    if error.unsubscribed and meta.get("subscriber_id"):
+        conn.execute(
+            subscribers.update()
+            .where(subscribers.c.id == meta["subscriber_id"])
+            .values(opted_in=False)
+        )
+    fb = meta.get("fallback")
+    if not fb:
+        return
+    rest = {k: v for k, v in meta.items() if k != "fallback"} | {
+        "fallback_for": claimed.message.delivery_id
+    }
+    enqueue(
+        conn,
+        kind=claimed.message.kind,
+        incident_id=claimed.incident_id,
+        ref_id=meta.get("update_id"),
+        channel=fb["channel"],
+        address=fb["address"],
+        subject=fb.get("subject"),
+        body=fb["body"],
+        now=now,
+        meta=rest,
+        dedupe_key=fb["dedupe_key"],
+    )
+
+
+def counts(conn: Connection, **where: Any) -> dict[str, int]:
+    """Delivery counts by status for rows matching ``where`` (column=value)."""
+    q = sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
+    for col, value in where.items():
+        q = q.where(getattr(deliveries.c, col) == value)
+    return {status: int(n) for status, n in conn.execute(q)}

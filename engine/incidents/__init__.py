@@ -1,0 +1,1 @@
+"""Incidents: declaration, the lifecycle (the playbook's state machine), the timeline."""

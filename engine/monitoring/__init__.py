@@ -1,0 +1,1 @@
+"""Monitoring: alerts from Alertmanager and webhooks, matched to playbooks."""

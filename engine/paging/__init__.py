@@ -1,0 +1,1 @@
+"""Paging: escalation ladders, the roster (rotations, overrides, quiet hours), cadence."""

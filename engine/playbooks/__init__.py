@@ -1,0 +1,1 @@
+"""The organisation's configuration: playbooks, channels, places, templates."""

@@ -1,0 +1,1 @@
+"""Durable timers: what is due, claimed once, fired by the alarm clock."""

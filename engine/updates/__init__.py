@@ -1,0 +1,1 @@
+"""Operational updates: drafting, approval and publication through channels."""

@@ -1,0 +1,200 @@
+"""Operational updates as plain decisions: render, count SMS segments, check the policy,
+decide who may approve. No I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.kernel import linear
+from engine.kernel.roles import Perm, may, satisfies
+from engine.playbooks.playbook import DEFAULT_LOCALE, Audience, Playbook, Template
+from engine.playbooks.templating import environment, undeclared_variables
+
+GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXT = set("^{}\\[~]|€")
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS segments ``text`` takes (GSM-7: 160/153 chars; UCS-2: 70/67)."""
+    if all(c in GSM7 or c in GSM7_EXT for c in text):
+        units = sum(2 if c in GSM7_EXT else 1 for c in text)
+        return 1 if units <= 160 else -(-units // 153)
+    units = sum(2 if ord(c) > 0xFFFF else 1 for c in text)
+    return 1 if units <= 70 else -(-units // 67)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What one channel will send."""
+
+    text: str
+    subject: str | None = None
+    segments: int | None = None
+    cites_next_update: bool = False  # the text states when the next update is due
+    html: str | None = None  # an email's HTML part, when the template has one
+
+
+CLOCK_TIME = linear.pattern(r"\b([01]?\d|2[0-3])[:h.]\s?[0-5]\d\b")
+
+
+def cites_next_update(text: str) -> bool:
+    """Free text: it names a time of day, or says "next update" in so many words."""
+    return bool(CLOCK_TIME.search(linear.safe_text(text))) or "next update" in text.lower()
+
+
+def _pick(variants: Mapping[str, str], locale: str) -> str:
+    return variants.get(locale) or variants.get(DEFAULT_LOCALE) or next(iter(variants.values()))
+
+
+def render(
+    *,
+    playbook: Playbook,
+    audience: Audience,
+    template: Template | None,
+    free_text: str | None,
+    channel_texts: Mapping[str, str] | None,
+    locale: str,
+    variables: Mapping[str, Any],
+    media: Mapping[str, str],
+) -> dict[str, Rendered]:
+    """Render the update for each of the audience's channels.
+
+    A template renders in the sandbox with the incident variables (its per-channel variant
+    where it has one); free text is sent as written. ``channel_texts`` (a revision's
+    per-channel edits) win over both.
+    """
+    env = environment()
+    out: dict[str, Rendered] = {}
+    for ch in audience.channels:
+        subject = None
+        html: str | None = None
+        if channel_texts and ch in channel_texts:
+            text = channel_texts[ch]
+            cites = cites_next_update(text)
+        elif template is not None:
+            source = (
+                _pick(template.channels[ch], locale)
+                if ch in template.channels
+                else _pick(template.body, locale)
+            )
+            text = env.from_string(source).render(**variables).strip()
+            cites = "next_update_at" in undeclared_variables(source)
+            if template.html and media.get(ch) in ("email", "newsletter"):
+                # Autoescaped: incident fields cannot inject markup into the HTML part.
+                html_env = environment().overlay(autoescape=True)
+                html = html_env.from_string(_pick(template.html, locale)).render(**variables)
+            if template.subject:
+                subject = (
+                    env.from_string(_pick(template.subject, locale)).render(**variables).strip()
+                )
+        else:
+            text = (free_text or "").strip()
+            cites = cites_next_update(text)
+        medium = media.get(ch, "")
+        segments = sms_segments(text) if medium == "sms" else None
+        out[ch] = Rendered(text, subject, segments, cites, html)
+    return out
+
+
+def violations(
+    *,
+    playbook: Playbook,
+    audience: Audience,
+    rendered: Mapping[str, Rendered],
+    media: Mapping[str, str],
+    closing: bool = False,
+) -> list[dict[str, str]]:
+    """Every breach of the playbook's rules of engagement, per channel.
+
+    A closing update (the last word after resolution) need not promise a next update.
+    """
+    out: list[dict[str, str]] = []
+    policy = playbook.policy
+    for ch, r in rendered.items():
+        for pattern in policy.forbid:
+            found = pattern.search(linear.safe_text(r.text)) or (
+                r.subject and pattern.search(linear.safe_text(r.subject))
+            )
+            if found:
+                out.append(
+                    {
+                        "channel": ch,
+                        "rule": "forbid",
+                        "message": f"contains {found.group(0)!r}, which the playbook forbids",
+                    }
+                )
+        limit = policy.max_length.get(ch) or policy.max_length.get(media.get(ch, ""))
+        if limit and len(r.text) > limit:
+            out.append(
+                {
+                    "channel": ch,
+                    "rule": "max_length",
+                    "message": f"{len(r.text)} characters; the limit is {limit}",
+                }
+            )
+        if audience.public and not closing and "next_update" in policy.public_requires:
+            if not r.cites_next_update:
+                out.append(
+                    {
+                        "channel": ch,
+                        "rule": "public_requires",
+                        "message": "a public update must say when the next update is due",
+                    }
+                )
+        if not r.text:
+            out.append({"channel": ch, "rule": "empty", "message": "nothing to send"})
+    return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str = ""
+
+
+def may_approve(
+    *,
+    audience: Audience,
+    approver: str,
+    approver_role: str,
+    approver_roster_roles: Sequence[str],
+    authors: Sequence[str],
+    has_violations: bool,
+    override_reason: str | None,
+) -> Verdict:
+    """Whether this person may approve this revision now.
+
+    ``authors`` is everyone who wrote any revision: under the two-person rule none of them may
+    approve, or rewriting a colleague's draft would let one person publish alone. An audience
+    whose playbook asks no approval is still published only by someone holding the publish
+    permission, and the policy applies to every audience.
+    """
+    need = audience.approval
+    if need is None:
+        if not may(approver_role, Perm.PUBLISH):
+            return Verdict(False, f"publishing to {audience.name} needs the operator role")
+    else:
+        holds = (
+            satisfies(approver_role, need)
+            or need in approver_roster_roles
+            or approver_role == "admin"
+        )
+        if not holds:
+            return Verdict(False, f"approving for {audience.name} needs the {need} role")
+        if audience.two_person and approver in authors:
+            return Verdict(
+                False, "two-person rule: nobody who wrote a revision of this update may approve it"
+            )
+    if has_violations and not (override_reason and override_reason.strip()):
+        return Verdict(
+            False, "the update breaks the playbook's policy: fix it, or override with a reason"
+        )
+    if has_violations and not satisfies(approver_role, "comms_lead"):
+        return Verdict(False, "only a comms lead may override the policy")
+    return Verdict(True)
