@@ -26,12 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._pg import base_url, schema_url  # noqa: E402
+from engine.app import Crisis  # noqa: E402
 from engine.delivery.worker import Worker  # noqa: E402
 from engine.kernel.models import Actor  # noqa: E402
 from engine.kernel.ports import SystemClock  # noqa: E402
 from engine.playbooks.catalog import Catalog  # noqa: E402
 from engine.playbooks.channels import Channel, load_channels  # noqa: E402
-from engine.service import Service  # noqa: E402
 from engine.store import Store  # noqa: E402
 from notifiers.twilio_common import make_client  # noqa: E402
 from notifiers.twilio_sms import TwilioSmsNotifier  # noqa: E402
@@ -62,7 +62,7 @@ def engine_run(
     channels = load_channels(ROOT / "config" / "channels.yaml")
     sms = channels["sms"]
     channels["sms"] = Channel(sms.name, "twilio_sms", sms.medium, sms.sender, rate_per_second=rate)
-    svc = Service(
+    svc = Crisis(
         store=store,
         catalog=Catalog.load([ROOT / "playbooks"], channels=frozenset(channels)),
         clock=SystemClock(),
@@ -85,7 +85,7 @@ def engine_run(
                 for i in range(count)
             ],
         )
-    iid = svc.declare(
+    iid = svc.incidents.declare(
         actor=Actor("bench", "operator"),
         playbook="rail-disruption",
         severity="sev3",
@@ -94,6 +94,7 @@ def engine_run(
     client = make_client(account_sid=ACCOUNT, auth_token=TOKEN, base_url=fake)
     worker = Worker(
         store=store,
+        owners=svc.owners,
         media={n: c.medium for n, c in channels.items()},
         notifiers={
             "sms": TwilioSmsNotifier(client=client, sender="+15005550006"),
@@ -104,7 +105,7 @@ def engine_run(
         concurrency=concurrency,
         batch=max(64, concurrency * 8),
     )
-    svc.draft_update(
+    svc.updates.draft_update(
         actor=Actor("bench", "operator"),
         incident_id=iid,
         audience="staff",

@@ -1,7 +1,7 @@
 """Declare → freeze-committed latency against calendars of 1k, 10k and 100k scheduled posts.
 
-Times the real `Service.declare` of rail-disruption at sev1: one transaction that inserts the
-incident, creates the playbook's freeze (through the freeze gate), plans the escalation
+Times the real `Crisis.incidents.declare` of rail-disruption at sev1: one transaction that
+inserts the incident, creates the playbook's freeze (through the freeze gate), plans the escalation
 ladder and the cadence timer, and commits. When it returns, the freeze is committed and no
 matching post can be published. Prints p50/p99 per calendar size and the 100k/1k ratio.
 
@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._pg import base_url, schema_url  # noqa: E402
+from engine.app import Crisis  # noqa: E402
 from engine.kernel.models import Actor  # noqa: E402
 from engine.kernel.ports import SystemClock  # noqa: E402
 from engine.playbooks.catalog import Catalog  # noqa: E402
 from engine.playbooks.channels import load_channels  # noqa: E402
-from engine.service import Service  # noqa: E402
 from engine.store import Store  # noqa: E402
 from engine.store.tables import posts  # noqa: E402
 
@@ -79,12 +79,12 @@ def measure(url: str, *, size: int, declares: int) -> dict[str, float]:
     store.upgrade()
     channels = load_channels(ROOT / "config" / "channels.yaml")
     catalog = Catalog.load([ROOT / "playbooks"], channels=frozenset(channels))
-    svc = Service(store=store, catalog=catalog, clock=SystemClock(), channels=channels)
+    svc = Crisis(store=store, catalog=catalog, clock=SystemClock(), channels=channels)
     fill(store, size)
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(posts)).scalar_one() == size
     for _ in range(5):  # warm-up: caches, the machine's first version row
-        svc.declare(
+        svc.incidents.declare(
             actor=OPERATOR,
             playbook="rail-disruption",
             severity="sev1",
@@ -94,7 +94,7 @@ def measure(url: str, *, size: int, declares: int) -> dict[str, float]:
     times = []
     for i in range(declares):
         t0 = time.perf_counter()
-        svc.declare(
+        svc.incidents.declare(
             actor=OPERATOR,
             playbook="rail-disruption",
             severity="sev1",

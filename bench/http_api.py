@@ -29,48 +29,50 @@ sys.path.insert(0, str(ROOT))
 
 from bench._http import gunicorn, load  # noqa: E402
 from bench._pg import base_url, schema_url  # noqa: E402
+from engine.app import Crisis  # noqa: E402
 from engine.delivery.worker import Worker  # noqa: E402
 from engine.kernel.models import Actor  # noqa: E402
 from engine.kernel.ports import SystemClock  # noqa: E402
 from engine.playbooks.catalog import Catalog  # noqa: E402
 from engine.playbooks.channels import load_channels  # noqa: E402
 from engine.public.status_page import StatusPageNotifier  # noqa: E402
-from engine.service import Service  # noqa: E402
 from engine.store import Store  # noqa: E402
 
+ADMIN = Actor("bench", "admin")
 REGIONS = ["lille", "calais", "paris", "london", "brussels"]
 
 
-def seed(url: str) -> tuple[str, Service]:
+def seed(url: str) -> tuple[str, Crisis]:
     store = Store.from_url(url)
     store.upgrade()
     channels = load_channels(ROOT / "config" / "channels.yaml")
-    svc = Service(
+    svc = Crisis(
         store=store,
         catalog=Catalog.load([ROOT / "playbooks"], channels=frozenset(channels)),
         clock=SystemClock(),
         channels=channels,
     )
-    svc.add_user(username="op", role="operator")
-    svc.add_user(username="cl", role="comms_lead")
-    return svc.create_token(username="op", name="bench")[1], svc
+    svc.accounts.add_user(actor=ADMIN, username="op", role="operator")
+    svc.accounts.add_user(actor=ADMIN, username="cl", role="comms_lead")
+    return svc.accounts.create_token(actor=ADMIN, username="op", name="bench")[1], svc
 
 
-def publish_incidents(svc: Service, n: int) -> None:
+def publish_incidents(svc: Crisis, n: int) -> None:
     """n public incidents with three published updates each, delivered to the status page."""
     op, cl = Actor("op", "operator"), Actor("cl", "comms_lead")
     for i in range(n):
-        inc = svc.declare(
+        inc = svc.incidents.declare(
             actor=op, playbook="rail-disruption", severity=["sev1", "sev2", "sev3"][i % 3],
             title=f"Disruption {i} near {REGIONS[i % 5]}", regions=[REGIONS[i % 5]],
         )  # fmt: skip
         for k in range(3):
-            u = svc.draft_update(
+            u = svc.updates.draft_update(
                 actor=op, incident_id=inc.id, audience="passengers",
                 body=f"Update {k} on disruption {i}. Next update by 10:{k}0.",
             )  # fmt: skip
-            svc.approve_update(actor=cl, update_id=u["id"], revision=1)
+            svc.updates.approve_update(actor=cl, update_id=u["id"], revision=1)
     worker = Worker(
+        owners=svc.owners,
         store=svc.store,
         notifiers={"status_page": StatusPageNotifier(store=svc.store, clock=svc.clock)},
         media={"status_page": "status_page"},

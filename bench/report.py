@@ -51,11 +51,12 @@ LOCKED`, incident-first locking), not the paging work a real step does.""",
         ["bench/freeze.py"],
         ["bench/freeze.py", "--declares", "30", "--sizes", "1000,10000"],
         False,
-        """Goals: p99 ≤ 50 ms, 100k/1k ratio ≤ 1.5. What is timed is the whole `Service.declare`
-of rail-disruption at sev1: the incident, the playbook's freeze (through the freeze gate), the
-escalation ladder's timers, the cadence timer and the timeline events, in one transaction; when
-it returns the freeze is committed. No publisher runs at the same time, so the gate is not
-contended here; `tests/integration/test_freeze_race.py` covers contention for correctness.""",
+        """Goals: p99 ≤ 50 ms, 100k/1k ratio ≤ 1.5. What is timed is the whole
+`Crisis.incidents.declare` of rail-disruption at sev1: the incident, the playbook's freeze
+(through the freeze gate), the escalation ladder's timers, the cadence timer and the timeline
+events, in one transaction; when it returns the freeze is committed. No publisher runs at the
+same time, so the gate is not contended here; `tests/integration/test_freeze_race.py` covers
+contention for correctness.""",
     ),
     Bench(
         "Fan-out of operational updates (issue #5)",

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from engine.app import Crisis
 from engine.kernel.models import Actor
 from engine.kernel.ports import FakeClock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel, load_channels
-from engine.service import Service
 from engine.store import Store, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,8 +134,8 @@ def clock() -> FakeClock:
 @pytest.fixture
 def service(
     store: Store, catalog: Catalog, clock: FakeClock, channel_map: dict[str, Channel]
-) -> Service:
-    return Service(store=store, catalog=catalog, clock=clock, channels=channel_map)
+) -> Crisis:
+    return Crisis(store=store, catalog=catalog, clock=clock, channels=channel_map)
 
 
 TEST_ROSTER = """\
@@ -160,9 +160,9 @@ roles:
 
 
 @pytest.fixture
-def roster(service: Service) -> Service:
+def roster(service: Crisis) -> Crisis:
     """The service with a small, fixed roster loaded."""
     from engine.paging.rosterdb import parse_roster
 
-    service.load_roster(seed=parse_roster(TEST_ROSTER, file="roster.yaml"))
+    service.roster.load_roster(actor=ADMIN, seed=parse_roster(TEST_ROSTER, file="roster.yaml"))
     return service

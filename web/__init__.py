@@ -14,10 +14,10 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from engine.app import Crisis
 from engine.kernel import logcontext
 from engine.kernel.ports import Clock
 from engine.kernel.text import PROBLEM, UNSTORABLE
-from engine.service import Service
 from web.config import Config, deployment_secret
 from web.errors import ApiError
 
@@ -27,11 +27,11 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_app(
     config: Config | None = None,
     *,
-    service: Service | None = None,
+    crisis: Crisis | None = None,
     clock: Clock | None = None,
     test_config: dict[str, Any] | None = None,
 ) -> Flask:
-    """Build the app: wire the service, blueprints, auth, errors and security headers."""
+    """Build the app: wire the engine, blueprints, auth, errors and security headers."""
     from web import (
         admin,
         api,
@@ -49,7 +49,7 @@ def create_app(
         public,
         ui,
     )
-    from web.bootstrap import build_service
+    from web.bootstrap import build_crisis
 
     configure_logs = config is None  # gunicorn and `crisis serve`; tests bring their own
     config = config or Config.from_env()
@@ -67,14 +67,14 @@ def create_app(
     app.url_map.converters["int"] = apispec.IdConverter  # before any route is added
     if test_config:
         app.config.update(test_config)
-    svc = service or build_service(config, clock=clock)
-    app.extensions["crisis.service"] = svc
+    core = crisis or build_crisis(config, clock=clock)
+    app.extensions["crisis.core"] = core
     app.extensions["crisis.config"] = config
-    app.extensions["crisis.metrics"] = metrics.PrometheusMetrics(svc)
+    app.extensions["crisis.metrics"] = metrics.PrometheusMetrics(core)
     app.extensions["crisis.bus"] = live.EventBus(
-        str(svc.store.engine.url.render_as_string(hide_password=False))
+        str(core.store.engine.url.render_as_string(hide_password=False))
     )
-    app.config["TWILIO_TOKEN_ENV"] = hooks.twilio_token_env(svc.channels)
+    app.config["TWILIO_TOKEN_ENV"] = hooks.twilio_token_env(core.channels)
     public_url = config.public_url
     # Links in emails and feeds never come from the Host header: the configured public URL,
     # else the address `crisis serve` listens on. Requests naming any other host are refused.
@@ -98,7 +98,7 @@ def create_app(
     app.after_request(_log_request)
     app.teardown_request(_end_request)
     if configure_logs:
-        logs.configure(svc.channels.values())
+        logs.configure(core.channels.values(), fmt=config.log_format, level=config.log_level)
     proxies = config.proxies
     if proxies > 0:  # behind N reverse proxies: trust their X-Forwarded-For/-Proto/-Host
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -11,9 +11,10 @@ from markupsafe import Markup
 from engine.incidents import lifecycle
 from engine.kernel.errors import Conflict, NotFound, PlaybookInvalid, ValidationFailed
 from engine.kernel.roles import ROLES, Perm
-from engine.playbooks.playbook import Playbook, load_file, playbook_files
+from engine.playbooks.loading import load_file, playbook_files
+from engine.playbooks.playbook import Playbook
 from web import diagram
-from web.auth import acting, requires, service
+from web.auth import acting, crisis, requires
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -33,7 +34,7 @@ def index() -> Any:
 @requires(Perm.ADMIN)
 def limits() -> Any:
     """Show what the shared rate limits counted in the last day; clear a login throttle."""
-    rows = service().throttles(hours=24)
+    rows = crisis().accounts.throttles(hours=24)
     page = current_app.extensions["crisis.status_page"]
     totals = {
         medium: sum(int(r["count"]) for r in rows if r["bucket"] == f"confirm-{medium}")
@@ -45,7 +46,7 @@ def limits() -> Any:
             rows=rows,
             totals=totals,
             policy=page.policy,
-            users=service().list_users(),
+            users=crisis().accounts.list_users(),
         )
     )
 
@@ -55,7 +56,7 @@ def limits() -> Any:
 def clear_login() -> Any:
     """Let an account log in again at once from every client."""
     username = request.form.get("username", "")
-    n = service().clear_login_throttle(actor=acting(), username=username)
+    n = crisis().accounts.clear_login_throttle(actor=acting(), username=username)
     flash(f"Cleared {n} failed login(s) counted for {username}.", "ok")
     return redirect(url_for("admin.limits"), code=303)
 
@@ -67,7 +68,7 @@ def users(errors: dict[str, str] | None = None, status: int = 200) -> Any:
     return (
         render_template(
             "admin_users.html",
-            users=service().list_users(),
+            users=crisis().accounts.list_users(),
             roles=ROLES,
             errors=errors or {},
             form=request.form,
@@ -82,7 +83,7 @@ def add_user() -> Any:
     """Add a user (a password lets them log in; automation users have none)."""
     f = request.form
     try:
-        user = service().add_user(
+        user = crisis().accounts.add_user(
             actor=acting(),
             username=f.get("username", "").strip(),
             role=f.get("role", ""),
@@ -107,11 +108,15 @@ def change_user(username: str) -> Any:
     action = f.get("action", "")
     try:
         if action == "role":
-            service().update_user(actor=acting(), username=username, role=f.get("role", ""))
+            crisis().accounts.update_user(actor=acting(), username=username, role=f.get("role", ""))
         elif action in ("deactivate", "activate"):
-            service().update_user(actor=acting(), username=username, active=action == "activate")
+            crisis().accounts.update_user(
+                actor=acting(), username=username, active=action == "activate"
+            )
         elif action == "password":
-            service().update_user(actor=acting(), username=username, password=f.get("password", ""))
+            crisis().accounts.update_user(
+                actor=acting(), username=username, password=f.get("password", "")
+            )
         else:
             raise ValidationFailed(
                 "unknown action", details={"action": "role, activate, deactivate or password"}
@@ -129,7 +134,9 @@ def tokens() -> Any:
     """List API tokens (never their secrets) and create new ones."""
     return _no_store(
         render_template(
-            "admin_tokens.html", tokens=service().list_tokens(), users=service().list_users()
+            "admin_tokens.html",
+            tokens=crisis().accounts.list_tokens(),
+            users=crisis().accounts.list_users(),
         )
     )
 
@@ -141,7 +148,7 @@ def create_token() -> Any:
     f = request.form
     username = f.get("username", "")
     try:
-        token_id, secret = service().create_token(
+        token_id, secret = crisis().accounts.create_token(
             actor=acting(),
             username=username,
             name=f.get("name", ""),
@@ -153,8 +160,8 @@ def create_token() -> Any:
     return _no_store(
         render_template(
             "admin_tokens.html",
-            tokens=service().list_tokens(),
-            users=service().list_users(),
+            tokens=crisis().accounts.list_tokens(),
+            users=crisis().accounts.list_users(),
             created={"id": token_id, "secret": secret, "username": username},
         ),
         201,
@@ -165,7 +172,7 @@ def create_token() -> Any:
 @requires(Perm.ADMIN)
 def revoke_token(token_id: int) -> Any:
     """Revoke a token at once: the next request that carries it gets 401."""
-    service().revoke_token(actor=acting(), token_id=token_id)
+    crisis().accounts.revoke_token(actor=acting(), token_id=token_id)
     flash(f"Token {token_id} revoked.")
     return redirect(url_for("admin.tokens"), code=303)
 
@@ -179,7 +186,7 @@ class FileStatus:
 
 
 def _files() -> list[FileStatus]:
-    catalog = service().catalog
+    catalog = crisis().catalog
     current = {pb.id: pb.version for pb in catalog.all()}
     out = []
     for root in catalog.paths:
@@ -197,7 +204,7 @@ def _files() -> list[FileStatus]:
 @requires(Perm.ADMIN)
 def playbooks() -> Any:
     """Show each playbook file: valid or not (file:line:col), and the version in force."""
-    catalog = service().catalog
+    catalog = crisis().catalog
     return render_template("admin_playbooks.html", files=_files(), current=catalog.all())
 
 
@@ -206,7 +213,7 @@ def playbooks() -> Any:
 def reload_playbooks() -> Any:
     """Load the playbooks from disk again: all of them, or none if any is invalid."""
     try:
-        changed = service().catalog.reload()
+        changed = crisis().catalog.reload()
     except PlaybookInvalid as exc:
         flash(
             f"Refused: {len(exc.problems)} problem(s); the playbooks in force are unchanged. "
@@ -222,7 +229,7 @@ def reload_playbooks() -> Any:
 @requires(Perm.ADMIN)
 def playbook(playbook_id: str) -> Any:
     """Show one playbook in force: its lifecycle diagram, guards, triggers and audiences."""
-    pb = service().catalog.current(playbook_id)
+    pb = crisis().catalog.current(playbook_id)
     return render_template(
         "admin_playbook.html",
         pb=pb,

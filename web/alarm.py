@@ -12,11 +12,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from engine.kernel.ports import Clock, Metrics
-from engine.store import Store
+from engine.store import DatabaseError, Store
 from engine.timers.schedule import Handler, Source, fire_due, next_due
 
 log = logging.getLogger("crisis.timers")
@@ -114,7 +113,7 @@ class AlarmClock:
             raise
         try:
             candidates = [next_due(self.store), *(s.next_due() for s in self.sources)]
-        except sa.exc.SQLAlchemyError:
+        except DatabaseError:
             return  # the safety interval wakes us again
         upcoming = min((c for c in candidates if c is not None), default=None)
         if upcoming is not None:
@@ -143,5 +142,5 @@ class AlarmClock:
                 if n < self.batch:
                     self.last_pass = time.monotonic()
                     return
-        except sa.exc.SQLAlchemyError:
+        except DatabaseError:
             log.exception("alarm clock could not reach the database; retrying")

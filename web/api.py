@@ -7,13 +7,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, g, jsonify, render_template, request, stream_with_context
 
 from engine.kernel.roles import Perm
+from engine.store import DatabaseError
 from web import live
 from web.apispec import Api, query_int
-from web.auth import acting, service
+from web.auth import acting, crisis
 from web.present import event_json, incident_json
 from web.schemas import (
     AMEND_IN,
@@ -31,13 +31,13 @@ SSE_WINDOW_SECONDS = 55.0
 
 
 def _incident(incident_id: int) -> dict[str, Any]:
-    svc = service()
-    inc = svc.get(incident_id=incident_id)
+    core = crisis()
+    inc = core.incidents.get(incident_id=incident_id)
     return incident_json(
         inc,
-        svc.playbook_of(inc),
-        escalation=svc.escalation_status(inc),
-        freezes=svc.freeze_ids(incident_id=inc.id),
+        core.incidents.playbook_of(inc),
+        escalation=core.incidents.escalation_status(inc),
+        freezes=core.calendar.freeze_ids(incident_id=inc.id),
     )
 
 
@@ -62,7 +62,7 @@ def created(body: dict[str, Any], location: str) -> Any:
 def declare() -> Any:
     """Declare an incident under a playbook."""
     b = g.body
-    inc = service().declare(
+    inc = crisis().incidents.declare(
         actor=acting(),
         playbook=b["playbook"],
         severity=b["severity"],
@@ -90,15 +90,15 @@ def declare() -> Any:
 )
 def list_incidents() -> Any:
     """List incidents, newest first."""
-    svc = service()
+    core = crisis()
     state = request.args.get("state", "open")
-    page = svc.list_incidents(
+    page = core.incidents.list_incidents(
         state=state,
         severity=request.args.get("severity") or None,
         page=query_int("page", 1, lo=1, hi=100_000),
         per_page=query_int("per_page", 50, lo=1, hi=200),
     )
-    details = svc.listing_details(page.items)
+    details = core.incidents.listing_details(page.items)
     return jsonify(
         {
             "items": [
@@ -142,7 +142,7 @@ def get_incident(incident_id: int) -> Any:
 def amend_incident(incident_id: int) -> Any:
     """Change an incident's severity, title, regions or summary."""
     b = g.body
-    service().amend(
+    crisis().incidents.amend(
         actor=acting(),
         incident_id=incident_id,
         severity=b.get("severity"),
@@ -164,7 +164,7 @@ def amend_incident(incident_id: int) -> Any:
 )
 def transition(incident_id: int) -> Any:
     """Fire a lifecycle trigger on an incident."""
-    service().fire(
+    crisis().incidents.fire(
         actor=acting(), incident_id=incident_id, trigger=g.body["trigger"], note=g.body.get("note")
     )
     return jsonify(_incident(incident_id))
@@ -181,7 +181,7 @@ def transition(incident_id: int) -> Any:
 def acknowledge(incident_id: int) -> Any:
     """Acknowledge an incident (idempotent for its owner)."""
     via = "api" if g.get("via") == "token" else "web"
-    service().acknowledge(actor=acting(), incident_id=incident_id, via=via)
+    crisis().incidents.acknowledge(actor=acting(), incident_id=incident_id, via=via)
     return jsonify(_incident(incident_id))
 
 
@@ -197,7 +197,9 @@ def acknowledge(incident_id: int) -> Any:
 def timeline(incident_id: int) -> Any:
     """List an incident's timeline events in order."""
     after = query_int("after", 0, lo=0, hi=10**9)
-    items = [event_json(e) for e in service().timeline(incident_id=incident_id, after_seq=after)]
+    items = [
+        event_json(e) for e in crisis().incidents.timeline(incident_id=incident_id, after_seq=after)
+    ]
     return jsonify({"items": items, "page": 1, "per_page": len(items), "total": len(items)})
 
 
@@ -212,8 +214,8 @@ def timeline(incident_id: int) -> Any:
 )
 def events(incident_id: int) -> Any:
     """Stream new timeline events (resume with Last-Event-ID)."""
-    svc = service()
-    svc.get(incident_id=incident_id)  # 404 before the stream starts
+    core = crisis()
+    core.incidents.get(incident_id=incident_id)  # 404 before the stream starts
     try:
         after = int(request.headers.get("Last-Event-ID") or request.args.get("after") or 0)
     except ValueError:
@@ -228,8 +230,8 @@ def events(incident_id: int) -> Any:
         yield "retry: 2000\n\n"
         while time.monotonic() < deadline:
             try:
-                new = svc.timeline(incident_id=incident_id, after_seq=after)
-            except sa.exc.SQLAlchemyError:  # the database is restarting: keep the stream open
+                new = core.incidents.timeline(incident_id=incident_id, after_seq=after)
+            except DatabaseError:  # the database is restarting: keep the stream open
                 new = []
             for e in new:
                 after = e.seq

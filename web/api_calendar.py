@@ -11,7 +11,7 @@ from engine.calendar.rules import Scope
 from engine.kernel.roles import Perm
 from web.api import api, created
 from web.apispec import query_int
-from web.auth import acting, current_user, service
+from web.auth import acting, crisis, current_user
 from web.errors import ApiError
 from web.present import freeze_out, post_out
 from web.schemas import (
@@ -41,7 +41,7 @@ MAX_IMPORT_BYTES = 1024 * 1024
 )
 def create_post() -> Any:
     """Schedule a post on a social or newsletter channel."""
-    p = service().create_post(actor=acting(), fields=g.body)
+    p = crisis().calendar.create_post(actor=acting(), fields=g.body)
     return created(post_out(p), f"/api/v1/posts/{p['id']}")
 
 
@@ -64,7 +64,7 @@ def list_posts() -> Any:
     review = request.args.get("review")
     page = query_int("page", 1, lo=1, hi=100_000)
     per_page = query_int("per_page", 50, lo=1, hi=500)
-    items, total = service().list_posts(
+    items, total = crisis().calendar.list_posts(
         state=request.args.get("state") or None,
         review=None if review is None else review.lower() in ("1", "true", "yes"),
         page=page,
@@ -100,7 +100,7 @@ def import_posts() -> Any:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ApiError(400, "the file is not UTF-8 text") from None
-    n = service().import_posts(actor=acting(), data=text, content_type=ctype)
+    n = crisis().calendar.import_posts(actor=acting(), data=text, content_type=ctype)
     return created({"imported": n}, "/api/v1/posts")
 
 
@@ -126,7 +126,7 @@ def review_post(post_id: int) -> Any:
         if when.tzinfo is None:
             raise ApiError(422, "publish_at needs a time zone", details={"publish_at": "add Z"})
         when = when.astimezone(UTC)
-    p = service().review_post(
+    p = crisis().calendar.review_post(
         actor=acting(), post_id=post_id, action=g.body["action"], publish_at=when
     )
     return jsonify(post_out(p))
@@ -144,7 +144,7 @@ def review_post(post_id: int) -> Any:
 def freeze_status() -> Any:
     """Answer external schedulers: is this kind of post frozen right now?"""
     a = request.args
-    status = service().freeze_status(
+    status = crisis().calendar.freeze_status(
         channel=a.get("channel") or None,
         tag=a.get("tag") or None,
         region=a.get("region") or None,
@@ -171,7 +171,7 @@ def list_freezes() -> Any:
     """List freezes, newest first."""
     raw = request.args.get("active")
     active = None if raw is None else raw.lower() in ("1", "true", "yes")
-    items = [freeze_out(f) for f in service().list_freezes(active=active)]
+    items = [freeze_out(f) for f in crisis().calendar.list_freezes(active=active)]
     return jsonify({"items": items, "page": 1, "per_page": len(items), "total": len(items)})
 
 
@@ -189,7 +189,7 @@ def create_freeze() -> Any:
     """Create a freeze (a reason is required)."""
     b = g.body
     scope = b["scope"]
-    f = service().create_freeze(
+    f = crisis().calendar.create_freeze(
         actor=acting(),
         reason=b["reason"],
         incident_id=b.get("incident_id"),
@@ -214,7 +214,7 @@ def create_freeze() -> Any:
 )
 def lift_freeze(freeze_id: int) -> Any:
     """Lift a freeze; its playbook's on_lift policy decides what happens to held posts."""
-    f = service().lift_freeze(
+    f = crisis().calendar.lift_freeze(
         actor=acting(),
         freeze_id=freeze_id,
         reason=g.body["reason"],

@@ -8,7 +8,7 @@ from flask import g, jsonify, request
 
 from engine.kernel.roles import Perm
 from web.api import api, created
-from web.auth import acting, service
+from web.auth import acting, crisis
 from web.present import rfc3339
 from web.schemas import APPROVE_IN, REJECT_IN, REVISE_IN, UPDATE, UPDATE_IN, page_of
 
@@ -35,7 +35,7 @@ def update_out(u: dict[str, Any]) -> dict[str, Any]:
 def draft_update(incident_id: int) -> Any:
     """Draft an operational update from a template or free text."""
     b = g.body
-    u = service().draft_update(
+    u = crisis().updates.draft_update(
         actor=acting(),
         incident_id=incident_id,
         audience=b["audience"],
@@ -57,7 +57,8 @@ def draft_update(incident_id: int) -> Any:
 def list_updates() -> Any:
     """List updates, newest first; ?status=pending_approval is the approval queue."""
     items = [
-        update_out(u) for u in service().list_updates(status=request.args.get("status") or None)
+        update_out(u)
+        for u in crisis().updates.list_updates(status=request.args.get("status") or None)
     ]
     return jsonify({"items": items, "page": 1, "per_page": len(items), "total": len(items)})
 
@@ -72,7 +73,7 @@ def list_updates() -> Any:
 )
 def get_update(update_id: int) -> Any:
     """Show an update: every channel's text, approvals and delivery progress."""
-    return jsonify(update_out(service().get_update(update_id=update_id)))
+    return jsonify(update_out(crisis().updates.get_update(update_id=update_id)))
 
 
 @api.operation(
@@ -86,7 +87,7 @@ def get_update(update_id: int) -> Any:
 )
 def revise_update(update_id: int) -> Any:
     """Edit a draft: all channels (body) or some (channels)."""
-    u = service().revise_update(
+    u = crisis().updates.revise_update(
         actor=acting(),
         update_id=update_id,
         body=g.body.get("body"),
@@ -106,7 +107,7 @@ def revise_update(update_id: int) -> Any:
 )
 def approve_update(update_id: int) -> Any:
     """Approve the named revision; the update is published when approval lands."""
-    u = service().approve_update(
+    u = crisis().updates.approve_update(
         actor=acting(),
         update_id=update_id,
         revision=g.body["revision"],
@@ -128,6 +129,8 @@ def reject_update(update_id: int) -> Any:
     """Reject a draft."""
     return jsonify(
         update_out(
-            service().reject_update(actor=acting(), update_id=update_id, reason=g.body["reason"])
+            crisis().updates.reject_update(
+                actor=acting(), update_id=update_id, reason=g.body["reason"]
+            )
         )
     )

@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
 
+from engine.app import Crisis
 from engine.kernel.errors import NotFound
 from engine.kernel.models import Actor, User
 from engine.kernel.roles import Perm, may
-from engine.service import Service
 from web.errors import ApiError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,9 +30,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_EXEMPT_PREFIXES = ("/hooks/", "/status/unsubscribe/")
 
 
-def service() -> Service:
-    svc: Service = current_app.extensions["crisis.service"]
-    return svc
+def crisis() -> Crisis:
+    core: Crisis = current_app.extensions["crisis.core"]
+    return core
 
 
 def csrf_token() -> str:
@@ -74,7 +74,7 @@ def log_out() -> None:
     username = session.get("uid")
     session.clear()
     if username:
-        service().end_sessions(username=username)
+        crisis().accounts.end_sessions(username=username)
 
 
 def _identify() -> None:
@@ -88,7 +88,7 @@ def _identify() -> None:
             username, token = _basic(token)
         elif scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "use Authorization: Bearer <token>")
-        found = service().token_identity(token=token.strip())
+        found = crisis().accounts.token_identity(token=token.strip())
         if found is None or (username is not None and username != found[0].username):
             raise ApiError(401, "that token is unknown or revoked")
         user, scope = found
@@ -98,7 +98,7 @@ def _identify() -> None:
     username = session.get("uid")
     if username:
         try:
-            user = service().find_user(username=username)
+            user = crisis().accounts.find_user(username=username)
         except NotFound:  # a deleted user is simply logged out
             session.clear()
             return

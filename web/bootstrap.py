@@ -1,14 +1,14 @@
-"""The composition root shared by the CLI and the app factory: config → store → service."""
+"""The composition root shared by the CLI and the app factory: config → store → the engine."""
 
 from __future__ import annotations
 
+from engine.app import Crisis
 from engine.kernel.errors import CrisisError
 from engine.kernel.keys import Keys
 from engine.kernel.ports import Clock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import load_channels
 from engine.playbooks.places import Places
-from engine.service import Service
 from engine.store import Store
 from web.config import Config, deployment_secret
 
@@ -17,7 +17,7 @@ class NotMigrated(CrisisError):
     code = "not_migrated"
 
 
-def build_service(config: Config, *, clock: Clock | None = None) -> Service:
+def build_crisis(config: Config, *, clock: Clock | None = None) -> Crisis:
     """Open the store (migrating it if configured to), load channels and playbooks."""
     keys = Keys.derive(deployment_secret(config), audit=str(config.audit_key))
     store = Store.from_url(config.database_url, keys=keys)
@@ -30,4 +30,4 @@ def build_service(config: Config, *, clock: Clock | None = None) -> Service:
     from web.public import load_status_page
 
     places = Places.from_components(load_status_page(config.status_page_file).components)
-    return Service(store=store, catalog=catalog, clock=clock, channels=channels, places=places)
+    return Crisis(store=store, catalog=catalog, clock=clock, channels=channels, places=places)

@@ -34,6 +34,11 @@ class Config:
     public_freeze_status: bool = False  # CRISIS_PUBLIC_FREEZE_STATUS=1: anonymous GET /freeze
     secure_cookies: bool = False  # CRISIS_SECURE_COOKIES=1 behind HTTPS
     proxies: int = 0  # CRISIS_PROXIES: reverse proxies whose X-Forwarded-* headers we trust
+    log_format: str = "json"  # CRISIS_LOG_FORMAT: json | text
+    log_level: str = "INFO"  # CRISIS_LOG_LEVEL
+    outbox_lease_seconds: float = 60.0  # CRISIS_OUTBOX_LEASE_SECONDS
+    metrics_port: int | None = None  # CRISIS_METRICS_PORT: `crisis worker`'s own /metrics
+    metrics_host: str = "127.0.0.1"  # CRISIS_METRICS_HOST
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -60,6 +65,13 @@ class Config:
             public_freeze_status=env.get("CRISIS_PUBLIC_FREEZE_STATUS") == "1",
             secure_cookies=env.get("CRISIS_SECURE_COOKIES", "0") == "1",
             proxies=int(env.get("CRISIS_PROXIES", "0") or 0),
+            log_format=env.get("CRISIS_LOG_FORMAT", "json"),
+            log_level=env.get("CRISIS_LOG_LEVEL", "INFO").upper(),
+            outbox_lease_seconds=float(env.get("CRISIS_OUTBOX_LEASE_SECONDS", "60")),
+            metrics_port=int(env["CRISIS_METRICS_PORT"])
+            if env.get("CRISIS_METRICS_PORT")
+            else None,
+            metrics_host=env.get("CRISIS_METRICS_HOST", "127.0.0.1"),
         )
 
     def __repr__(self) -> str:

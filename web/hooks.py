@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from engine.kernel.errors import Conflict, Forbidden, NotFound
 from engine.kernel.models import User
 from notifiers.twilio_common import receipt_stage
-from web.auth import service
+from web.auth import crisis
 from web.errors import ApiError
 
 log = logging.getLogger("crisis.hooks")
@@ -80,7 +80,7 @@ def _once(kind: str) -> Response | None:
     sid = request.form.get("MessageSid") or request.form.get("CallSid") or ""
     if not sid:
         raise ApiError(400, "MessageSid or CallSid is required")
-    if service().first_sight(sid=f"{kind}:{sid}", kind=kind):
+    if crisis().delivery.first_sight(sid=f"{kind}:{sid}", kind=kind):
         return None
     log.warning("Twilio %s hook: %s was already handled; replay ignored", kind, sid)
     return twiml("")
@@ -95,12 +95,12 @@ def twiml(inner: str) -> Response:
 def _ack(user: User | None, incident_id: int | None, via: str) -> str:
     if user is None:
         return "This number is not on the crisiscomms roster."
-    svc = service()
-    incident_id = incident_id or svc.last_paged_incident(user=user)
+    core = crisis()
+    incident_id = incident_id or core.roster.last_paged_incident(user=user)
     if incident_id is None:
         return "No open incident has paged you. " + HELP_TEXT
     try:
-        inc = svc.acknowledge(actor=user.as_actor(), incident_id=incident_id, via=via)
+        inc = core.incidents.acknowledge(actor=user.as_actor(), incident_id=incident_id, via=via)
     except Conflict as exc:
         return str(exc)
     except (Forbidden, NotFound):
@@ -118,7 +118,9 @@ def twilio_sms() -> Any:
     word = body.strip().upper()
     if word in STOP_WORDS or word in START_WORDS:
         opted_in = word in START_WORDS
-        n = service().set_subscription(phone=request.form.get("From", ""), opted_in=opted_in)
+        n = crisis().audience.set_subscription(
+            phone=request.form.get("From", ""), opted_in=opted_in
+        )
         reply = (
             f"You will receive crisiscomms updates again ({n} subscription(s))."
             if opted_in
@@ -128,7 +130,7 @@ def twilio_sms() -> Any:
     is_ack, number = parse_ack(body)
     if not is_ack:
         return twiml(f"<Message>{escape(HELP_TEXT)}</Message>")
-    user = service().user_by_phone(phone=request.form.get("From", ""))
+    user = crisis().accounts.user_by_phone(phone=request.form.get("From", ""))
     return twiml(f"<Message>{escape(_ack(user, number, 'sms'))}</Message>")
 
 
@@ -146,7 +148,7 @@ def twilio_voice() -> Any:
     if digits != "1":
         return twiml("<Say>Not acknowledged. Goodbye.</Say><Hangup/>")
     # On an outbound call the person we called is "To".
-    user = service().user_by_phone(phone=request.form.get("To", ""))
+    user = crisis().accounts.user_by_phone(phone=request.form.get("To", ""))
     return twiml(f"<Say>{escape(_ack(user, incident_id, 'voice'))}</Say><Hangup/>")
 
 
@@ -160,7 +162,7 @@ def twilio_status() -> Any:
     if not sid or not status:
         raise ApiError(400, "MessageSid/CallSid and a status are required")
     stage = receipt_stage(status)
-    found = service().record_receipt(
+    found = crisis().delivery.record_receipt(
         provider_id=sid,
         status=stage,
         code=form.get("ErrorCode"),

@@ -15,9 +15,9 @@ import time
 
 import psycopg
 from flask import current_app
-from sqlalchemy.engine import make_url
 
 from engine.kernel.journal import EVENTS_CHANNEL
+from engine.store import libpq_dsn
 
 log = logging.getLogger("crisis.live")
 
@@ -79,8 +79,7 @@ class EventBus:
             self._cond.notify_all()
 
     def _listen(self) -> None:
-        url = make_url(self._url).set(drivername="postgresql")
-        dsn = url.render_as_string(hide_password=False)
+        dsn = libpq_dsn(self._url)
         backoff = 0.5
         while not self._stop.is_set():
             try:

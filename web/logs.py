@@ -121,19 +121,19 @@ def handler(stream: Any, *, fmt: str = "json", secrets: Iterable[str] = ()) -> l
     return h
 
 
-def configure(channels: Iterable[Any] = ()) -> None:
-    """Send every log line to stderr (CRISIS_LOG_FORMAT json|text, CRISIS_LOG_LEVEL)."""
+def configure(channels: Iterable[Any] = (), *, fmt: str = "json", level: str = "INFO") -> None:
+    """Send every log line to stderr (``fmt``: json | text; from Config's log settings)."""
     root = logging.getLogger()
     if any(getattr(h, "crisis", False) for h in root.handlers):
         return
     h = handler(
         sys.stderr,
-        fmt=os.environ.get("CRISIS_LOG_FORMAT", "json"),
+        fmt=fmt,
         secrets=secret_values(channels),
     )
     h.crisis = True  # type: ignore[attr-defined]
     root.addHandler(h)
-    root.setLevel(os.environ.get("CRISIS_LOG_LEVEL", "INFO").upper())
+    root.setLevel(level.upper())
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # we write our own request lines
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # /readyz asks it every probe

@@ -12,13 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from engine.service import Service
-from engine.store.tables import deliveries, freezes, incidents, posts, timers
+from engine.app import Crisis
 
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
@@ -27,7 +25,7 @@ LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 6
 class PrometheusMetrics:
     """The engine's Metrics port, recording into its own registry."""
 
-    def __init__(self, service: Service | None = None) -> None:
+    def __init__(self, crisis: Crisis | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.latency = Histogram(
             "crisis_delivery_latency_seconds",
@@ -49,8 +47,8 @@ class PrometheusMetrics:
             ["channel", "code"],
             registry=self.registry,
         )
-        if service is not None:
-            self.registry.register(DatabaseCollector(service))
+        if crisis is not None:
+            self.registry.register(DatabaseCollector(crisis))
 
     def delivered(self, channel: str, seconds: float) -> None:
         self.latency.labels(channel).observe(max(seconds, 0.0))
@@ -68,53 +66,35 @@ class PrometheusMetrics:
 class DatabaseCollector(Collector):
     """Gauges computed from the database on each scrape (a handful of grouped counts)."""
 
-    def __init__(self, service: Service) -> None:
-        self.service = service
+    def __init__(self, crisis: Crisis) -> None:
+        self.crisis = crisis
 
     def describe(self) -> list[Any]:
         return []  # no samples at registration time: the database may not be up yet
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self.service.store.engine.connect() as conn:
-            open_ = conn.execute(
-                sa.select(incidents.c.severity, sa.func.count())
-                .where(incidents.c.resolved_at.is_(None))
-                .group_by(incidents.c.severity)
-            ).all()
-            outbox = conn.execute(
-                sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
-            ).all()
-            active = conn.execute(
-                sa.select(sa.func.count()).select_from(freezes).where(freezes.c.lifted_at.is_(None))
-            ).scalar_one()
-            held = conn.execute(
-                sa.select(sa.func.count()).select_from(posts).where(posts.c.state == "held")
-            ).scalar_one()
-            pending = conn.execute(
-                sa.select(timers.c.kind, sa.func.count())
-                .where(timers.c.state == "pending")
-                .group_by(timers.c.kind)
-            ).all()
+        now = self.crisis.operations.gauges()
         g = GaugeMetricFamily(
             "crisis_open_incidents", "Incidents not yet resolved, by severity.", labels=["severity"]
         )
-        for severity, n in open_:
+        for severity, n in now.open_incidents.items():
             g.add_metric([severity], n)
         yield g
         g = GaugeMetricFamily(
             "crisis_outbox_deliveries", "Outbox rows by state (queue depth).", labels=["state"]
         )
-        by_state: dict[str, int] = {str(r[0]): int(r[1]) for r in outbox}
         for state in ("pending", "sending", "sent", "delivered", "failed", "dead", "cancelled"):
-            g.add_metric([state], by_state.get(state, 0))
+            g.add_metric([state], now.deliveries.get(state, 0))
         yield g
-        yield GaugeMetricFamily("crisis_active_freezes", "Promo freezes in force.", value=active)
         yield GaugeMetricFamily(
-            "crisis_held_posts", "Scheduled posts held by a freeze.", value=held
+            "crisis_active_freezes", "Promo freezes in force.", value=now.active_freezes
+        )
+        yield GaugeMetricFamily(
+            "crisis_held_posts", "Scheduled posts held by a freeze.", value=now.held_posts
         )
         g = GaugeMetricFamily(
             "crisis_timers_pending", "Timers waiting to fire, by kind.", labels=["kind"]
         )
-        for kind, n in pending:
+        for kind, n in now.pending_timers.items():
             g.add_metric([kind], n)
         yield g

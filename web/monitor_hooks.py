@@ -31,7 +31,7 @@ from jsonschema import Draft202012Validator
 from engine.kernel.roles import Perm
 from engine.monitoring.alerts import AlertIn
 from web.apispec import read_json
-from web.auth import current_actor, requires, requires_token, service
+from web.auth import crisis, current_actor, requires, requires_token
 from web.errors import ApiError
 from web.hooks import bp
 
@@ -111,7 +111,9 @@ def _alertmanager_alerts(data: dict[str, Any]) -> tuple[str, list[AlertIn]]:
 def _answer(source: str, group: str, alerts: list[AlertIn]) -> Any:
     actor = current_actor()
     assert actor is not None
-    outcomes = service().ingest_alerts(actor=actor, source=source, group_key=group, alerts=alerts)
+    outcomes = crisis().monitoring.ingest(
+        actor=actor, source=source, group_key=group, alerts=alerts
+    )
     for o, a in zip(outcomes, alerts, strict=True):
         if o.action == "unmatched":
             log.info("unmatched %s alert %s: %s", source, dict(a.labels), o.reason)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from engine.kernel.roles import Perm
-from web.auth import requires, service
+from engine.store import DatabaseError
+from web.auth import crisis, requires
 from web.metrics import PrometheusMetrics
 
 bp = Blueprint("ops", __name__)
@@ -24,15 +24,14 @@ def healthz() -> Any:
 @bp.get("/readyz")
 def readyz() -> Any:
     """Say whether the database answers and its schema is current."""
-    store = service().store
+    store = crisis().store
     checks: dict[str, str] = {}
     try:
-        with store.engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
+        store.ping()
         checks["database"] = "ok"
         current, head = store.current_revision(), store.head_revision()
         checks["migrations"] = "ok" if current == head else f"at {current}, need {head}"
-    except sa.exc.SQLAlchemyError as exc:
+    except DatabaseError as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
     alarm = current_app.extensions.get("crisis.runtime")
     if alarm is not None:  # web-only processes (gunicorn) run no alarm clock

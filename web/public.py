@@ -42,7 +42,7 @@ from engine.public.projection import (
     parse_components,
 )
 from web import feeds
-from web.auth import service
+from web.auth import crisis
 
 bp = Blueprint("public", __name__)
 
@@ -194,9 +194,9 @@ class _Cache:
 
 def _cached(kind: str, mimetype: str, build: Callable[[], bytes | str]) -> Response:
     """Answer from the ETag (304), the process cache, or by building the body."""
-    svc = service()
-    version = svc.public_version()
-    today = svc.clock.now().date().isoformat()
+    core = crisis()
+    version = core.public.version()
+    today = core.clock.now().date().isoformat()
     raw = f"{kind}|{version}|{today}|{request.full_path}|{_base_url()}|{_page().fingerprint}"
     etag = hashlib.sha256(raw.encode()).hexdigest()[:32]
     if request.if_none_match.contains_weak(etag):
@@ -216,11 +216,11 @@ def _cached(kind: str, mimetype: str, build: Callable[[], bytes | str]) -> Respo
 
 
 def _view() -> tuple[list[PublicIncident], list[ComponentView]]:
-    svc = service()
+    core = crisis()
     page = _page()
-    incidents = svc.public_incidents(days=HISTORY_DAYS)
+    incidents = core.public.incidents(days=HISTORY_DAYS)
     open_ = [i for i in incidents if not i.resolved]
-    today = svc.clock.now().astimezone(page.zone).date()
+    today = core.clock.now().astimezone(page.zone).date()
     comps = [
         ComponentView(
             c,
@@ -309,7 +309,7 @@ def status_feed() -> Any:
 
     def build() -> bytes:
         incidents, _ = _view()
-        return feeds.to_xml(feeds.status_feed(_site(), incidents, now=service().clock.now()))
+        return feeds.to_xml(feeds.status_feed(_site(), incidents, now=crisis().clock.now()))
 
     return _cached("atom", "application/atom+xml", build)
 
@@ -320,7 +320,7 @@ def cap_feed() -> Any:
 
     def build() -> bytes:
         incidents, _ = _view()
-        return feeds.to_xml(feeds.cap_feed(_site(), incidents, now=service().clock.now()))
+        return feeds.to_xml(feeds.cap_feed(_site(), incidents, now=crisis().clock.now()))
 
     return _cached("cap-atom", "application/atom+xml", build)
 
@@ -330,7 +330,7 @@ def cap_alert(update_id: int) -> Any:
     """The CAP 1.2 alert of one published public update."""
 
     def build() -> bytes:
-        entry, previous, pb = service().public_entry(update_id=update_id)
+        entry, previous, pb = crisis().public.entry(update_id=update_id)
         return feeds.to_xml(feeds.cap_alert(_site(), entry, previous, pb))
 
     return _cached(f"cap:{update_id}", "application/cap+xml", build)
@@ -351,7 +351,7 @@ def _sp_page() -> dict[str, Any]:
         "name": _page().name,
         "url": f"{_base_url()}/status",
         "time_zone": _page().time_zone,
-        "updated_at": _iso(service().clock.now()),
+        "updated_at": _iso(crisis().clock.now()),
     }
 
 
@@ -505,7 +505,7 @@ def subscribe() -> Any:
                 details={"via": "not configured"},
             )
         try:
-            pending = service().request_subscription(
+            pending = crisis().audience.request_subscription(
                 audience=page.audience,
                 email=None if by_sms else form.get("email"),
                 phone=form.get("phone") if by_sms else None,
@@ -561,7 +561,7 @@ def confirm() -> Any:
     """Confirm an email subscription (a button, so link scanners cannot confirm for people)."""
     token = request.values.get("token", "")
     if request.method == "POST":
-        service().confirm_subscription(token=token)
+        crisis().audience.confirm_subscription(token=token)
         flash("Subscribed: you will get our updates.")
         return redirect(url_for("public.subscribe"), code=303)
     return _no_store(render_template("subscribe_confirm.html", page=_page(), token=token))
@@ -571,6 +571,6 @@ def confirm() -> Any:
 def unsubscribe(token: str) -> Any:
     """Unsubscribe from the link in an email (POST: RFC 8058 one-click)."""
     if request.method == "POST":
-        service().unsubscribe(manage_token=token)
+        crisis().audience.unsubscribe(manage_token=token)
         return _no_store(render_template("unsubscribed.html", page=_page(), done=True))
     return _no_store(render_template("unsubscribed.html", page=_page(), done=False, token=token))

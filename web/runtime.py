@@ -11,6 +11,7 @@ import os
 import socket
 from collections.abc import Mapping
 
+from engine.app import Crisis
 from engine.calendar.posts import next_post_due
 from engine.delivery.sandbox import SandboxNotifier
 from engine.delivery.worker import Worker
@@ -18,7 +19,6 @@ from engine.kernel.errors import CrisisError
 from engine.kernel.ports import Metrics, Notifier
 from engine.playbooks.channels import Channel
 from engine.public.status_page import StatusPageNotifier
-from engine.service import Service
 from engine.timers.schedule import Source
 from notifiers.email import EmailNotifier
 from notifiers.social import SocialNotifier
@@ -33,7 +33,7 @@ class ChannelNotAvailable(CrisisError):
     code = "channel_not_available"
 
 
-def build_notifiers(service: Service, env: Mapping[str, str] | None = None) -> dict[str, Notifier]:
+def build_notifiers(crisis: Crisis, env: Mapping[str, str] | None = None) -> dict[str, Notifier]:
     """One notifier per configured channel (the composition root for outbound adapters).
 
     Credentials come from the environment variables the channels file names; a channel
@@ -42,9 +42,9 @@ def build_notifiers(service: Service, env: Mapping[str, str] | None = None) -> d
     env = os.environ if env is None else env
     public = env.get("CRISIS_PUBLIC_URL", "").rstrip("/")
     out: dict[str, Notifier] = {}
-    sandbox = SandboxNotifier(store=service.store, clock=service.clock)
-    for name, channel in service.channels.items():
-        out[name] = _adapter(channel, sandbox, service=service, env=env, public=public)
+    sandbox = SandboxNotifier(store=crisis.store, clock=crisis.clock)
+    for name, channel in crisis.channels.items():
+        out[name] = _adapter(channel, sandbox, crisis=crisis, env=env, public=public)
     return out
 
 
@@ -63,7 +63,7 @@ def _adapter(
     channel: Channel,
     sandbox: SandboxNotifier,
     *,
-    service: Service,
+    crisis: Crisis,
     env: Mapping[str, str],
     public: str,
 ) -> Notifier:
@@ -71,7 +71,7 @@ def _adapter(
     if kind == "sandbox":
         return sandbox
     if kind == "status_page":
-        return StatusPageNotifier(store=service.store, clock=service.clock)
+        return StatusPageNotifier(store=crisis.store, clock=crisis.clock)
     if kind in ("webhook", "slack"):
         return WebhookNotifier(secret=_secret(channel, "secret", env), slack=kind == "slack")
     if kind == "social":
@@ -123,36 +123,40 @@ class Runtime:
 
     def __init__(
         self,
-        service: Service,
+        crisis: Crisis,
         *,
         concurrency: int = 8,
+        lease: float = 60.0,
         safety: float = 2.0,
         metrics: Metrics | None = None,
     ) -> None:
-        self.service = service
+        self.crisis = crisis
         self.node = f"{socket.gethostname()}:{os.getpid()}"
         self.worker = Worker(
-            store=service.store,
-            notifiers=build_notifiers(service),
-            media={n: c.medium for n, c in service.channels.items()},
-            rates={n: c.rate_per_second for n, c in service.channels.items() if c.rate_per_second},
-            clock=service.clock,
+            store=crisis.store,
+            notifiers=build_notifiers(crisis),
+            media={n: c.medium for n, c in crisis.channels.items()},
+            rates={n: c.rate_per_second for n, c in crisis.channels.items() if c.rate_per_second},
+            clock=crisis.clock,
+            owners=crisis.owners,
             concurrency=concurrency,
-            lease=float(os.environ.get("CRISIS_OUTBOX_LEASE_SECONDS", "60")),
+            lease=lease,
             metrics=metrics,
         )
-        publisher = Source(fire=service.publish_due, next_due=lambda: next_post_due(service.store))
+        publisher = Source(
+            fire=crisis.calendar.publish_due, next_due=lambda: next_post_due(crisis.store)
+        )
         self.alarm = AlarmClock(
-            store=service.store,
-            handlers=service.timer_handlers(),
-            clock=service.clock,
+            store=crisis.store,
+            handlers=crisis.timer_handlers(),
+            clock=crisis.clock,
             node=self.node,
             safety=safety,
             on_fired=lambda _n: self.worker.poke(),
             sources=[publisher],
             metrics=metrics,
         )
-        service.alarm = self.alarm
+        crisis.alarm = self.alarm
 
     def start(self) -> None:
         self.worker.start()

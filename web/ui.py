@@ -25,7 +25,7 @@ from engine.kernel.errors import (
     ValidationFailed,
 )
 from engine.kernel.roles import Perm, may
-from web.auth import acting, current_user, log_in, log_out, requires, service
+from web.auth import acting, crisis, current_user, log_in, log_out, requires
 from web.errors import ApiError
 
 bp = Blueprint("ui", __name__)
@@ -77,7 +77,7 @@ def login() -> Any:
     status = 200
     if request.method == "POST":
         try:
-            user = service().authenticate(
+            user = crisis().accounts.authenticate(
                 username=request.form.get("username", "").strip(),
                 password=request.form.get("password", ""),
                 client=request.remote_addr or "",
@@ -111,16 +111,16 @@ def logout() -> Any:
 @requires(Perm.READ)
 def board() -> Any:
     """Show open incidents, most severe first."""
-    svc = service()
-    incidents = svc.list_incidents(state="open", per_page=200).items
+    core = crisis()
+    incidents = core.incidents.list_incidents(state="open", per_page=200).items
     incidents.sort(key=lambda i: (i.severity, -i.declared_at.timestamp()))
-    now = svc.clock.now()
+    now = core.clock.now()
     rows = [
         {"incident": i, "age": ago(i.declared_at, now), "due": due_in(i.next_update_due_at, now)}
         for i in incidents
     ]
-    recent = svc.list_incidents(state="resolved", per_page=10).items
-    frozen = {f["incident_id"] for f in svc.list_freezes(active=True)}
+    recent = core.incidents.list_incidents(state="resolved", per_page=10).items
+    frozen = {f["incident_id"] for f in core.calendar.list_freezes(active=True)}
     return render_template(
         "board.html",
         frozen=frozen,
@@ -134,14 +134,14 @@ def board() -> Any:
 @requires(Perm.DECLARE)
 def declare() -> Any:
     """Declare an incident from a phone-sized form."""
-    svc = service()
-    playbooks = svc.catalog.all()
+    core = crisis()
+    playbooks = core.catalog.all()
     form = request.form
     errors: dict[str, str] = {}
     if request.method == "POST":
         regions = [r for v in form.getlist("regions") for r in v.split(",") if r.strip()]
         try:
-            inc = svc.declare(
+            inc = core.incidents.declare(
                 actor=acting(),
                 playbook=form.get("playbook", ""),
                 severity=form.get("severity", ""),
@@ -161,7 +161,7 @@ def declare() -> Any:
         severities=severities,
         form=form,
         errors=errors,
-        region_choices=svc.places.choices("regions"),
+        region_choices=core.places.choices("regions"),
         chosen_regions=set(form.getlist("regions")),
     ), (422 if errors else 200)
 
@@ -170,40 +170,40 @@ def declare() -> Any:
 @requires(Perm.READ)
 def incident(incident_id: int) -> Any:
     """Show an incident: state, next steps and the live timeline."""
-    svc = service()
-    inc = svc.get(incident_id=incident_id)
-    pb = svc.playbook_of(inc)
+    core = crisis()
+    inc = core.incidents.get(incident_id=incident_id)
+    pb = core.incidents.playbook_of(inc)
     user = current_user()
     assert user is not None
     can_ack = (
-        svc.may_acknowledge(actor=user.as_actor(), incident_id=inc.id)
+        core.incidents.may_acknowledge(actor=user.as_actor(), incident_id=inc.id)
         and inc.owner is None
         and inc.state not in pb.final
     )
     until = pb.escalation.until if pb.escalation else "acknowledge"
     # The Acknowledge button fires the ladder's stop trigger too; do not offer it twice.
     triggers = [t for t in pb.transitions_from(inc.state) if not (can_ack and t.trigger == until)]
-    timeline = svc.timeline(incident_id=incident_id)
-    now = svc.clock.now()
+    timeline = core.incidents.timeline(incident_id=incident_id)
+    now = core.clock.now()
     return render_template(
         "incident.html",
         incident=inc,
         playbook=pb,
         triggers=triggers,
         timeline=timeline,
-        escalation=svc.escalation_status(inc),
+        escalation=core.incidents.escalation_status(inc),
         due=due_in(inc.next_update_due_at, now),
         pages=[e for e in timeline if e.type in ("paged", "escalation_exhausted")][-6:],
         freezes=[
-            f | {"held": svc.list_posts(held_by=f["id"], per_page=20)[0]}
-            for f in svc.list_freezes(incident_id=incident_id)
+            f | {"held": core.calendar.list_posts(held_by=f["id"], per_page=20)[0]}
+            for f in core.calendar.list_freezes(incident_id=incident_id)
         ],
         can_lift=may(user.role, Perm.LIFT_FREEZE),
-        updates=_update_views(svc.list_updates(incident_id=incident_id), user),
+        updates=_update_views(core.updates.list_updates(incident_id=incident_id), user),
         can_draft=may(user.role, Perm.DRAFT) and inc.resolved_at is None,
         can_transition=may(user.role, Perm.TRANSITION),
         can_ack=can_ack,
-        age=ago(inc.declared_at, svc.clock.now()),
+        age=ago(inc.declared_at, core.clock.now()),
         monitoring_offer=_monitoring_offer(timeline, inc.resolved_at is None),
     )
 
@@ -226,7 +226,7 @@ def transition(incident_id: int) -> Any:
     if not trigger:
         abort(400)
     try:
-        inc = service().fire(
+        inc = crisis().incidents.fire(
             actor=acting(),
             incident_id=incident_id,
             trigger=trigger,
@@ -243,7 +243,7 @@ def transition(incident_id: int) -> Any:
 def ack(incident_id: int) -> Any:
     """Acknowledge: take ownership and stop paging."""
     try:
-        inc = service().acknowledge(actor=acting(), incident_id=incident_id, via="web")
+        inc = crisis().incidents.acknowledge(actor=acting(), incident_id=incident_id, via="web")
         flash(f"You own {inc.ref}; paging has stopped.", "ok")
     except (Conflict, Forbidden) as exc:
         flash(str(exc), "error")
@@ -265,15 +265,15 @@ def _parse_local_utc(text: str) -> datetime | None:
 @requires(Perm.READ)
 def calendar_page() -> Any:
     """Show the content calendar: the review queue, held posts, what is coming."""
-    svc = service()
+    core = crisis()
     user = current_user()
     assert user is not None
-    review, _ = svc.list_posts(state="held", review=True, per_page=500)
-    held, _ = svc.list_posts(state="held", review=False, per_page=500)
-    upcoming, n_upcoming = svc.list_posts(state="scheduled", per_page=100)
-    published, _ = svc.list_posts(state="published", per_page=500)
-    freezes = {f["id"]: f for f in svc.list_freezes()}
-    social = [n for n, c in svc.channels.items() if c.medium in ("social", "newsletter")]
+    review, _ = core.calendar.list_posts(state="held", review=True, per_page=500)
+    held, _ = core.calendar.list_posts(state="held", review=False, per_page=500)
+    upcoming, n_upcoming = core.calendar.list_posts(state="scheduled", per_page=100)
+    published, _ = core.calendar.list_posts(state="published", per_page=500)
+    freezes = {f["id"]: f for f in core.calendar.list_freezes()}
+    social = [n for n, c in core.channels.items() if c.medium in ("social", "newsletter")]
     return render_template(
         "calendar.html",
         review=review,
@@ -285,7 +285,7 @@ def calendar_page() -> Any:
         channels=social,
         can_review=may(user.role, Perm.REVIEW_POSTS),
         can_post=may(user.role, Perm.MANAGE_POSTS),
-        now=svc.clock.now(),
+        now=core.clock.now(),
     )
 
 
@@ -296,7 +296,7 @@ def calendar_new_post() -> Any:
     form = request.form
     when = _parse_local_utc(form.get("publish_at", ""))
     try:
-        p = service().create_post(
+        p = crisis().calendar.create_post(
             actor=acting(),
             fields={
                 "channel": form.get("channel", ""),
@@ -316,14 +316,14 @@ def calendar_new_post() -> Any:
 @requires(Perm.REVIEW_POSTS)
 def calendar_review() -> Any:
     """Publish, reschedule or cancel one held post, or every post in the review queue."""
-    svc = service()
+    core = crisis()
     action = request.form.get("action", "")
     ids = [int(i) for i in request.form.getlist("post_id") if i.isdigit()]
     when = _parse_local_utc(request.form.get("publish_at", "")) if action == "reschedule" else None
     done, failed = 0, []
     for pid in ids:
         try:
-            svc.review_post(actor=acting(), post_id=pid, action=action, publish_at=when)
+            core.calendar.review_post(actor=acting(), post_id=pid, action=action, publish_at=when)
             done += 1
         except (Conflict, ValidationFailed) as exc:
             failed.append(f"post {pid}: {exc}")
@@ -338,10 +338,10 @@ def calendar_review() -> Any:
 @requires(Perm.LIFT_FREEZE)
 def lift(freeze_id: int) -> Any:
     """Lift a freeze from its incident's page (a reason is required)."""
-    svc = service()
+    core = crisis()
     back = request.form.get("back") or url_for("ui.calendar_page")
     try:
-        out = svc.lift_freeze(
+        out = core.calendar.lift_freeze(
             actor=acting(),
             freeze_id=freeze_id,
             reason=request.form.get("reason", ""),
@@ -362,7 +362,7 @@ def active_freeze_summary() -> dict[str, int] | None:
     """For the banner on every page: active freezes and the posts they hold."""
     if current_user() is None:
         return None
-    active, held = service().freeze_banner()
+    active, held = crisis().calendar.freeze_banner()
     return {"freezes": active, "held": held} if active else None
 
 
@@ -370,18 +370,18 @@ def active_freeze_summary() -> dict[str, int] | None:
 @requires(Perm.READ)
 def sandbox_inbox() -> Any:
     """Show what every sandbox channel would have sent, newest first."""
-    return render_template("sandbox.html", messages=service().sandbox_messages(limit=200))
+    return render_template("sandbox.html", messages=crisis().delivery.sandbox_messages(limit=200))
 
 
 def _update_views(updates: list[dict[str, Any]], user: Any) -> list[dict[str, Any]]:
     """Add what the current user may do with each update, and who must approve it."""
-    svc = service()
+    core = crisis()
     audiences: dict[int, Any] = {}
     out = []
     for u in updates:
         if u["incident_id"] not in audiences:
-            audiences[u["incident_id"]] = svc.playbook_of(
-                svc.get(incident_id=u["incident_id"])
+            audiences[u["incident_id"]] = core.incidents.playbook_of(
+                core.incidents.get(incident_id=u["incident_id"])
             ).audiences
         aud = audiences[u["incident_id"]].get(u["audience"])
         out.append(
@@ -402,9 +402,9 @@ def _update_views(updates: list[dict[str, Any]], user: Any) -> list[dict[str, An
 @requires(Perm.READ)
 def approvals() -> Any:
     """The approval queue: drafts waiting, with what each channel will send."""
-    svc = service()
+    core = crisis()
     user = current_user()
-    pending = _update_views(svc.list_updates(status="pending_approval"), user)
+    pending = _update_views(core.updates.list_updates(status="pending_approval"), user)
     return render_template("approvals.html", updates=pending)
 
 
@@ -414,7 +414,7 @@ def draft_update(incident_id: int) -> Any:
     """Draft an update from the incident page."""
     form = request.form
     try:
-        u = service().draft_update(
+        u = crisis().updates.draft_update(
             actor=acting(),
             incident_id=incident_id,
             audience=form.get("audience", ""),
@@ -432,7 +432,7 @@ def draft_update(incident_id: int) -> Any:
 @requires(Perm.READ)
 def decide_update(update_id: int) -> Any:
     """Approve (a named revision, optionally overriding the policy) or reject an update."""
-    svc = service()
+    core = crisis()
     form = request.form
     back = _safe_next(form.get("back"))
     raw_revision = form.get("revision", "0") or "0"
@@ -442,10 +442,12 @@ def decide_update(update_id: int) -> Any:
         )
     try:
         if form.get("decision") == "reject":
-            svc.reject_update(actor=acting(), update_id=update_id, reason=form.get("reason", ""))
+            core.updates.reject_update(
+                actor=acting(), update_id=update_id, reason=form.get("reason", "")
+            )
             flash(f"Update {update_id} rejected.", "ok")
         else:
-            svc.approve_update(
+            core.updates.approve_update(
                 actor=acting(),
                 update_id=update_id,
                 revision=int(raw_revision),

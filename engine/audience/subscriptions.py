@@ -254,3 +254,10 @@ def set_by_phone(conn: Connection, *, phone: str, opted_in: bool, now: datetime)
             .values(confirmed_at=now, confirm_hash=None)
         )
     return int(result.rowcount or 0)
+
+
+def opt_out(conn: Connection, subscriber_id: int) -> None:
+    """The provider says this recipient unsubscribed (replied STOP): no more messages."""
+    conn.execute(
+        subscribers.update().where(subscribers.c.id == subscriber_id).values(opted_in=False)
+    )

@@ -11,8 +11,8 @@ permanent ones fail at once; the last transient failure makes the row dead.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,7 @@ from engine.kernel.journal import append_event
 from engine.kernel.ports import OutboundMessage, Receipt
 from engine.store import Store
 from engine.store.queries import insert_ignore
-from engine.store.tables import deliveries, incidents, posts, subscribers
+from engine.store.tables import deliveries, incidents
 
 BASE_DELAY = 2.0
 MAX_DELAY = 300.0
@@ -91,18 +91,38 @@ class Claimed:
     queued_at: datetime | None = None
 
 
+MootRule = Callable[[Connection, Sequence[Any], datetime], set[int]]
+FailRule = Callable[[Connection, OutboundMessage, datetime], None]
+
+
+@dataclass(frozen=True)
+class Owners:
+    """The contexts behind the messages delivery sends; delivery never touches their tables.
+
+    ``moot``: per kind, which claimed delivery rows are moot now, and the reason recorded
+    (pages of an acknowledged incident: paging; posts a freeze now holds: the calendar);
+    ``failed``: per kind, what a final failure means to the owner (a post marked failed);
+    ``opt_out``: a subscriber the provider says has unsubscribed (the audience).
+    """
+
+    moot: Mapping[str, tuple[MootRule, str]] = field(default_factory=dict)
+    failed: Mapping[str, FailRule] = field(default_factory=dict)
+    opt_out: Callable[[Connection, int], None] | None = None
+
+
 def claim(
     store: Store,
     *,
     now: datetime,
     limit: int,
     media: Mapping[str, str],
+    owners: Owners,
     lease: timedelta = LEASE,
 ) -> list[Claimed]:
     """Take up to ``limit`` due rows (SKIP LOCKED), mark them sending, and return them.
 
-    Pages whose incident has been acknowledged, stopped or resolved since they were queued
-    are cancelled here instead of being sent.
+    Rows their owner calls moot (a page whose incident was acknowledged, stopped or
+    resolved; a post a freeze now holds) are cancelled here instead of being sent.
     """
     d = deliveries.c
     due = sa.or_(
@@ -120,21 +140,13 @@ def claim(
     with store.transaction() as conn:
         link_keys = keys.of(conn)
         rows = conn.execute(q).all()
-        moot = _moot_pages(conn, [r for r in rows if r.kind == "page"])
-        frozen = _frozen_posts(conn, [r for r in rows if r.kind == "post"], now=now)
+        moot = _moot(conn, owners, rows, now=now)
         for r in rows:
-            if r.id in frozen:
-                conn.execute(
-                    deliveries.update()
-                    .where(d.id == r.id)
-                    .values(status="cancelled", last_error="held by a freeze", updated_at=now)
-                )
-                continue
             if r.id in moot:
                 conn.execute(
                     deliveries.update()
                     .where(d.id == r.id)
-                    .values(status="cancelled", last_error="incident acknowledged", updated_at=now)
+                    .values(status="cancelled", last_error=moot[r.id], updated_at=now)
                 )
                 continue
             conn.execute(
@@ -176,26 +188,23 @@ def _with_links(meta: dict[str, Any], link_keys: keys.Keys) -> dict[str, Any]:
     return meta
 
 
-def still_wanted(store: Store, claimed: Claimed, *, now: datetime) -> bool:
-    """Check a claimed page or post once more, immediately before the provider call.
+def still_wanted(store: Store, claimed: Claimed, *, now: datetime, owners: Owners) -> bool:
+    """Ask the owner once more, immediately before the provider call, whether to send.
 
     A page whose incident was acknowledged (or resolved) and a post a freeze now holds are
-    cancelled instead of sent. The claim already checked; this narrows the window to the time
+    cancelled instead of sent. The claim already asked; this narrows the window to the time
     between this commit and the provider call (the row is not held across that call, which
     would stall every acknowledgement and freeze behind a slow provider).
     """
-    if claimed.message.kind not in ("page", "post"):
+    if claimed.message.kind not in owners.moot:
         return True
     d = deliveries.c
     with store.transaction() as conn:
         row = conn.execute(sa.select(deliveries).where(d.id == claimed.message.delivery_id)).first()
         if row is None:
             return False
-        if row.kind == "page":
-            moot, why = _moot_pages(conn, [row]), "incident acknowledged"
-        else:
-            moot, why = _frozen_posts(conn, [row], now=now), "held by a freeze"
-        if not moot:
+        why = _moot(conn, owners, [row], now=now).get(row.id)
+        if why is None:
             return True
         conn.execute(
             deliveries.update()
@@ -205,49 +214,16 @@ def still_wanted(store: Store, claimed: Claimed, *, now: datetime) -> bool:
         return False
 
 
-def _frozen_posts(conn: Connection, rows: list[Any], *, now: datetime) -> set[int]:
-    """Post deliveries a freeze committed since they were queued: hold the post instead."""
-    if not rows:
-        return set()
-    from engine.calendar.posts import active_scopes, facts, gate_share
-    from engine.calendar.rules import holding
-
-    gate_share(conn)
-    scopes = active_scopes(conn)
-    if not scopes:
-        return set()
-    out: set[int] = set()
-    for r in rows:
-        post = conn.execute(
-            sa.select(posts).where(posts.c.id == r.ref_id).with_for_update()
-        ).first()
-        if post is None:
-            continue
-        held = holding(scopes, facts(post))
-        if held:
-            conn.execute(
-                posts.update()
-                .where(posts.c.id == post.id)
-                .values(state="held", held_by=held, review=False, published_at=None, updated_at=now)
-            )
-            out.add(r.id)
+def _moot(
+    conn: Connection, owners: Owners, rows: Sequence[Any], *, now: datetime
+) -> dict[int, str]:
+    """Delivery id → why, for the rows whose owner says they are moot now."""
+    out: dict[int, str] = {}
+    for kind, (rule, why) in owners.moot.items():
+        of_kind = [r for r in rows if r.kind == kind]
+        if of_kind:
+            out |= dict.fromkeys(rule(conn, of_kind, now), why)
     return out
-
-
-def _moot_pages(conn: Connection, rows: list[Any]) -> set[int]:
-    ids = {r.incident_id for r in rows if r.incident_id is not None}
-    if not ids:
-        return set()
-    i = incidents.c
-    stopped = {
-        row.id
-        for row in conn.execute(
-            sa.select(i.id).where(
-                i.id.in_(ids), sa.or_(i.ladder_stopped_at.is_not(None), i.resolved_at.is_not(None))
-            )
-        )
-    }
-    return {r.id for r in rows if r.incident_id in stopped}
 
 
 def record_success(store: Store, claimed: Claimed, receipt: Receipt, *, now: datetime) -> None:
@@ -290,6 +266,7 @@ def record_failure(
     error: SendFailed,
     *,
     now: datetime,
+    owners: Owners,
     rng: random.Random | None = None,
 ) -> str:
     """Schedule a retry, or fail/kill the row; returns the new status."""
@@ -316,13 +293,11 @@ def record_failure(
             .where(deliveries.c.id == claimed.message.delivery_id)
             .values(**values)
         )
-        if status != "pending" and claimed.message.kind == "post":
-            post_id = claimed.message.meta.get("post_id")
-            conn.execute(
-                posts.update().where(posts.c.id == post_id).values(state="failed", updated_at=now)
-            )
+        failed = owners.failed.get(claimed.message.kind)
+        if status != "pending" and failed is not None:
+            failed(conn, claimed.message, now)
         if status != "pending":
-            _after_final_failure(conn, claimed, error, now=now)
+            _after_final_failure(conn, claimed, error, owners, now=now)
         if status != "pending" and claimed.incident_id is not None:
             # Never swallow a failed send: the incident's timeline says who was not reached.
             conn.execute(
@@ -352,16 +327,12 @@ def record_failure(
 
 
 def _after_final_failure(
-    conn: Connection, claimed: Claimed, error: SendFailed, *, now: datetime
+    conn: Connection, claimed: Claimed, error: SendFailed, owners: Owners, *, now: datetime
 ) -> None:
     """A recipient who replied STOP is opted out; the audience's fallback channel takes over."""
     meta = claimed.message.meta
-    if error.unsubscribed and meta.get("subscriber_id"):
-        conn.execute(
-            subscribers.update()
-            .where(subscribers.c.id == meta["subscriber_id"])
-            .values(opted_in=False)
-        )
+    if error.unsubscribed and isinstance(meta.get("subscriber_id"), int) and owners.opt_out:
+        owners.opt_out(conn, meta["subscriber_id"])
     fb = meta.get("fallback")
     if not fb:
         return

@@ -32,6 +32,7 @@ class Worker:
         notifiers: Mapping[str, Notifier],
         media: Mapping[str, str],
         clock: Clock,
+        owners: outbox.Owners,
         rates: Mapping[str, float] | None = None,
         concurrency: int = 8,
         lease: float = 60.0,
@@ -43,6 +44,7 @@ class Worker:
         self.notifiers = dict(notifiers)
         self.media = dict(media)
         self.clock = clock
+        self.owners = owners
         # Per channel, per process: N processes each sending at `rate` add up (see README).
         self.buckets = {ch: TokenBucket(rate) for ch, rate in (rates or {}).items() if rate}
         self.concurrency = concurrency
@@ -58,7 +60,12 @@ class Worker:
     def run_once(self) -> int:
         """Claim one batch and send it; return how many rows were claimed."""
         claimed = outbox.claim(
-            self.store, now=self.clock.now(), limit=self.batch, media=self.media, lease=self.lease
+            self.store,
+            now=self.clock.now(),
+            limit=self.batch,
+            media=self.media,
+            owners=self.owners,
+            lease=self.lease,
         )
         if claimed:
             list(self._pool.map(self._send, claimed))
@@ -83,13 +90,15 @@ class Worker:
             bucket = self.buckets.get(item.message.channel)
             if bucket is not None:
                 bucket.acquire()
-            if not outbox.still_wanted(self.store, item, now=self.clock.now()):
+            if not outbox.still_wanted(self.store, item, now=self.clock.now(), owners=self.owners):
                 log.info("delivery %s cancelled before sending", item.message.delivery_id)
                 return
             receipt = notifier.send(item.message)
         except SendFailed as exc:
             self.metrics.provider_error(item.message.channel, exc.provider_code or "unknown")
-            status = outbox.record_failure(self.store, item, exc, now=self.clock.now())
+            status = outbox.record_failure(
+                self.store, item, exc, now=self.clock.now(), owners=self.owners
+            )
             log.warning(
                 "delivery %s on %s: %s (%s)",
                 item.message.delivery_id,
@@ -106,6 +115,7 @@ class Worker:
                 item,
                 SendFailed(f"{type(exc).__name__}: {exc}", permanent=False, code="adapter_error"),
                 now=self.clock.now(),
+                owners=self.owners,
             )
             return
         now = self.clock.now()

@@ -12,7 +12,6 @@ no second lookup of the playbook's transitions beside it.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from transitions import Machine, MachineError
@@ -21,8 +20,7 @@ from engine.kernel.errors import Forbidden, InvalidTransition
 from engine.kernel.roles import satisfies
 from engine.playbooks.playbook import ANY_STATE, Playbook
 
-_machines: dict[str, Machine] = {}
-_build_lock = threading.Lock()
+_machines: dict[str, Machine] = {}  # memo of a pure function: a race builds an equal twin
 
 
 class Subject:
@@ -40,11 +38,7 @@ def machine_for(pb: Playbook) -> Machine:
     """Return the machine of this playbook version, building it once."""
     m = _machines.get(pb.version)
     if m is None:
-        with _build_lock:
-            m = _machines.get(pb.version)
-            if m is None:
-                m = build_machine(pb)
-                _machines[pb.version] = m
+        m = _machines.setdefault(pb.version, build_machine(pb))
     return m
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
-OPTION = "crisis_keys"  # carried as a SQLAlchemy execution option on the store's engine
+from engine.store.db import KEYS_OPTION
 
 
 @dataclass(frozen=True)
@@ -69,5 +69,5 @@ DEVELOPMENT = dataclasses.replace(Keys.derive(DEVELOPMENT_SECRET), development=T
 
 def of(conn: Connection) -> Keys:
     """The keys of the store this connection belongs to."""
-    found = conn.get_execution_options().get(OPTION)
+    found = conn.get_execution_options().get(KEYS_OPTION)
     return found if isinstance(found, Keys) else DEVELOPMENT

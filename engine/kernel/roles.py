@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from engine.kernel.errors import Forbidden
+from engine.kernel.models import Actor
+
 
 class Perm(StrEnum):
     READ = "read"
@@ -56,3 +59,9 @@ def satisfies(role: str, required: str) -> bool:
     if role in LADDER and required in LADDER:
         return LADDER.index(role) >= LADDER.index(required)
     return False
+
+
+def require(actor: Actor, perm: Perm, what: str) -> None:
+    """Refuse unless the actor's role carries ``perm``: each use case decides this itself."""
+    if not may(actor.role, perm):
+        raise Forbidden(f"the {actor.role} role may not {what}", required=perm.value)

@@ -3,13 +3,11 @@
 Each counted event is one row (bucket, key, time) in ``throttle_hits``. A limit asks how many
 rows a key has in its bucket within a window; on PostgreSQL several web processes therefore
 share one count. Rows older than the longest window are pruned as new ones are written.
-The decisions (how long to wait) are pure functions below the store functions.
+The decisions (how long to wait) are pure functions in ``engine.kernel.backoff``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -19,25 +17,6 @@ from engine.store.tables import throttle_hits
 
 KEEP = timedelta(days=1)  # the longest window any limit uses
 _PRUNE_EVERY = 200
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Free attempts, then waits doubling from ``first`` up to ``cap``."""
-
-    free: int
-    first: timedelta
-    cap: timedelta
-    window: timedelta
-
-
-def backoff_wait(rule: Backoff, *, failures: Sequence[datetime], now: datetime) -> float:
-    """Seconds still to wait before another attempt, given the failures in the window."""
-    recent = sorted(f for f in failures if f > now - rule.window)
-    if len(recent) < rule.free:
-        return 0.0
-    wait = min(rule.first * 2 ** (len(recent) - rule.free), rule.cap)
-    return float(max(0.0, (recent[-1] + wait - now).total_seconds()))
 
 
 def hit(conn: Connection, *, bucket: str, key: str, now: datetime) -> None:

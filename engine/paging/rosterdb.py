@@ -7,18 +7,27 @@ People are users: whoever is paged can log in (with a password set later) and ac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from pydantic import BeforeValidator, Field
+from sqlalchemy.engine import Connection, Row
 
 from engine.kernel.errors import NotFound, PlaybookInvalid, ValidationFailed
 from engine.kernel.roles import ROLES
-from engine.paging.roster import WEEKDAYS, parse_handoff, parse_quiet_hours
+from engine.paging.roster import (
+    WEEKDAYS,
+    Override,
+    Rotation,
+    on_call,
+    parse_handoff,
+    parse_quiet_hours,
+)
+from engine.playbooks.located import Model, Name, Text, load, one_of, schema, valid_if
 from engine.playbooks.playbook import Target
-from engine.playbooks.yamlsrc import Reader
 from engine.store.tables import overrides, roster_members, rotations, users
 
 
@@ -46,112 +55,94 @@ class RosterSeed:
     roles: dict[str, RoleSeed] = field(default_factory=dict)
 
 
+def _zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use e.g. Europe/London)") from None
+
+
+def _e164(value: str) -> None:
+    if not (value.startswith("+") and value[1:].isdigit()):
+        raise ValueError("use E.164, e.g. +447700900123")
+
+
+def _weekly(value: str) -> None:
+    if value != "week":
+        raise ValueError("only weekly rotations are supported (every: week)")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (use 2026-01-05)") from None
+
+
+Zone = Annotated[str, BeforeValidator(valid_if(_zone))]
+
+
+class PersonSpec(Model):
+    """Someone the playbooks can page (people become users)."""
+
+    name: Text
+    phone: Annotated[str, BeforeValidator(valid_if(_e164))] | None = None
+    email: Text | None = None
+    timezone: Zone = "UTC"
+    quiet_hours: Annotated[str, BeforeValidator(valid_if(parse_quiet_hours))] | None = None
+    role: one_of("role", ROLES) = "operator"  # type: ignore[valid-type]
+
+
+class RotationSpec(Model):
+    """A weekly rotation through the role's members, handing off at a weekday and time."""
+
+    handoff: Annotated[str, BeforeValidator(valid_if(parse_handoff))]
+    timezone: Zone = "UTC"
+    starting: Annotated[str, BeforeValidator(valid_if(_date))] = "2026-01-05"
+    every: Annotated[str, BeforeValidator(valid_if(_weekly))] = "week"
+
+
+class RoleSpec(Model):
+    members: Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
+    rotation: RotationSpec | None = None
+
+
+class RosterFile(Model):
+    """config/roster.yaml: people, the roles they hold, and rotations."""
+
+    people: dict[Name, PersonSpec] = Field(default_factory=dict)
+    roles: dict[Name, RoleSpec] = Field(default_factory=dict)
+
+
 def parse_roster(text: str, *, file: str) -> RosterSeed:
     """Parse a roster file; every problem is located (file:line:col)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    r = Reader(file)
-    root = r.compose(text)
-    top = r.keys(root, "", optional=("people", "roles")) if root is not None else None
+    spec, located = load(RosterFile, text, file=file)
+    r = located.reader
+    if spec is None:
+        raise PlaybookInvalid(r.problems)
     seed = RosterSeed()
-
-    def zone(node: Any, path: str) -> str | None:
-        z = r.string(node, path)
-        try:
-            if z is not None:
-                ZoneInfo(z)
-        except (ZoneInfoNotFoundError, ValueError):
-            r.problem(node, path, f"unknown time zone {z!r} (use e.g. Europe/London)")
-            return None
-        return z
-
-    for handle, (kn, vn) in (
-        (r.mapping(top["people"][1], "people") or {}).items() if top and "people" in top else ()
-    ):
-        path = f"people.{handle}"
-        if r.name(kn, path) is None:
-            continue
-        spec = r.keys(
-            vn,
-            path,
-            required=("name",),
-            optional=("phone", "email", "timezone", "quiet_hours", "role"),
-        )
-        if spec is None:
-            continue
-        get = {k: r.string(v[1], f"{path}.{k}") for k, v in spec.items()}
-        if "timezone" in spec:
-            get["timezone"] = zone(spec["timezone"][1], f"{path}.timezone")
-        if get.get("quiet_hours"):
-            r.convert(spec["quiet_hours"][1], f"{path}.quiet_hours", parse_quiet_hours)
-        if get.get("role") and get["role"] not in ROLES:
-            r.problem(spec["role"][1], f"{path}.role", f"unknown role (roles: {', '.join(ROLES)})")
-        phone = get.get("phone")
-        if phone and not (phone.startswith("+") and phone[1:].isdigit()):
-            r.problem(spec["phone"][1], f"{path}.phone", "use E.164, e.g. +447700900123")
+    for handle, p in spec.people.items():
         seed.people[handle] = PersonSeed(
-            handle,
-            get.get("name") or handle,
-            phone,
-            get.get("email"),
-            get.get("timezone") or "UTC",
-            get.get("quiet_hours"),
-            get.get("role") or "operator",
+            handle, p.name, p.phone, p.email, p.timezone, p.quiet_hours, p.role
         )
-    for role, (kn, vn) in (
-        (r.mapping(top["roles"][1], "roles") or {}).items() if top and "roles" in top else ()
-    ):
-        path = f"roles.{role}"
-        if r.name(kn, path) is None:
-            continue
-        spec = r.keys(vn, path, required=("members",), optional=("rotation",))
-        if spec is None:
-            continue
-        members = []
-        for m, mn in r.names(spec["members"][1], f"{path}.members"):
+    for role, rs in spec.roles.items():
+        for i, m in enumerate(rs.members):
             if m not in seed.people:
-                r.problem(mn, f"{path}.members", f"{m!r} is not listed under people")
-            members.append(m)
+                where = located.node(("roles", role, "members", i))
+                r.problem(where, f"roles.{role}.members", f"{m!r} is not listed under people")
         rot = None
-        if "rotation" in spec:
-            rs = r.keys(
-                spec["rotation"][1],
-                f"{path}.rotation",
-                required=("handoff",),
-                optional=("timezone", "starting", "every"),
-            )
-            if rs is not None:
-                handoff = r.convert(rs["handoff"][1], f"{path}.rotation.handoff", parse_handoff)
-                z = (
-                    zone(rs["timezone"][1], f"{path}.rotation.timezone")
-                    if "timezone" in rs
-                    else "UTC"
-                )
-                start = (
-                    r.convert(rs["starting"][1], f"{path}.rotation.starting", _parse_date)
-                    if "starting" in rs
-                    else date(2026, 1, 5)
-                )
-                if "every" in rs and r.string(rs["every"][1], f"{path}.rotation.every") != "week":
-                    r.problem(
-                        rs["every"][1],
-                        f"{path}.rotation.every",
-                        "only weekly rotations are supported (every: week)",
-                    )
-                if handoff is not None and z is not None and start is not None:
-                    wd, at = handoff
-                    rot = (wd, at.strftime("%H:%M"), z, start)
-        seed.roles[role] = RoleSeed(role, tuple(members), rot)
+        if rs.rotation is not None:
+            wd, at = parse_handoff(rs.rotation.handoff)
+            rot = (wd, at.strftime("%H:%M"), rs.rotation.timezone, _date(rs.rotation.starting))
+        seed.roles[role] = RoleSeed(role, tuple(rs.members), rot)
     if r.problems:
         raise PlaybookInvalid(r.problems)
     return seed
 
 
-def _parse_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a date (use 2026-01-05)") from None
+def roster_schema() -> dict[str, Any]:
+    """The JSON Schema of roster files (``crisis schema roster``)."""
+    return schema(RosterFile, title="crisiscomms roster")
 
 
 def load_roster_file(path: Path) -> RosterSeed:
@@ -254,10 +245,70 @@ def add_override(
     )
 
 
+@dataclass(frozen=True)
+class Person:
+    id: int
+    username: str
+    name: str
+    phone: str | None
+    email: str | None
+    timezone: str
+    quiet_hours: str | None
+
+
+def people_for(conn: Connection, target: Target, *, at: datetime) -> list[Person]:
+    """The people a target names at ``at``: the on-call holders of a role, or one person."""
+    if target.kind == "person":
+        row = conn.execute(
+            sa.select(users).where(users.c.username == target.name, users.c.active.is_(True))
+        ).first()
+        return [person_of(row)] if row else []
+    m = roster_members.c
+    rows = conn.execute(
+        sa.select(users)
+        .join(roster_members, m.user_id == users.c.id)
+        .where(m.role == target.name, users.c.active.is_(True))
+        .order_by(m.position, users.c.username)
+    ).all()
+    by_name = {r.username: r for r in rows}
+    rot_row = conn.execute(sa.select(rotations).where(rotations.c.role == target.name)).first()
+    rotation = None
+    if rot_row is not None:
+        hh, mm = rot_row.handoff_time.split(":")
+        rotation = Rotation(
+            rot_row.handoff_weekday,
+            time(int(hh), int(mm)),
+            rot_row.timezone,
+            _as_date(rot_row.anchor_date),
+        )
+    o = overrides.c
+    over_rows = conn.execute(
+        sa.select(o.starts_at, o.ends_at, users.c.username, users)
+        .join(users, users.c.id == o.user_id)
+        .where(o.role == target.name, o.starts_at <= at, o.ends_at > at)
+        .order_by(o.created_at, o.id)
+    ).all()
+    for r in over_rows:
+        by_name.setdefault(r.username, r)
+    names = on_call(
+        [r.username for r in rows],
+        rotation=rotation,
+        overrides=[Override(r.username, r.starts_at, r.ends_at) for r in over_rows],
+        at=at,
+    )
+    return [person_of(by_name[n]) for n in names if n in by_name]
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def person_of(r: Row[Any]) -> Person:
+    return Person(r.id, r.username, r.name, r.phone, r.email, r.timezone or "UTC", r.quiet_hours)
+
+
 def roles_view(conn: Connection, *, at: datetime) -> list[dict[str, Any]]:
     """Each role: its members, rotation, and who is on call at ``at``."""
-    from engine.paging.ladder import people_for
-
     names = sorted(
         {r.role for r in conn.execute(sa.select(roster_members.c.role))}
         | {r.role for r in conn.execute(sa.select(rotations.c.role))}

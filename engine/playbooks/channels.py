@@ -11,9 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from engine.kernel.errors import PlaybookInvalid
-from engine.playbooks.yamlsrc import Reader, scalar_value
+from engine.playbooks.located import EnvName, Model, Name, Text, load, one_of, schema
 
 KINDS = frozenset(
     {"sandbox", "twilio_sms", "twilio_voice", "email", "webhook", "slack", "social", "status_page"}
@@ -44,94 +48,67 @@ def _guess_medium(name: str) -> str:
     return "webhook"
 
 
+def _option(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("scalar", "expected a scalar value")
+    return value
+
+
+def _rate(value: float) -> float:
+    if value <= 0:
+        raise PydanticCustomError("positive", "expected a positive number")
+    return value
+
+
+Option = Annotated[
+    Any,
+    AfterValidator(_option),
+    WithJsonSchema({"type": ["string", "number", "boolean"]}),
+]
+
+
+class ChannelSpec(Model):
+    """One channel: the adapter kind, what it carries, who sends, where its secrets live."""
+
+    kind: one_of("kind", KINDS)  # type: ignore[valid-type]
+    medium: one_of("medium", MEDIA) | None = None  # type: ignore[valid-type]
+    sender: Text | None = None
+    credentials: dict[str, EnvName] = Field(
+        default_factory=dict,
+        description="credential name → the environment variable that holds it",
+    )
+    rate_per_second: Annotated[float, AfterValidator(_rate)] | None = None
+    options: dict[str, Option] = Field(default_factory=dict)
+
+
+class ChannelsFile(Model):
+    """config/channels.yaml: the outbound channels of this environment."""
+
+    channels: dict[Name, ChannelSpec]
+
+
 def parse_channels(text: str, *, file: str) -> dict[str, Channel]:
     """Parse a channels file; raise PlaybookInvalid listing every located problem."""
-    r = Reader(file)
-    root = r.compose(text)
-    out: dict[str, Channel] = {}
-    top = r.keys(root, "", required=["channels"]) if root is not None else None
-    chans = r.mapping(top["channels"][1], "channels") if top and "channels" in top else None
-    for name, (key_node, node) in (chans or {}).items():
-        path = f"channels.{name}"
-        if r.name(key_node, path) is None:
-            continue
-        spec = r.keys(
-            node,
-            path,
-            required=["kind"],
-            optional=["medium", "sender", "credentials", "rate_per_second", "options"],
+    spec, located = load(ChannelsFile, text, file=file)
+    if spec is None or located.reader.problems:
+        raise PlaybookInvalid(located.reader.problems)
+    return {
+        name: Channel(
+            name=name,
+            kind=c.kind,
+            medium=c.medium or _guess_medium(name),
+            sender=c.sender,
+            credentials=MappingProxyType(dict(c.credentials)),
+            rate_per_second=c.rate_per_second,
+            options=MappingProxyType({k: str(v) for k, v in c.options.items()}),
         )
-        if spec is None:
-            continue
-        kind = r.string(spec["kind"][1], f"{path}.kind") if "kind" in spec else None
-        if kind is not None and kind not in KINDS:
-            r.problem(
-                spec["kind"][1],
-                f"{path}.kind",
-                f"unknown kind {kind!r} (expected one of: {', '.join(sorted(KINDS))})",
-            )
-            kind = None
-        medium = _guess_medium(name)
-        if "medium" in spec:
-            m = r.string(spec["medium"][1], f"{path}.medium")
-            if m is not None and m not in MEDIA:
-                r.problem(
-                    spec["medium"][1],
-                    f"{path}.medium",
-                    f"unknown medium {m!r} (expected one of: {', '.join(sorted(MEDIA))})",
-                )
-            elif m is not None:
-                medium = m
-        sender = r.string(spec["sender"][1], f"{path}.sender") if "sender" in spec else None
-        creds: dict[str, str] = {}
-        if "credentials" in spec:
-            for cname, (_, cnode) in (
-                r.mapping(spec["credentials"][1], f"{path}.credentials") or {}
-            ).items():
-                env_name = r.string(cnode, f"{path}.credentials.{cname}")
-                if env_name is not None:
-                    if not env_name.replace("_", "").isalnum() or not env_name.isupper():
-                        r.problem(
-                            cnode,
-                            f"{path}.credentials.{cname}",
-                            "name an environment variable (e.g. TWILIO_AUTH_TOKEN), "
-                            "never the secret itself",
-                        )
-                    creds[cname] = env_name
-        rate = None
-        if "rate_per_second" in spec:
-            value = scalar_value(spec["rate_per_second"][1])
-            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-                rate = float(value)
-            else:
-                r.problem(
-                    spec["rate_per_second"][1],
-                    f"{path}.rate_per_second",
-                    "expected a positive number",
-                )
-        options: dict[str, str] = {}
-        if "options" in spec:
-            for oname, (_, onode) in (
-                r.mapping(spec["options"][1], f"{path}.options") or {}
-            ).items():
-                value = scalar_value(onode)
-                if value is None or isinstance(value, list | dict):
-                    r.problem(onode, f"{path}.options.{oname}", "expected a scalar value")
-                else:
-                    options[oname] = str(value)
-        if kind is not None:
-            out[name] = Channel(
-                name=name,
-                kind=kind,
-                medium=medium,
-                sender=sender,
-                credentials=MappingProxyType(creds),
-                rate_per_second=rate,
-                options=MappingProxyType(options),
-            )
-    if r.problems:
-        raise PlaybookInvalid(r.problems)
-    return out
+        for name, c in spec.channels.items()
+    }
+
+
+def channels_schema() -> dict[str, Any]:
+    """The JSON Schema of channels files (``crisis schema channels``)."""
+    return schema(ChannelsFile, title="crisiscomms channels")
 
 
 def load_channels(path: Path) -> dict[str, Channel]:

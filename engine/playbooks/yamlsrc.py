@@ -1,14 +1,14 @@
 """Read YAML into nodes that remember where they came from, and report problems there.
 
-PyYAML's composed node tree carries a mark (line, column) for every value. Loaders for
-playbooks and configuration walk that tree with a :class:`Reader`, which collects
-:class:`~engine.kernel.errors.Problem` records instead of stopping at the first one, so a user sees
-every mistake in one run, each as ``file:line:col: dotted.path: message``.
+PyYAML's composed node tree carries a mark (line, column) for every value. A :class:`Reader`
+composes one document (refusing syntax errors, several documents and alias bombs) and collects
+:class:`~engine.kernel.errors.Problem` records instead of stopping at the first one, so a user
+sees every mistake in one run, each as ``file:line:col: dotted.path: message``; the formats'
+models validate the tree (``engine.playbooks.located``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import yaml
@@ -103,120 +103,6 @@ class Reader:
             return None
         return nodes[0]
 
-    # --- shapes -------------------------------------------------------------------------
-    def mapping(self, node: Node, path: str) -> dict[str, tuple[Node, Node]] | None:
-        """Return ``{key: (key_node, value_node)}``; report non-mappings and bad keys."""
-        if not isinstance(node, MappingNode):
-            self.problem(node, path, f"expected a mapping, got {describe(node)}")
-            return None
-        out: dict[str, tuple[Node, Node]] = {}
-        for key_node, value_node in node.value:
-            # Keys are text: take the literal spelling, so YAML 1.1's `on:` stays "on".
-            key = key_node.value if isinstance(key_node, ScalarNode) else None
-            if not isinstance(key, str) or not key or key == "<<":
-                where = join(path, str(key) if key else "?")
-                self.problem(key_node, where, "keys must be plain strings")
-                continue
-            if key in out:
-                first = out[key][0].start_mark.line + 1
-                self.problem(key_node, join(path, key), f"duplicate key (first at line {first})")
-                continue
-            out[key] = (key_node, value_node)
-        return out
-
-    def keys(
-        self,
-        node: Node,
-        path: str,
-        *,
-        required: Iterable[str] = (),
-        optional: Iterable[str] = (),
-        partial: bool = False,
-    ) -> dict[str, tuple[Node, Node]] | None:
-        """Read a mapping with a fixed set of keys: unknown and missing ones are problems.
-
-        Returns None when the node is not a mapping or (unless ``partial``) a required key
-        is missing.
-        """
-        m = self.mapping(node, path)
-        if m is None:
-            return None
-        required = tuple(required)
-        allowed = set(required) | set(optional)
-        for key, (key_node, _) in m.items():
-            if key not in allowed:
-                hint = ", ".join(sorted(allowed))
-                self.problem(key_node, join(path, key), f"unknown key (expected one of: {hint})")
-        missing = [key for key in required if key not in m]
-        for key in missing:
-            self.problem(node, join(path, key), "is required")
-        if missing and not partial:
-            return None  # callers may then index every required key without checking
-        return {k: v for k, v in m.items() if k in allowed}
-
-    def sequence(self, node: Node, path: str, *, allow_scalar: bool = False) -> list[Node] | None:
-        """Return the items of a sequence (a lone scalar counts as one item if allowed)."""
-        if isinstance(node, SequenceNode):
-            return list(node.value)
-        if allow_scalar and isinstance(node, ScalarNode):
-            return [node]
-        self.problem(node, path, f"expected a list, got {describe(node)}")
-        return None
-
-    def string(self, node: Node, path: str, *, nonempty: bool = True) -> str | None:
-        value = literal(node)
-        if not isinstance(value, str) or (nonempty and not value.strip()):
-            want = "a non-empty string" if nonempty else "a string"
-            self.problem(node, path, f"expected {want}, got {describe(node)}")
-            return None
-        return value
-
-    def name(self, node: Node, path: str) -> str | None:
-        """A short identifier-like name (letters, digits, ``_``, ``-``)."""
-        value = literal(node)
-        if not isinstance(value, str) or not value or not _is_name(value):
-            self.problem(
-                node, path, f"expected a name of letters, digits, '_' or '-', got {describe(node)}"
-            )
-            return None
-        return value
-
-    def names(self, node: Node, path: str) -> list[tuple[str, Node]]:
-        """A list of names (or one name); returns (name, node) pairs."""
-        items = self.sequence(node, path, allow_scalar=True)
-        out: list[tuple[str, Node]] = []
-        for i, item in enumerate(items or []):
-            value = self.name(item, f"{path}[{i}]")
-            if value is not None:
-                out.append((value, item))
-        return out
-
-    def boolean(self, node: Node, path: str) -> bool | None:
-        value = scalar_value(node)
-        if not isinstance(value, bool):
-            self.problem(node, path, f"expected true or false, got {describe(node)}")
-            return None
-        return value
-
-    def integer(self, node: Node, path: str, *, minimum: int = 0) -> int | None:
-        value = scalar_value(node)
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            self.problem(node, path, f"expected a whole number ≥ {minimum}, got {describe(node)}")
-            return None
-        return value
-
-    def convert(self, node: Node, path: str, fn: Callable[[str], T]) -> T | None:
-        """Read a string and convert it with ``fn``; its ValueError becomes the problem."""
-        value = literal(node)
-        if not isinstance(value, str):
-            self.problem(node, path, f"expected a string, got {describe(node)}")
-            return None
-        try:
-            return fn(value)
-        except ValueError as exc:
-            self.problem(node, path, str(exc))
-            return None
-
 
 def scalar_value(node: Node) -> Any:
     """The Python value of a scalar node (None for anything else)."""
@@ -226,46 +112,6 @@ def scalar_value(node: Node) -> Any:
         return _SCALARS.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, OverflowError):
         return node.value
-
-
-def literal(node: Node) -> Any:
-    """A scalar read as text where YAML 1.1 would make it a bool, number or date.
-
-    Names, regions and messages are always text in our files; ``regions: [no]`` means
-    Norway, not False. Null stays None and non-scalars are returned as None.
-    """
-    value = scalar_value(node)
-    if value is None or not isinstance(node, ScalarNode):
-        return None
-    if not isinstance(value, str):  # bools, numbers, dates: keep the spelling
-        return str(node.value)
-    return value
-
-
-def describe(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    value = scalar_value(node)
-    if value is None:
-        return "nothing"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def iter_items(reader: Reader, node: Node, path: str) -> Iterator[tuple[int, Node, str]]:
-    """Yield (index, item, item_path) of a list node, reporting a non-list."""
-    for i, item in enumerate(reader.sequence(node, path) or []):
-        yield i, item, f"{path}[{i}]"
-
-
-def _is_name(value: str) -> bool:
-    return all(c.isalnum() or c in "_-" for c in value) and len(value) <= 64
 
 
 def _first_line(exc: BaseException) -> str:

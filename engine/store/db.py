@@ -18,6 +18,17 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# What "the database failed" means to callers outside the store (web keeps a stream open
+# across a restart, the alarm clock retries): they catch this, never SQLAlchemy's names.
+DatabaseError = sa.exc.SQLAlchemyError
+KEYS_OPTION = "crisis_keys"  # the deployment's keys ride on the engine as an execution option
+
+
+def libpq_dsn(url: str) -> str:
+    """The plain ``postgresql://`` form of a database URL, for a raw psycopg connection."""
+    return (
+        sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
 
 
 def normalise_url(url: str) -> str:
@@ -74,9 +85,12 @@ class Store:
 
     def use_keys(self, keys: Any) -> None:
         """Give every connection the deployment's keys (kernel.keys.Keys), outside any table."""
-        from engine.kernel.keys import OPTION
+        self.engine = self.engine.execution_options(**{KEYS_OPTION: keys})
 
-        self.engine = self.engine.execution_options(**{OPTION: keys})
+    def ping(self) -> None:
+        """One round trip to the database; DatabaseError if it does not answer."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
 
     @property
     def dialect(self) -> str:

@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
+from engine.app import Crisis
 from engine.kernel.ports import SystemClock
 from engine.paging.rosterdb import parse_roster
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
 from engine.playbooks.places import Places
-from engine.service import Service
 from engine.store import Store
-from tests.conftest import ROOT, TEST_ROSTER
+from tests.conftest import ADMIN, ROOT, TEST_ROSTER
 from web import create_app
 from web.config import Config, Secret
 from web.public import load_status_page
@@ -42,7 +42,7 @@ def chromium() -> str | None:
 @dataclass(frozen=True)
 class Live:
     url: str
-    svc: Service
+    svc: Crisis
 
 
 @pytest.fixture
@@ -55,20 +55,20 @@ def live(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> I
     store = Store.from_url(f"sqlite:///{tmp_path / 'e2e.db'}")
     store.upgrade()
     places = Places.from_components(load_status_page(ROOT / "config" / "status.yaml").components)
-    svc = Service(
+    svc = Crisis(
         store=store, catalog=catalog, clock=SystemClock(), channels=channels, places=places
     )
-    svc.load_roster(seed=parse_roster(TEST_ROSTER, file="roster.yaml"))
+    svc.roster.load_roster(actor=ADMIN, seed=parse_roster(TEST_ROSTER, file="roster.yaml"))
     for name, role in [
         ("operator", "operator"),
         ("comms", "comms_lead"),
         ("comms2", "comms_lead"),
         ("marketer", "marketer"),
     ]:
-        svc.add_user(username=name, role=role, password=f"{name}-password")
+        svc.accounts.add_user(actor=ADMIN, username=name, role=role, password=f"{name}-password")
     for i in range(15):
-        svc.add_subscriber(actor=None, audience="passengers", phone=f"+1555555{2000 + i}")
-    app = create_app(Config(database_url="sqlite://", secret_key=Secret("e2e")), service=svc)
+        svc.audience.add_subscriber(actor=ADMIN, audience="passengers", phone=f"+1555555{2000 + i}")
+    app = create_app(Config(database_url="sqlite://", secret_key=Secret("e2e")), crisis=svc)
     runtime = Runtime(svc)
     runtime.start()
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -124,13 +124,13 @@ def test_operator_declares_on_a_phone_and_sees_the_freeze_and_held_posts(
     live: Live, browser: Any, shots: Path
 ) -> None:
     soon = datetime.now(UTC) + timedelta(seconds=3)
-    marketer = live.svc.find_user(username="marketer").as_actor()
+    marketer = live.svc.accounts.find_user(username="marketer").as_actor()
     for channel, body, tags in [
         ("newsletter", "Europe: the ideal Christmas gift", ["promo", "xmas"]),
         ("twitter", "Mince pies in every seat!", ["promo"]),
         ("twitter", "Engineering works on Sunday: check your journey", ["operational"]),
     ]:
-        live.svc.create_post(
+        live.svc.calendar.create_post(
             actor=marketer,
             fields={"channel": channel, "body": body, "publish_at": soon, "tags": tags},
         )
@@ -160,7 +160,7 @@ def test_operator_declares_on_a_phone_and_sees_the_freeze_and_held_posts(
     row = page.inner_text("table.incidents")
     assert "promos frozen" in row and "<script>alert(1)</script> Five trains" in row
     page.screenshot(path=str(shots / "operator-board-phone.png"), full_page=True)
-    posts = {p["body"]: p["state"] for p in live.svc.list_posts(per_page=10)[0]}
+    posts = {p["body"]: p["state"] for p in live.svc.calendar.list_posts(per_page=10)[0]}
     assert posts["Engineering works on Sunday: check your journey"] == "published"
     assert dialogs == []
 
@@ -194,15 +194,15 @@ def test_the_declare_form_fits_a_phone(live: Live, browser: Any, shots: Path) ->
 def test_comms_lead_approves_the_holding_statement_and_watches_delivery(
     live: Live, browser: Any, shots: Path
 ) -> None:
-    op = live.svc.find_user(username="operator").as_actor()
-    inc = live.svc.declare(
+    op = live.svc.accounts.find_user(username="operator").as_actor()
+    inc = live.svc.incidents.declare(
         actor=op,
         playbook="rail-disruption",
         severity="sev2",
         title="Trains held at Calais",
         regions=["calais"],
     )
-    draft = live.svc.draft_update(
+    draft = live.svc.updates.draft_update(
         actor=op, incident_id=inc.id, audience="passengers", template="holding"
     )
     assert draft["status"] == "pending_approval"  # pre-approved only at sev1
@@ -229,13 +229,13 @@ def test_comms_lead_approves_the_holding_statement_and_watches_delivery(
     )
     desk.wait_for_selector("article.update .badge.status-sent", timeout=15000)
     desk.screenshot(path=str(shots / "progress-desk.png"), full_page=True)
-    assert live.svc.get_update(update_id=draft["id"])["deliveries"]["delivered"] >= 15
+    assert live.svc.updates.get_update(update_id=draft["id"])["deliveries"]["delivered"] >= 15
 
 
 def test_the_live_timeline_escapes_what_it_receives(live: Live, browser: Any, shots: Path) -> None:
     """A hostile note arrives through server-sent events and is shown as text."""
-    op = live.svc.find_user(username="operator").as_actor()
-    inc = live.svc.declare(
+    op = live.svc.accounts.find_user(username="operator").as_actor()
+    inc = live.svc.incidents.declare(
         actor=op,
         playbook="site-closure",
         severity="sev2",
@@ -247,8 +247,8 @@ def test_the_live_timeline_escapes_what_it_receives(live: Live, browser: Any, sh
     log_in(page, live.url, "operator")
     page.goto(live.url + f"/incidents/{inc.id}")
     before = page.locator("ol.timeline li").count()
-    trigger = live.svc.playbook_of(inc).allowed_triggers(inc.state)[0]
-    live.svc.fire(
+    trigger = live.svc.incidents.playbook_of(inc).allowed_triggers(inc.state)[0]
+    live.svc.incidents.fire(
         actor=op, incident_id=inc.id, trigger=trigger, note="<script>alert(3)</script> noted"
     )
     page.wait_for_function(
@@ -261,22 +261,22 @@ def test_the_live_timeline_escapes_what_it_receives(live: Live, browser: Any, sh
 
 
 def test_the_public_status_page_on_a_phone(live: Live, browser: Any, shots: Path) -> None:
-    op = live.svc.find_user(username="operator").as_actor()
-    comms = live.svc.find_user(username="comms").as_actor()
-    inc = live.svc.declare(
+    op = live.svc.accounts.find_user(username="operator").as_actor()
+    comms = live.svc.accounts.find_user(username="comms").as_actor()
+    inc = live.svc.incidents.declare(
         actor=op,
         playbook="rail-disruption",
         severity="sev2",
         title="Delays at Lille",
         regions=["lille"],
     )
-    u = live.svc.draft_update(
+    u = live.svc.updates.draft_update(
         actor=op,
         incident_id=inc.id,
         audience="passengers",
         body="Trains to Lille are running 30 minutes late. Next update by 10:00.",
     )
-    live.svc.approve_update(actor=comms, update_id=u["id"], revision=1)
+    live.svc.updates.approve_update(actor=comms, update_id=u["id"], revision=1)
     page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
     for i in range(40):  # the worker delivers to the status page within a moment
         page.goto(live.url + f"/status?try={i}")  # the page may be cached for 15 s

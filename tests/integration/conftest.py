@@ -8,20 +8,21 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from engine.app import Crisis
 from engine.kernel.ports import FakeClock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
-from engine.service import Service
 from engine.store import Store
+from tests.conftest import ADMIN
 from web import create_app
 from web.config import Config, Secret
 
 
 @pytest.fixture
-def svc(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> Iterator[Service]:
+def svc(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> Iterator[Crisis]:
     store = Store.from_url(f"sqlite:///{tmp_path / 'web.db'}")
     store.upgrade()
-    s = Service(store=store, catalog=catalog, clock=FakeClock(), channels=channel_map)
+    s = Crisis(store=store, catalog=catalog, clock=FakeClock(), channels=channel_map)
     for username, role in [
         ("viewer", "viewer"),
         ("operator", "operator"),
@@ -30,7 +31,8 @@ def svc(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> It
         ("admin", "admin"),
         ("robot", "automation"),
     ]:
-        s.add_user(
+        s.accounts.add_user(
+            actor=ADMIN,
             username=username,
             role=role,
             password=f"{username}-password" if role != "automation" else None,
@@ -40,13 +42,14 @@ def svc(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> It
 
 
 @pytest.fixture
-def app(svc: Service) -> Flask:
+def app(svc: Crisis) -> Flask:
     config = Config(database_url="sqlite://", secret_key=Secret("test-secret"))
-    return create_app(config, service=svc, test_config={"TESTING": True})
+    return create_app(config, crisis=svc, test_config={"TESTING": True})
 
 
 @pytest.fixture
-def tokens(svc: Service) -> dict[str, str]:
+def tokens(svc: Crisis) -> dict[str, str]:
     return {
-        u.username: svc.create_token(username=u.username, name="t")[1] for u in svc.list_users()
+        u.username: svc.accounts.create_token(actor=ADMIN, username=u.username, name="t")[1]
+        for u in svc.accounts.list_users()
     }

@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 
+from engine.app import Crisis
 from engine.kernel.ports import SystemClock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
-from engine.service import Service
 from engine.store import Store
+from tests.conftest import ADMIN
 from web import create_app
 from web.config import Config, Secret
 
@@ -67,15 +68,15 @@ class Counter:
 @pytest.fixture
 def crisis(
     tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]
-) -> Iterator[tuple[Service, str, str, Counter]]:
+) -> Iterator[tuple[Crisis, str, str, Counter]]:
     from werkzeug.serving import make_server
 
     store = Store.from_url(f"sqlite:///{tmp_path / 'am.db'}")
     store.upgrade()
-    svc = Service(store=store, catalog=catalog, clock=SystemClock(), channels=channel_map)
-    svc.add_user(username="alertmanager", role="automation")
-    token = svc.create_token(username="alertmanager", name="alertmanager")[1]
-    app = create_app(Config(database_url="sqlite://", secret_key=Secret("am")), service=svc)
+    svc = Crisis(store=store, catalog=catalog, clock=SystemClock(), channels=channel_map)
+    svc.accounts.add_user(actor=ADMIN, username="alertmanager", role="automation")
+    token = svc.accounts.create_token(actor=ADMIN, username="alertmanager", name="alertmanager")[1]
+    app = create_app(Config(database_url="sqlite://", secret_key=Secret("am")), crisis=svc)
     counter = Counter(app.wsgi_app)
     app.wsgi_app = counter  # type: ignore[method-assign]
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -89,7 +90,7 @@ def crisis(
 
 
 @pytest.fixture
-def alertmanager(tmp_path: Path, crisis: tuple[Service, str, str, Counter]) -> Iterator[str]:
+def alertmanager(tmp_path: Path, crisis: tuple[Crisis, str, str, Counter]) -> Iterator[str]:
     if ALERTMANAGER is None or AMTOOL is None:
         pytest.skip(HOW)
     _, base, token, _ = crisis
@@ -153,7 +154,7 @@ def amtool(url: str, *args: str) -> None:
 
 
 def test_alertmanager_declares_once_freezes_and_records_resolution(
-    crisis: tuple[Service, str, str, Counter], alertmanager: str
+    crisis: tuple[Crisis, str, str, Counter], alertmanager: str
 ) -> None:
     svc, _, _, counter = crisis
     start = datetime.now(UTC) - timedelta(seconds=5)
@@ -163,15 +164,15 @@ def test_alertmanager_declares_once_freezes_and_records_resolution(
         "--annotation=summary=Signalling failure between Lille and Calais",
         f"--start={start.isoformat()}",
     )
-    page = wait_for(lambda: svc.list_incidents(state="all").items, "the incident")
+    page = wait_for(lambda: svc.incidents.list_incidents(state="all").items, "the incident")
     [inc] = page
     assert (inc.playbook_id, inc.severity, inc.regions) == ("rail-disruption", "sev1", ("lille",))
     assert inc.title == "Signalling failure between Lille and Calais"
-    [freeze] = svc.list_freezes(active=True)
+    [freeze] = svc.calendar.list_freezes(active=True)
     assert freeze["incident_id"] == inc.id and freeze["scope"]["regions"] == ["lille"]
     # Alertmanager repeats the notification every couple of seconds; none declares again.
     wait_for(lambda: counter.posts >= 3, "repeated notifications", timeout=40)
-    assert svc.list_incidents(state="all").total == 1
+    assert svc.incidents.list_incidents(state="all").total == 1
     # Ending the alert: Alertmanager sends a resolved notification, which is recorded.
     amtool(
         alertmanager,
@@ -181,10 +182,14 @@ def test_alertmanager_declares_once_freezes_and_records_resolution(
         f"--end={datetime.now(UTC).isoformat()}",
     )
     wait_for(
-        lambda: any(e.type == "monitoring_resolved" for e in svc.timeline(incident_id=inc.id)),
+        lambda: any(
+            e.type == "monitoring_resolved" for e in svc.incidents.timeline(incident_id=inc.id)
+        ),
         "the resolved notification",
         timeout=40,
     )
-    types = [e.type for e in svc.timeline(incident_id=inc.id)]
+    types = [e.type for e in svc.incidents.timeline(incident_id=inc.id)]
     assert types.count("declared") == 1 and types.count("alert_resolved") == 1
-    assert svc.get(incident_id=inc.id).resolved_at is None  # people decide (no auto_resolve)
+    assert (
+        svc.incidents.get(incident_id=inc.id).resolved_at is None
+    )  # people decide (no auto_resolve)

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from engine.app import Crisis
 from engine.kernel.keys import DEVELOPMENT_SECRET
 from engine.kernel.ports import SystemClock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import load_channels
-from engine.service import Service
 from engine.store import Store
 from engine.store.tables import deliveries
-from tests.conftest import COMMS, OPERATOR, PLAYBOOKS, ROOT
+from tests.conftest import ADMIN, COMMS, OPERATOR, PLAYBOOKS, ROOT
 from tests.fakes.twilio import ACCOUNT, TOKEN, FakeTwilio
 
 RECIPIENTS = 2000
@@ -85,24 +85,24 @@ def test_sigkill_mid_blast_then_restart_delivers_to_everyone(tmp_path: Path) -> 
         store = Store.from_url(url)
         store.upgrade()
         channels = load_channels(chans)
-        svc = Service(
+        svc = Crisis(
             store=store,
             catalog=Catalog.load([PLAYBOOKS], channels=frozenset(channels)),
             clock=SystemClock(),
             channels=channels,
         )
         for i in range(RECIPIENTS):
-            svc.add_subscriber(actor=None, audience="passengers", phone=f"+1555{i:07d}")
-        iid = svc.declare(
+            svc.audience.add_subscriber(actor=ADMIN, audience="passengers", phone=f"+1555{i:07d}")
+        iid = svc.incidents.declare(
             actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="Blast", regions=[]
         ).id
-        u = svc.draft_update(
+        u = svc.updates.draft_update(
             actor=OPERATOR,
             incident_id=iid,
             audience="passengers",
             body="All trains are held. Next update by 10:00.",
         )
-        svc.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+        svc.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
         log = tmp_path / "worker.log"
         worker = start(url, chans, log)
         deadline = time.monotonic() + 60

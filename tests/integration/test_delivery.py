@@ -8,17 +8,17 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from engine.app import Crisis
 from engine.delivery.ratelimit import TokenBucket
-from engine.delivery.sandbox import SandboxNotifier
 from engine.delivery.worker import Worker
 from engine.kernel.ports import FakeClock, Notifier
-from engine.service import Service
 from engine.store.tables import deliveries, subscribers
 from engine.timers.schedule import fire_due
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
-from tests.conftest import COMMS, OPERATOR
+from tests.conftest import ADMIN, COMMS, OPERATOR
 from tests.fakes.twilio import ACCOUNT, TOKEN, FakeTwilio
+from tests.outbox import outbox_worker
 
 
 @pytest.fixture
@@ -28,19 +28,10 @@ def twilio() -> Iterator[FakeTwilio]:
     fake.close()
 
 
-def worker_for(svc: Service, clock: FakeClock, fake: FakeTwilio, **extra: Notifier) -> Worker:
+def worker_for(svc: Crisis, clock: FakeClock, fake: FakeTwilio, **extra: Notifier) -> Worker:
     client = make_client(account_sid=ACCOUNT, auth_token=TOKEN, base_url=fake.url, timeout=0.5)
-    sandbox = SandboxNotifier(store=svc.store, clock=clock)
-    notifiers: dict[str, Notifier] = dict.fromkeys(svc.channels, sandbox)
-    notifiers["sms"] = TwilioSmsNotifier(client=client, sender="+15005550006")
-    notifiers.update(extra)
-    return Worker(
-        store=svc.store,
-        notifiers=notifiers,
-        clock=clock,
-        concurrency=2,
-        media={n: c.medium for n, c in svc.channels.items()},
-    )
+    sms = TwilioSmsNotifier(client=client, sender="+15005550006")
+    return outbox_worker(svc, notifiers={"sms": sms, **extra}, clock=clock, concurrency=2)
 
 
 def drain(worker: Worker, clock: FakeClock, rounds: int = 30) -> None:
@@ -51,7 +42,7 @@ def drain(worker: Worker, clock: FakeClock, rounds: int = 30) -> None:
         clock.advance(timedelta(minutes=6))
 
 
-def rows(svc: Service) -> list[sa.Row[object]]:
+def rows(svc: Crisis) -> list[sa.Row[object]]:
     with svc.store.engine.connect() as conn:
         return list(
             conn.execute(
@@ -61,7 +52,7 @@ def rows(svc: Service) -> list[sa.Row[object]]:
 
 
 def publish_to(
-    svc: Service,
+    svc: Crisis,
     phones: list[str],
     *,
     playbook: str = "rail-disruption",
@@ -69,28 +60,28 @@ def publish_to(
     emails: bool = False,
 ) -> int:
     for p in phones:
-        svc.add_subscriber(
-            actor=None,
+        svc.audience.add_subscriber(
+            actor=ADMIN,
             audience=audience,
             phone=p,
             email=f"{p[-4:]}@example.org" if emails else None,
         )
     sev = "sev2"
-    iid = svc.declare(
+    iid = svc.incidents.declare(
         actor=OPERATOR, playbook=playbook, severity=sev, title="Disruption", services=["checkout"]
     ).id
-    u = svc.draft_update(
+    u = svc.updates.draft_update(
         actor=OPERATOR,
         incident_id=iid,
         audience=audience,
         body="Services are disrupted. Next update by 10:00.",
     )
-    svc.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+    svc.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
     return int(u["id"])
 
 
 def test_transient_errors_retry_and_permanent_ones_do_not(
-    service: Service, clock: FakeClock, twilio: FakeTwilio
+    service: Crisis, clock: FakeClock, twilio: FakeTwilio
 ) -> None:
     phones = [f"+155555503{i:02d}" for i in range(6)]
     publish_to(service, phones)
@@ -119,7 +110,7 @@ def test_transient_errors_retry_and_permanent_ones_do_not(
     assert len(opted) == 1  # the 21610 recipient is opted out
 
 
-def test_retry_after_is_honoured(service: Service, clock: FakeClock, twilio: FakeTwilio) -> None:
+def test_retry_after_is_honoured(service: Crisis, clock: FakeClock, twilio: FakeTwilio) -> None:
     publish_to(service, ["+15555550400"])
     twilio.fail_next(429, 20429, retry_after=120)
     worker = worker_for(service, clock, twilio)
@@ -130,7 +121,7 @@ def test_retry_after_is_honoured(service: Service, clock: FakeClock, twilio: Fak
 
 
 def test_fallback_sms_to_email_after_a_permanent_failure(
-    service: Service, clock: FakeClock, twilio: FakeTwilio
+    service: Crisis, clock: FakeClock, twilio: FakeTwilio
 ) -> None:
     publish_to(
         service, ["+15555550500"], playbook="payments-outage", audience="merchants", emails=True
@@ -147,27 +138,27 @@ def test_fallback_sms_to_email_after_a_permanent_failure(
     assert len(fallbacks) <= 1  # deduplicated with the audience's own email delivery
 
 
-def test_stop_and_start_by_sms_change_who_is_sent_to(service: Service) -> None:
-    service.add_subscriber(actor=None, audience="passengers", phone="+15555550600")
-    assert service.set_subscription(phone="+1 555 555 0600", opted_in=False) == 1
+def test_stop_and_start_by_sms_change_who_is_sent_to(service: Crisis) -> None:
+    service.audience.add_subscriber(actor=ADMIN, audience="passengers", phone="+15555550600")
+    assert service.audience.set_subscription(phone="+1 555 555 0600", opted_in=False) == 1
     publish_to(service, [])
     assert [r.address for r in rows(service) if r.channel == "sms"] == []
-    service.set_subscription(phone="+15555550600", opted_in=True)
+    service.audience.set_subscription(phone="+15555550600", opted_in=True)
     publish_to(service, [])
     assert [r.address for r in rows(service) if r.channel == "sms"] == ["+15555550600"]
 
 
 def test_an_unapproved_draft_escalates_to_the_backup_approver_then_expires(
-    roster: Service, clock: FakeClock
+    roster: Crisis, clock: FakeClock
 ) -> None:
-    iid = roster.declare(
+    iid = roster.incidents.declare(
         actor=OPERATOR,
         playbook="rail-disruption",
         severity="sev2",
         title="Signals",
         regions=["lille"],
     ).id
-    u = roster.draft_update(
+    u = roster.updates.draft_update(
         actor=OPERATOR,
         incident_id=iid,
         audience="passengers",
@@ -176,12 +167,26 @@ def test_an_unapproved_draft_escalates_to_the_backup_approver_then_expires(
     handlers = roster.timer_handlers()
     clock.advance(timedelta(minutes=30))  # passengers: approval_expires 30m
     fire_due(roster.store, handlers, now=clock.now(), node="t")
-    [esc] = [e for e in roster.timeline(incident_id=iid) if e.type == "approval_escalated"]
+    [esc] = [
+        e for e in roster.incidents.timeline(incident_id=iid) if e.type == "approval_escalated"
+    ]
     assert esc.data["role"] == "ops-director" and esc.data["to"] == ["ed/sms"]
+    with roster.store.engine.connect() as conn:
+        [body] = [
+            b
+            for b in conn.execute(
+                sa.select(deliveries.c.body).where(
+                    deliveries.c.incident_id == iid, deliveries.c.kind == "notice"
+                )
+            ).scalars()
+            if "approval" in b
+        ]
+    # Issue 16: the approver is told what waits for them, not paged to acknowledge.
+    assert f"update #{u['id']} waits for your approval" in body and "ACK" not in body
     clock.advance(timedelta(minutes=30))
     fire_due(roster.store, handlers, now=clock.now(), node="t")
-    assert roster.get_update(update_id=u["id"])["status"] == "expired"
-    back = roster.revise_update(
+    assert roster.updates.get_update(update_id=u["id"])["status"] == "expired"
+    back = roster.updates.revise_update(
         actor=OPERATOR, update_id=u["id"], body="Trains are moving slowly. Next update by 10:30."
     )
     assert back["status"] == "pending_approval" and back["revision"] == 2
@@ -195,9 +200,7 @@ def test_token_bucket_paces_to_the_configured_rate() -> None:
     assert now[0] == pytest.approx(10.0, rel=0.001)  # 500 waits of 20 ms after the first
 
 
-def test_an_email_update_carries_the_templates_html_part(
-    service: Service, clock: FakeClock
-) -> None:
+def test_an_email_update_carries_the_templates_html_part(service: Crisis, clock: FakeClock) -> None:
     import email as email_lib
     import email.policy
 
@@ -206,18 +209,18 @@ def test_an_email_update_carries_the_templates_html_part(
     from notifiers.email import EmailNotifier
     from tests.integration.test_notifiers import SmtpSink, free_port
 
-    service.add_subscriber(actor=None, audience="merchants", email="shop@example.org")
-    iid = service.declare(
+    service.audience.add_subscriber(actor=ADMIN, audience="merchants", email="shop@example.org")
+    iid = service.incidents.declare(
         actor=OPERATOR,
         playbook="payments-outage",
         severity="sev2",
         title="Card payments failing",
         services=["<checkout>"],
     ).id
-    u = service.draft_update(
+    u = service.updates.draft_update(
         actor=OPERATOR, incident_id=iid, audience="merchants", template="merchant-notice"
     )
-    service.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+    service.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
     sink, port = SmtpSink(), free_port()
     ctl = Controller(sink, hostname="127.0.0.1", port=port)
     ctl.start()
@@ -225,13 +228,7 @@ def test_an_email_update_carries_the_templates_html_part(
         mailer = EmailNotifier(
             host="127.0.0.1", port=port, sender="ops@example.org", security="none"
         )
-        sandbox = SandboxNotifier(store=service.store, clock=clock)
-        worker = Worker(
-            store=service.store,
-            notifiers={"email": mailer, "sms": sandbox},
-            media={n: c.medium for n, c in service.channels.items()},
-            clock=clock,
-        )
+        worker = outbox_worker(service, notifiers={"email": mailer}, clock=clock)
         while worker.run_once():
             pass
         worker.stop()

@@ -22,13 +22,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from engine.app import Crisis
+from engine.calendar import freezes
 from engine.calendar import posts as calendar
 from engine.calendar.rules import Scope
 from engine.kernel.models import Actor
 from engine.kernel.ports import SystemClock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel, load_channels
-from engine.service import Service
 from engine.store import Store
 from engine.store.tables import posts
 from tests.conftest import CHANNELS, PLAYBOOKS, PgSchema, pg_schema_engine_url
@@ -42,10 +43,10 @@ def jitter() -> None:
     time.sleep(random.uniform(0, 0.002))
 
 
-def make_post(svc: Service, tag: str) -> int:
+def make_post(svc: Crisis, tag: str) -> int:
     due = (svc.clock.now() - timedelta(seconds=1)).isoformat()
     return int(
-        svc.create_post(
+        svc.calendar.create_post(
             actor=MARKETER,
             fields={"channel": "twitter", "body": f"promo {tag}", "publish_at": due, "tags": [tag]},
         )["id"]
@@ -55,7 +56,7 @@ def make_post(svc: Service, tag: str) -> int:
 def freeze_and_observe(store: Store, channels: dict[str, Channel], tag: str, post_id: int) -> str:
     """Create a freeze matching the post; return the post's state seen under the gate."""
     with store.transaction() as conn:
-        calendar.create_freeze(
+        freezes.create_freeze(
             conn,
             scope=Scope(tags=(tag,)),
             reason="race",
@@ -75,7 +76,7 @@ def outcome(store: Store, post_id: int, seen: str) -> str:
     return "published before the freeze" if final == "published" else "held"
 
 
-def one_thread_trial(svc: Service, i: int) -> str:
+def one_thread_trial(svc: Crisis, i: int) -> str:
     tag = f"race{i}"
     pid = make_post(svc, tag)
     barrier = threading.Barrier(2)
@@ -84,7 +85,7 @@ def one_thread_trial(svc: Service, i: int) -> str:
     def publisher() -> None:
         barrier.wait()
         jitter()
-        svc.publish_due()
+        svc.calendar.publish_due()
 
     def freezer() -> None:
         barrier.wait()
@@ -99,12 +100,12 @@ def one_thread_trial(svc: Service, i: int) -> str:
     return outcome(svc.store, pid, seen[0])
 
 
-def run_thread_trials(svc: Service, trials: int) -> Counter[str]:
+def run_thread_trials(svc: Crisis, trials: int) -> Counter[str]:
     return Counter(one_thread_trial(svc, i) for i in range(trials))
 
 
-def real_clock_service(store: Store, catalog: Catalog, channels: dict[str, Channel]) -> Service:
-    return Service(store=store, catalog=catalog, clock=SystemClock(), channels=channels)
+def real_clock_service(store: Store, catalog: Catalog, channels: dict[str, Channel]) -> Crisis:
+    return Crisis(store=store, catalog=catalog, clock=SystemClock(), channels=channels)
 
 
 def test_threads_never_publish_after_a_freeze(
@@ -126,16 +127,17 @@ def test_the_harness_catches_a_missing_gate(
     store = schema.store()
     try:
         store.upgrade()
-        real_scopes = calendar.active_scopes
+        real_scopes = freezes.active_scopes
 
         def slow_scopes(conn: Any) -> Any:
             found = real_scopes(conn)
             time.sleep(0.005)  # widen the window between reading freezes and committing
             return found
 
-        monkeypatch.setattr(calendar, "gate_share", lambda conn: None)
-        monkeypatch.setattr(calendar, "gate_exclusive", lambda conn: None)
-        monkeypatch.setattr(calendar, "active_scopes", slow_scopes)
+        for module in (calendar, freezes):  # the publisher's names and the freeze's own
+            monkeypatch.setattr(module, "gate_share", lambda conn: None)
+            monkeypatch.setattr(module, "active_scopes", slow_scopes)
+        monkeypatch.setattr(freezes, "gate_exclusive", lambda conn: None)
         results = run_thread_trials(real_clock_service(store, catalog, channel_map), 60)
         assert results["VIOLATION"] > 0, results
     finally:
@@ -147,7 +149,7 @@ def test_the_harness_catches_a_missing_gate(
 def _child(role: str, url: str, start: Any, done: Any, jobs: Any, seen: Any) -> None:
     store = Store.from_url(url)
     channels = load_channels(CHANNELS)
-    svc = Service(
+    svc = Crisis(
         store=store,
         catalog=Catalog.load([PLAYBOOKS], channels=frozenset(channels)),
         clock=SystemClock(),
@@ -161,7 +163,7 @@ def _child(role: str, url: str, start: Any, done: Any, jobs: Any, seen: Any) -> 
         start.wait()
         jitter()
         if role == "publisher":
-            svc.publish_due()
+            svc.calendar.publish_due()
         else:
             seen.put(freeze_and_observe(store, channels, tag, pid))
         done.wait()

@@ -9,19 +9,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.calendar import posts as calendar
+from engine.app import Crisis
+from engine.calendar.freezes import gate_share
 from engine.calendar.rules import Scope
 from engine.delivery.outbox import claim
 from engine.delivery.worker import Worker
 from engine.kernel.ports import FakeClock, OutboundMessage, Receipt, SystemClock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
-from engine.service import Service
 from engine.store import Store
 from engine.store.tables import deliveries, freezes, posts
-from tests.conftest import COMMS, OPERATOR
+from tests.conftest import ADMIN, COMMS, OPERATOR
 from tests.integration.test_escalation import declare_rail, tick
 from tests.integration.test_freeze import post
+from tests.outbox import outbox_worker
 
 M = timedelta(minutes=1)
 
@@ -39,24 +40,26 @@ class Recording:
         return Receipt(provider_id=f"SM{self.n:032d}", final=False)
 
 
-def worker(svc: Service, notifier: Any, clock: Any) -> Worker:
-    media = {n: c.medium for n, c in svc.channels.items()}
-    return Worker(
-        store=svc.store, notifiers=dict.fromkeys(svc.channels, notifier), media=media, clock=clock
-    )
+def worker(svc: Crisis, notifier: Any, clock: Any) -> Worker:
+    return outbox_worker(svc, every=notifier, clock=clock)
 
 
 def test_a_page_claimed_before_the_acknowledgement_is_not_sent_after_it(
-    roster: Service, clock: FakeClock
+    roster: Crisis, clock: FakeClock
 ) -> None:
     """Item 18: the worker checks again immediately before the provider call."""
     iid = declare_rail(roster)
     tick(roster, clock)  # step 1.1 queues its pages
     media = {n: c.medium for n, c in roster.channels.items()}
-    claimed = [c for c in claim(roster.store, now=clock.now(), limit=100, media=media)]
+    claimed = [
+        c
+        for c in claim(roster.store, now=clock.now(), limit=100, media=media, owners=roster.owners)
+    ]
     pages = [c for c in claimed if c.message.kind == "page"]
     assert pages
-    roster.acknowledge(actor=OPERATOR, incident_id=iid)  # commits while the pages are claimed
+    roster.incidents.acknowledge(
+        actor=OPERATOR, incident_id=iid
+    )  # commits while the pages are claimed
     rec = Recording()
     w = worker(roster, rec, clock)
     for c in pages:
@@ -72,37 +75,42 @@ def test_a_page_claimed_before_the_acknowledgement_is_not_sent_after_it(
 
 
 def test_a_post_claimed_before_the_freeze_is_not_sent_after_it(
-    service: Service, clock: FakeClock
+    service: Crisis, clock: FakeClock
 ) -> None:
     """Item 18: a promo whose delivery was claimed just before a freeze stays held."""
     pid = post(service, "facebook", "20% off!", 1, ["promo"], ["lille"])
     clock.advance(2 * M)
-    service.publish_due()
+    service.calendar.publish_due()
     media = {n: c.medium for n, c in service.channels.items()}
-    [c] = [x for x in claim(service.store, now=clock.now(), limit=10, media=media)]
-    service.create_freeze(actor=COMMS, scope=Scope(tags=("promo",)), reason="sev1")
+    [c] = [
+        x
+        for x in claim(service.store, now=clock.now(), limit=10, media=media, owners=service.owners)
+    ]
+    service.calendar.create_freeze(actor=COMMS, scope=Scope(tags=("promo",)), reason="sev1")
     rec = Recording()
     worker(service, rec, clock)._send_one(c)
     assert rec.sent == []
-    assert service.get_post(post_id=pid)["state"] == "held"
+    assert service.calendar.get_post(post_id=pid)["state"] == "held"
 
 
-def staff_briefing(service: Service, phone: str) -> None:
+def staff_briefing(service: Crisis, phone: str) -> None:
     """One staff update by SMS to one person, queued in the outbox."""
     iid = declare_rail(service, "sev2")
-    service.add_subscriber(actor=None, audience="staff", phone=phone)
-    service.draft_update(actor=OPERATOR, incident_id=iid, audience="staff", body="Briefing 10:30")
+    service.audience.add_subscriber(actor=ADMIN, audience="staff", phone=phone)
+    service.updates.draft_update(
+        actor=OPERATOR, incident_id=iid, audience="staff", body="Briefing 10:30"
+    )
 
 
 def test_a_receipt_that_arrives_before_the_sid_is_stored_is_applied_later(
-    service: Service, clock: FakeClock
+    service: Crisis, clock: FakeClock
 ) -> None:
     """Item 19: early receipts are kept and applied when the outbox stores the SID."""
     staff_briefing(service, "+15555550123")
     media = {n: c.medium for n, c in service.channels.items()}
     claimed = [
         c
-        for c in claim(service.store, now=clock.now(), limit=10, media=media)
+        for c in claim(service.store, now=clock.now(), limit=10, media=media, owners=service.owners)
         if c.message.channel == "sms"
     ]
     [c] = claimed
@@ -111,8 +119,12 @@ def test_a_receipt_that_arrives_before_the_sid_is_stored_is_applied_later(
         def send(self, message: OutboundMessage) -> Receipt:
             receipt = super().send(message)
             # The provider calls back before our write of the SID lands.
-            assert not service.record_receipt(provider_id=receipt.provider_id, status="delivered")
-            assert not service.record_receipt(provider_id=receipt.provider_id, status="sent")
+            assert not service.delivery.record_receipt(
+                provider_id=receipt.provider_id, status="delivered"
+            )
+            assert not service.delivery.record_receipt(
+                provider_id=receipt.provider_id, status="sent"
+            )
             return receipt
 
     worker(service, Early(), clock)._send_one(c)
@@ -125,7 +137,7 @@ def test_a_receipt_that_arrives_before_the_sid_is_stored_is_applied_later(
 
 
 def test_out_of_order_receipts_never_move_a_delivery_backwards(
-    service: Service, clock: FakeClock
+    service: Crisis, clock: FakeClock
 ) -> None:
     staff_briefing(service, "+15555550124")
     rec = Recording()
@@ -133,9 +145,9 @@ def test_out_of_order_receipts_never_move_a_delivery_backwards(
     w.run_once()
     [m] = [m for m in rec.sent if m.channel == "sms"]
     sid = f"SM{rec.sent.index(m) + 1:032d}"
-    assert service.record_receipt(provider_id=sid, status="delivered")
-    assert service.record_receipt(provider_id=sid, status="sent")
-    assert service.record_receipt(provider_id=sid, status="failed")
+    assert service.delivery.record_receipt(provider_id=sid, status="delivered")
+    assert service.delivery.record_receipt(provider_id=sid, status="sent")
+    assert service.delivery.record_receipt(provider_id=sid, status="failed")
     with service.store.engine.connect() as conn:
         row = conn.execute(sa.select(deliveries).where(deliveries.c.provider_id == sid)).one()
     assert (row.status, row.provider_status) == ("delivered", "delivered")
@@ -145,13 +157,13 @@ def test_a_freeze_is_stamped_after_it_holds_the_gate(
     store: Store, catalog: Catalog, channel_map: dict[str, Channel]
 ) -> None:
     """Item 20: a publish that held the gate first carries an earlier time than the freeze."""
-    svc = Service(store=store, catalog=catalog, clock=SystemClock(), channels=channel_map)
+    svc = Crisis(store=store, catalog=catalog, clock=SystemClock(), channels=channel_map)
     published_at: list[Any] = []
     with store.transaction() as conn:
-        calendar.gate_share(conn)
+        gate_share(conn)
         conn.execute(posts.update().where(posts.c.id == -1).values(body="x"))  # SQLite: lock
         t = threading.Thread(
-            target=svc.create_freeze,
+            target=svc.calendar.create_freeze,
             kwargs={"actor": COMMS, "scope": Scope(tags=("promo",)), "reason": "sev1"},
         )
         t.start()

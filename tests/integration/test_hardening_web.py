@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import Flask
 
+from engine.app import Crisis
 from engine.playbooks.yamlsrc import Reader
-from engine.service import Service
-from tests.conftest import COMMS, OPERATOR
+from tests.conftest import ADMIN, COMMS, OPERATOR
 from tests.integration.test_web import bearer, declare, login
 
 
@@ -32,7 +32,7 @@ def test_monitoring_hooks_refuse_a_session_cookie(app: Flask, tokens: dict[str, 
     assert ok.status_code == 200
 
 
-def test_logout_ends_the_cookie_everywhere(app: Flask, svc: Service) -> None:
+def test_logout_ends_the_cookie_everywhere(app: Flask, svc: Crisis) -> None:
     """Item 14: a copied session cookie stops working at logout and at a password change."""
     client = app.test_client()
     login(client, "operator")
@@ -48,21 +48,21 @@ def test_logout_ends_the_cookie_everywhere(app: Flask, svc: Service) -> None:
     copy = app.test_client()
     copy.set_cookie("crisis_session", client.get_cookie("crisis_session").value)  # type: ignore[union-attr]
     assert copy.get("/").status_code == 200
-    svc.update_user(actor=None, username="comms", password="a-new-long-password")
+    svc.accounts.update_user(actor=ADMIN, username="comms", password="a-new-long-password")
     assert copy.get("/").status_code == 302
     assert client.get("/").status_code == 302
 
 
-def test_a_role_change_or_deactivation_ends_sessions(app: Flask, svc: Service) -> None:
+def test_a_role_change_or_deactivation_ends_sessions(app: Flask, svc: Crisis) -> None:
     client = app.test_client()
     login(client, "marketer")
     assert client.get("/").status_code == 200
-    svc.update_user(actor=None, username="marketer", role="viewer")
+    svc.accounts.update_user(actor=ADMIN, username="marketer", role="viewer")
     assert client.get("/").status_code == 302
 
 
 def test_control_characters_are_refused_and_feeds_stay_valid(
-    app: Flask, svc: Service, tokens: dict[str, str]
+    app: Flask, svc: Crisis, tokens: dict[str, str]
 ) -> None:
     """Item 10: a \\u0001 in a title once made Atom and CAP invalid XML for 90 days."""
     client = app.test_client()
@@ -80,7 +80,9 @@ def test_control_characters_are_refused_and_feeds_stay_valid(
     )
     assert form.status_code == 400
     # A row stored before the entrances refused it still serialises to valid XML.
-    iid = svc.declare(actor=OPERATOR, playbook="rail-disruption", severity="sev1", title="ok").id
+    iid = svc.incidents.declare(
+        actor=OPERATOR, playbook="rail-disruption", severity="sev1", title="ok"
+    ).id
     with svc.store.transaction() as conn:
         import sqlalchemy as sa
 
@@ -89,9 +91,11 @@ def test_control_characters_are_refused_and_feeds_stay_valid(
         conn.execute(
             sa.update(incidents).where(incidents.c.id == iid).values(title="bad \u0001 title")
         )
-    u = svc.draft_update(actor=OPERATOR, incident_id=iid, audience="passengers", template="holding")
+    u = svc.updates.draft_update(
+        actor=OPERATOR, incident_id=iid, audience="passengers", template="holding"
+    )
     if u["status"] == "pending_approval":
-        svc.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+        svc.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
     from tests.integration.test_public import deliver
 
     deliver(svc, svc.clock)  # type: ignore[arg-type]
@@ -120,14 +124,14 @@ def test_deep_json_and_bad_revisions_are_clear_4xx(app: Flask, tokens: dict[str,
     assert resp.status_code == 400
 
 
-def test_one_summary_limit_at_every_entrance(app: Flask, svc: Service) -> None:
+def test_one_summary_limit_at_every_entrance(app: Flask, svc: Crisis) -> None:
     """Item 17: the declare form took a 900 KB summary the API refused."""
     import pytest
 
     from engine.kernel.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed) as refused:
-        svc.declare(
+        svc.incidents.declare(
             actor=OPERATOR,
             playbook="rail-disruption",
             severity="sev2",
@@ -152,12 +156,16 @@ def test_a_yaml_alias_bomb_is_refused_quickly() -> None:
     assert str(r.problems[0]).startswith("bomb.yaml:1:1:")
 
 
-def test_token_scopes_narrow_the_role_and_last_use_is_recorded(app: Flask, svc: Service) -> None:
+def test_token_scopes_narrow_the_role_and_last_use_is_recorded(app: Flask, svc: Crisis) -> None:
     """Item 15: a token for Alertmanager need not carry its user's whole role."""
     client = app.test_client()
-    _, read = svc.create_token(username="operator", name="dash", scope="read")
-    _, hooks = svc.create_token(username="robot", name="am", scope="monitoring")
-    _, metrics = svc.create_token(username="viewer", name="prom", scope="metrics")
+    _, read = svc.accounts.create_token(actor=ADMIN, username="operator", name="dash", scope="read")
+    _, hooks = svc.accounts.create_token(
+        actor=ADMIN, username="robot", name="am", scope="monitoring"
+    )
+    _, metrics = svc.accounts.create_token(
+        actor=ADMIN, username="viewer", name="prom", scope="metrics"
+    )
     assert client.get("/api/v1/incidents", headers=bearer(read)).status_code == 200
     refused = declare(client, read)
     assert refused.status_code == 403 and refused.get_json()["details"]["scope"] == "read"
@@ -166,6 +174,6 @@ def test_token_scopes_narrow_the_role_and_last_use_is_recorded(app: Flask, svc: 
     assert client.post("/hooks/alertmanager", json=body, headers=bearer(hooks)).status_code == 200
     assert client.get("/metrics", headers=bearer(metrics)).status_code == 200
     assert client.get("/api/v1/incidents", headers=bearer(metrics)).status_code == 403
-    used = {t["name"]: t["last_used_at"] for t in svc.list_tokens()}
+    used = {t["name"]: t["last_used_at"] for t in svc.accounts.list_tokens()}
     assert used["dash"] is not None and used["am"] is not None and used["prom"] is not None
-    assert {t["name"]: t["scope"] for t in svc.list_tokens()}["am"] == "monitoring"
+    assert {t["name"]: t["scope"] for t in svc.accounts.list_tokens()}["am"] == "monitoring"

@@ -13,15 +13,15 @@ import sqlalchemy as sa
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
+from engine.app import Crisis
 from engine.kernel.ports import FakeClock
 from engine.paging.rosterdb import parse_roster
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
-from engine.service import Service
 from engine.store import Store
 from engine.store.tables import deliveries
 from engine.timers.schedule import fire_due
-from tests.conftest import OPERATOR, TEST_ROSTER
+from tests.conftest import ADMIN, OPERATOR, TEST_ROSTER
 from web import create_app
 from web.config import Config, Secret
 
@@ -30,21 +30,21 @@ BASE = "http://localhost"
 
 
 @pytest.fixture
-def svc(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> Iterator[Service]:
+def svc(tmp_path: Path, catalog: Catalog, channel_map: dict[str, Channel]) -> Iterator[Crisis]:
     store = Store.from_url(f"sqlite:///{tmp_path / 'hooks.db'}")
     store.upgrade()
-    s = Service(store=store, catalog=catalog, clock=FakeClock(), channels=channel_map)
-    s.load_roster(seed=parse_roster(TEST_ROSTER, file="roster.yaml"))
+    s = Crisis(store=store, catalog=catalog, clock=FakeClock(), channels=channel_map)
+    s.roster.load_roster(actor=ADMIN, seed=parse_roster(TEST_ROSTER, file="roster.yaml"))
     yield s
     store.dispose()
 
 
 @pytest.fixture
-def app(svc: Service, monkeypatch: pytest.MonkeyPatch) -> Flask:
+def app(svc: Crisis, monkeypatch: pytest.MonkeyPatch) -> Flask:
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     return create_app(
         Config(database_url="sqlite://", secret_key=Secret("k")),
-        service=svc,
+        crisis=svc,
         test_config={"TESTING": True},
     )
 
@@ -69,55 +69,61 @@ def signed_post(
     return app.test_client().post(path, data=form, headers=headers)
 
 
-def paged_incident(svc: Service) -> int:
-    iid = svc.declare(actor=OPERATOR, playbook="rail-disruption", severity="sev1", title="Lille").id
+def paged_incident(svc: Crisis) -> int:
+    iid = svc.incidents.declare(
+        actor=OPERATOR, playbook="rail-disruption", severity="sev1", title="Lille"
+    ).id
     clock = svc.clock
     assert isinstance(clock, FakeClock)
     fire_due(svc.store, svc.timer_handlers(), now=clock.now(), node="t")
     return iid
 
 
-def test_sms_ack_reply_acknowledges_as_the_paged_person(app: Flask, svc: Service) -> None:
+def test_sms_ack_reply_acknowledges_as_the_paged_person(app: Flask, svc: Crisis) -> None:
     iid = paged_incident(svc)
     resp = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550105", "Body": f"ACK {iid}"})
     assert resp.status_code == 200 and resp.mimetype == "text/xml"  # type: ignore[attr-defined]
     assert f"Acknowledged INC-{iid}" in resp.get_data(as_text=True)  # type: ignore[attr-defined]
-    inc = svc.get(incident_id=iid)
+    inc = svc.incidents.get(incident_id=iid)
     assert inc.owner == "dana"
-    [ack] = [e for e in svc.timeline(incident_id=iid) if e.type == "acknowledged"]
+    [ack] = [e for e in svc.incidents.timeline(incident_id=iid) if e.type == "acknowledged"]
     assert ack.actor == "dana" and ack.data == {"via": "sms"}
 
 
-def test_a_bare_ack_takes_the_most_recent_page(app: Flask, svc: Service) -> None:
+def test_a_bare_ack_takes_the_most_recent_page(app: Flask, svc: Crisis) -> None:
     iid = paged_incident(svc)
     resp = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550105", "Body": "ack"})
     assert f"INC-{iid}" in resp.get_data(as_text=True)  # type: ignore[attr-defined]
-    assert svc.get(incident_id=iid).owner == "dana"
+    assert svc.incidents.get(incident_id=iid).owner == "dana"
 
 
-def test_other_replies_and_strangers_get_help_not_action(app: Flask, svc: Service) -> None:
+def test_other_replies_and_strangers_get_help_not_action(app: Flask, svc: Crisis) -> None:
     iid = paged_incident(svc)
     help_ = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550105", "Body": "what?"})
     assert "reply ACK" in help_.get_data(as_text=True)  # type: ignore[attr-defined]
     stranger = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550999", "Body": f"ACK {iid}"})
     assert "not on the crisiscomms roster" in stranger.get_data(as_text=True)  # type: ignore[attr-defined]
-    assert svc.get(incident_id=iid).owner is None
+    assert svc.incidents.get(incident_id=iid).owner is None
 
 
-def test_voice_keypress_one_acknowledges(app: Flask, svc: Service) -> None:
+def test_voice_keypress_one_acknowledges(app: Flask, svc: Crisis) -> None:
     iid = paged_incident(svc)
     path = f"/hooks/twilio/voice?incident={iid}"
     resp = signed_post(
         app, path, {"To": "+15555550105", "From": "+15005550006", "Digits": "1", "CallSid": "CA123"}
     )
     assert "Acknowledged" in resp.get_data(as_text=True)  # type: ignore[attr-defined]
-    assert svc.get(incident_id=iid).owner == "dana"
+    assert svc.incidents.get(incident_id=iid).owner == "dana"
 
 
-def test_status_callback_updates_the_outbox_row(app: Flask, svc: Service) -> None:
+def test_status_callback_updates_the_outbox_row(app: Flask, svc: Crisis) -> None:
     iid = paged_incident(svc)
     with svc.store.transaction() as conn:
-        conn.execute(deliveries.update().values(status="sent", provider_id="SM0001"))
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.kind == "page")
+            .values(status="sent", provider_id="SM0001")
+        )
     resp = signed_post(
         app,
         "/hooks/twilio/status",
@@ -125,10 +131,10 @@ def test_status_callback_updates_the_outbox_row(app: Flask, svc: Service) -> Non
     )
     assert resp.status_code == 204  # type: ignore[attr-defined]
     with svc.store.engine.connect() as conn:
-        row = conn.execute(sa.select(deliveries)).one()
+        row = conn.execute(sa.select(deliveries).where(deliveries.c.kind == "page")).one()
     assert (row.status, row.error_code) == ("failed", "30003")
     assert row.provider_status == "failed" and "undelivered" in row.last_error  # Twilio's word
-    assert [e.type for e in svc.timeline(incident_id=iid)][-1] == "delivery_failed"
+    assert [e.type for e in svc.incidents.timeline(incident_id=iid)][-1] == "delivery_failed"
 
 
 @pytest.mark.parametrize(
@@ -136,7 +142,7 @@ def test_status_callback_updates_the_outbox_row(app: Flask, svc: Service) -> Non
 )
 @pytest.mark.parametrize("how", ["tampered", "missing", "wrong-token"])
 def test_every_twilio_hook_refuses_bad_signatures(
-    app: Flask, svc: Service, path: str, how: str
+    app: Flask, svc: Crisis, path: str, how: str
 ) -> None:
     iid = paged_incident(svc)
     form = {
@@ -157,31 +163,33 @@ def test_every_twilio_hook_refuses_bad_signatures(
     )
     assert resp.status_code == 403  # type: ignore[attr-defined]
     assert resp.get_json()["error"] == "forbidden"  # type: ignore[attr-defined]
-    assert svc.get(incident_id=iid).owner is None
+    assert svc.incidents.get(incident_id=iid).owner is None
 
 
 def test_hooks_refuse_everything_when_no_token_is_configured(
-    app: Flask, svc: Service, monkeypatch: pytest.MonkeyPatch
+    app: Flask, svc: Crisis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TWILIO_AUTH_TOKEN")
     resp = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550105", "Body": "ACK"})
     assert resp.status_code == 403  # type: ignore[attr-defined]
 
 
-def test_the_page_text_says_how_to_acknowledge(svc: Service) -> None:
+def test_the_page_text_says_how_to_acknowledge(svc: Crisis) -> None:
     iid = paged_incident(svc)
     with svc.store.engine.connect() as conn:
-        body = conn.execute(sa.select(deliveries.c.body)).scalar_one()
+        body = conn.execute(
+            sa.select(deliveries.c.body).where(deliveries.c.kind == "page")
+        ).scalar_one()
     assert body.endswith(f"Reply ACK {iid} to acknowledge.")
-    assert svc.clock.now() - svc.get(incident_id=iid).declared_at < timedelta(seconds=1)
+    assert svc.clock.now() - svc.incidents.get(incident_id=iid).declared_at < timedelta(seconds=1)
 
 
-def test_stop_and_start_replies_change_the_subscription(app: Flask, svc: Service) -> None:
+def test_stop_and_start_replies_change_the_subscription(app: Flask, svc: Crisis) -> None:
     import sqlalchemy as sa
 
     from engine.store.tables import subscribers
 
-    svc.add_subscriber(actor=None, audience="passengers", phone="+15555550700")
+    svc.audience.add_subscriber(actor=ADMIN, audience="passengers", phone="+15555550700")
     stop = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550700", "Body": "STOP"})
     assert "no more crisiscomms updates" in stop.get_data(as_text=True)  # type: ignore[attr-defined]
     with svc.store.engine.connect() as conn:
@@ -192,30 +200,32 @@ def test_stop_and_start_replies_change_the_subscription(app: Flask, svc: Service
         assert conn.execute(sa.select(subscribers.c.opted_in)).scalar_one() is True
 
 
-def test_a_replayed_signed_reply_acknowledges_nothing(app: Flask, svc: Service) -> None:
+def test_a_replayed_signed_reply_acknowledges_nothing(app: Flask, svc: Crisis) -> None:
     """Issue 13.6: a captured signed "ACK" cannot acknowledge a later incident."""
     first = paged_incident(svc)
     form = {"MessageSid": "SM" + "a" * 32, "From": "+15555550105", "Body": "ACK"}
     assert "Acknowledged" in signed_post(app, "/hooks/twilio/sms", form).get_data(as_text=True)  # type: ignore[attr-defined]
-    assert svc.get(incident_id=first).owner is not None
+    assert svc.incidents.get(incident_id=first).owner is not None
     later = paged_incident(svc)
     replay = signed_post(app, "/hooks/twilio/sms", form)
     assert replay.status_code == 200  # type: ignore[attr-defined]
     assert "Acknowledged" not in replay.get_data(as_text=True)  # type: ignore[attr-defined]
-    assert svc.get(incident_id=later).owner is None
+    assert svc.incidents.get(incident_id=later).owner is None
     unsigned_sid = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550105", "Body": "ACK"})
     assert unsigned_sid.status_code == 200  # a fresh MessageSid (signed_post adds one) is acted on
-    assert svc.get(incident_id=later).owner is not None
+    assert svc.incidents.get(incident_id=later).owner is not None
 
 
 @pytest.mark.parametrize("route", ["api", "web", "sms"])
-def test_a_paged_viewer_acknowledges_by_every_route(app: Flask, svc: Service, route: str) -> None:
+def test_a_paged_viewer_acknowledges_by_every_route(app: Flask, svc: Crisis, route: str) -> None:
     """Issue 21: one rule for every route — anyone the incident paged may acknowledge it."""
-    svc.update_user(actor=None, username="dana", role="viewer", password="dana-password-1")
+    svc.accounts.update_user(
+        actor=ADMIN, username="dana", role="viewer", password="dana-password-1"
+    )
     iid = paged_incident(svc)  # pages dana (duty-manager)
     client = app.test_client()
     if route == "api":
-        _, token = svc.create_token(username="dana", name="phone")
+        _, token = svc.accounts.create_token(actor=ADMIN, username="dana", name="phone")
         resp = client.post(
             f"/api/v1/incidents/{iid}/acknowledge", headers={"Authorization": f"Bearer {token}"}
         )
@@ -235,15 +245,15 @@ def test_a_paged_viewer_acknowledges_by_every_route(app: Flask, svc: Service, ro
         client.post(f"/incidents/{iid}/ack", data={"csrf_token": csrf.group(1)})
     else:
         signed_post(app, "/hooks/twilio/sms", {"From": "+15555550105", "Body": f"ACK {iid}"})
-    assert svc.get(incident_id=iid).owner == "dana"
+    assert svc.incidents.get(incident_id=iid).owner == "dana"
 
 
-def test_a_viewer_who_was_not_paged_acknowledges_by_no_route(app: Flask, svc: Service) -> None:
+def test_a_viewer_who_was_not_paged_acknowledges_by_no_route(app: Flask, svc: Crisis) -> None:
     iid = paged_incident(svc)
-    svc.add_user(username="vic", role="viewer", password="vic-password-1")
-    _, token = svc.create_token(username="vic", name="t")
+    svc.accounts.add_user(actor=ADMIN, username="vic", role="viewer", password="vic-password-1")
+    _, token = svc.accounts.create_token(actor=ADMIN, username="vic", name="t")
     resp = app.test_client().post(
         f"/api/v1/incidents/{iid}/acknowledge", headers={"Authorization": f"Bearer {token}"}
     )
     assert resp.status_code == 403
-    assert svc.get(incident_id=iid).owner is None
+    assert svc.incidents.get(incident_id=iid).owner is None

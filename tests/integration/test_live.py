@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from engine.app import Crisis
 from engine.kernel.keys import DEVELOPMENT_SECRET
 from engine.kernel.ports import SystemClock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
-from engine.service import Service
 from engine.store import Store
-from tests.conftest import OPERATOR, ROOT
+from tests.conftest import ADMIN, OPERATOR, ROOT
 from web import create_app, live
 from web.config import Config, Secret
 
@@ -26,9 +26,9 @@ from web.config import Config, Secret
 @pytest.fixture
 def pg(
     pg_store_url: tuple[Store, str], catalog: Catalog, channel_map: dict[str, Channel]
-) -> tuple[Service, str]:
+) -> tuple[Crisis, str]:
     store, url = pg_store_url
-    return Service(store=store, catalog=catalog, clock=SystemClock(), channels=channel_map), url
+    return Crisis(store=store, catalog=catalog, clock=SystemClock(), channels=channel_map), url
 
 
 def read_chunks(resp: Any, out: queue.Queue[str], stop: threading.Event) -> None:
@@ -39,15 +39,15 @@ def read_chunks(resp: Any, out: queue.Queue[str], stop: threading.Event) -> None
 
 
 def test_an_event_committed_by_another_process_reaches_the_stream_at_once(
-    pg: tuple[Service, str],
+    pg: tuple[Crisis, str],
 ) -> None:
     svc, url = pg
-    svc.add_user(username="operator", role="operator")
-    token = svc.create_token(username="operator", name="t")[1]
-    inc = svc.declare(
+    svc.accounts.add_user(actor=ADMIN, username="operator", role="operator")
+    token = svc.accounts.create_token(actor=ADMIN, username="operator", name="t")[1]
+    inc = svc.incidents.declare(
         actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="x", regions=["lille"]
     )
-    app = create_app(Config(database_url=url, secret_key=Secret("k")), service=svc)
+    app = create_app(Config(database_url=url, secret_key=Secret("k")), crisis=svc)
     client = app.test_client()
     resp = client.get(
         f"/api/v1/incidents/{inc.id}/events",

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from engine.delivery.worker import Worker
+from engine.app import Crisis
 from engine.kernel.ports import OutboundMessage, Receipt
-from engine.service import Service
-from tests.conftest import COMMS, OPERATOR
+from tests.conftest import ADMIN, COMMS, OPERATOR
 from tests.integration.test_web import bearer
+from tests.outbox import outbox_worker
 from web import logs
 from web.config import Config, Secret
 
@@ -45,9 +45,11 @@ def lines(out: io.StringIO) -> list[dict[str, Any]]:
 
 
 def test_request_lines_carry_request_and_incident_ids(
-    app: Flask, svc: Service, tokens: dict[str, str], captured: io.StringIO
+    app: Flask, svc: Crisis, tokens: dict[str, str], captured: io.StringIO
 ) -> None:
-    inc = svc.declare(actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="t")
+    inc = svc.incidents.declare(
+        actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="t"
+    )
     resp = app.test_client().get(
         f"/api/v1/incidents/{inc.id}",
         headers=bearer(tokens["viewer"]) | {"X-Request-ID": "abc-123"},
@@ -78,19 +80,16 @@ class Leaky:
         )
 
 
-def test_worker_lines_carry_the_incident_and_no_secret(svc: Service, captured: io.StringIO) -> None:
-    svc.add_subscriber(actor=None, audience="passengers", phone="+15555554000")
-    inc = svc.declare(actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="t")
-    u = svc.draft_update(
+def test_worker_lines_carry_the_incident_and_no_secret(svc: Crisis, captured: io.StringIO) -> None:
+    svc.audience.add_subscriber(actor=ADMIN, audience="passengers", phone="+15555554000")
+    inc = svc.incidents.declare(
+        actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="t"
+    )
+    u = svc.updates.draft_update(
         actor=OPERATOR, incident_id=inc.id, audience="passengers", body="Next update by 10:00."
     )
-    svc.approve_update(actor=COMMS, update_id=u["id"], revision=1)
-    worker = Worker(
-        store=svc.store,
-        notifiers={name: Leaky() for name in svc.channels},
-        media={n: c.medium for n, c in svc.channels.items()},
-        clock=svc.clock,
-    )
+    svc.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+    worker = outbox_worker(svc, notifiers={name: Leaky() for name in svc.channels})
     worker.run_once()
     worker.stop()
     logging.getLogger("crisis.test").info(

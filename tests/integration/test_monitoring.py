@@ -13,20 +13,20 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from engine.app import Crisis
 from engine.kernel.ports import FakeClock
 from engine.monitoring.alerts import AlertIn
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
-from engine.service import Service
-from tests.conftest import OPERATOR, PLAYBOOKS
+from tests.conftest import ADMIN, OPERATOR, PLAYBOOKS
 from web import create_app
 from web.config import Config, Secret
 
 
 @pytest.fixture
-def app(service: Service) -> Flask:
+def app(service: Crisis) -> Flask:
     config = Config(database_url="sqlite://", secret_key=Secret("test-secret"))
-    return create_app(config, service=service, test_config={"TESTING": True})
+    return create_app(config, crisis=service, test_config={"TESTING": True})
 
 
 @pytest.fixture
@@ -35,9 +35,9 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def token(service: Service) -> str:
-    service.add_user(username="alertmanager", role="automation")
-    return service.create_token(username="alertmanager", name="am")[1]
+def token(service: Crisis) -> str:
+    service.accounts.add_user(actor=ADMIN, username="alertmanager", role="automation")
+    return service.accounts.create_token(actor=ADMIN, username="alertmanager", name="am")[1]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -86,10 +86,10 @@ def post(client: FlaskClient, token: str, payload: dict[str, Any]) -> Any:
 
 
 def test_an_alert_declares_freezes_pages_and_drafts_with_no_human(
-    client: FlaskClient, service: Service, token: str
+    client: FlaskClient, service: Crisis, token: str
 ) -> None:
-    promo = service.create_post(
-        actor=service.add_user(username="m", role="marketer").as_actor(),
+    promo = service.calendar.create_post(
+        actor=service.accounts.add_user(actor=ADMIN, username="m", role="marketer").as_actor(),
         fields={
             "channel": "twitter",
             "body": "Christmas fares!",
@@ -99,29 +99,29 @@ def test_an_alert_declares_freezes_pages_and_drafts_with_no_human(
     )
     [out] = post(client, token, am_payload(alert()))
     assert out["action"] == "declared" and out["playbook"] == "rail-disruption"
-    inc = service.get(incident_id=out["incident_id"])
+    inc = service.incidents.get(incident_id=out["incident_id"])
     assert (inc.severity, inc.regions, inc.declared_by) == ("sev1", ("lille",), "alertmanager")
     assert inc.title == "Signalling failure on the lille line"
     # the freeze holds the promo ...
-    [freeze] = service.list_freezes(active=True)
+    [freeze] = service.calendar.list_freezes(active=True)
     assert freeze["incident_id"] == inc.id
     service.clock.advance(timedelta(minutes=10))  # type: ignore[attr-defined]
-    service.publish_due()
-    held = service.get_post(post_id=promo["id"])
+    service.calendar.publish_due()
+    held = service.calendar.get_post(post_id=promo["id"])
     assert held["state"] == "held" and held["held_by"] == [freeze["id"]]
     # ... escalation has started ...
-    assert service.escalation_status(inc) is not None
+    assert service.incidents.escalation_status(inc) is not None
     # ... and the holding statement waits for a person, although sev1 pre-approves it.
-    [draft] = service.list_updates(incident_id=inc.id)
+    [draft] = service.updates.list_updates(incident_id=inc.id)
     assert draft["template"] == "holding" and draft["status"] == "pending_approval"
     assert draft["author"] == "alertmanager"
-    types = [e.type for e in service.timeline(incident_id=inc.id)]
+    types = [e.type for e in service.incidents.timeline(incident_id=inc.id)]
     assert types[:1] == ["declared"] and "froze" in types and "drafted" in types
     assert "published" not in types
 
 
 def test_repeated_notifications_do_not_declare_twice(
-    client: FlaskClient, service: Service, token: str
+    client: FlaskClient, service: Crisis, token: str
 ) -> None:
     first = post(client, token, am_payload(alert()))
     again = post(client, token, am_payload(alert()))  # repeat_interval, or the HA peer
@@ -130,33 +130,33 @@ def test_repeated_notifications_do_not_declare_twice(
     # another alert of the same group joins the open incident
     joined = post(client, token, am_payload(alert(), alert("a2", line="calais")))
     assert [o["action"] for o in joined] == ["duplicate", "joined"]
-    assert service.list_incidents(state="all").total == 1
-    events = [e.type for e in service.timeline(incident_id=first[0]["incident_id"])]
+    assert service.incidents.list_incidents(state="all").total == 1
+    events = [e.type for e in service.incidents.timeline(incident_id=first[0]["incident_id"])]
     assert events.count("declared") == 1 and events.count("alert_joined") == 1
 
 
 def test_resolution_is_recorded_and_offered_not_applied(
-    client: FlaskClient, service: Service, token: str
+    client: FlaskClient, service: Crisis, token: str
 ) -> None:
     [out] = post(client, token, am_payload(alert(), alert("a2", line="calais")))[:1]
     iid = out["incident_id"]
-    service.fire(actor=OPERATOR, incident_id=iid, trigger="acknowledge")
+    service.incidents.fire(actor=OPERATOR, incident_id=iid, trigger="acknowledge")
     one = post(client, token, am_payload(alert(status="resolved")))
     assert one[0]["action"] == "resolved"
-    assert [e.type for e in service.timeline(incident_id=iid)][-1] == "alert_resolved"
+    assert [e.type for e in service.incidents.timeline(incident_id=iid)][-1] == "alert_resolved"
     post(client, token, am_payload(alert("a2", status="resolved", line="calais")))
     post(client, token, am_payload(alert("a2", status="resolved", line="calais")))  # repeat
-    timeline = service.timeline(incident_id=iid)
+    timeline = service.incidents.timeline(incident_id=iid)
     types = [e.type for e in timeline]
     assert types.count("alert_resolved") == 2 and types[-1] == "monitoring_resolved"
     assert timeline[-1].data == {"offer": "resolve", "auto_resolve": False}
-    assert service.get(incident_id=iid).state == "investigating"  # people decide
+    assert service.incidents.get(incident_id=iid).state == "investigating"  # people decide
     page = login_page(client, service, iid)
     assert "Monitoring reports every alert resolved" in page
 
 
-def login_page(client: FlaskClient, service: Service, iid: int) -> str:
-    service.add_user(username="op", role="operator", password="op-password-1")
+def login_page(client: FlaskClient, service: Crisis, iid: int) -> str:
+    service.accounts.add_user(actor=ADMIN, username="op", role="operator", password="op-password-1")
     page = client.get("/login").get_data(as_text=True)
     import re
 
@@ -169,34 +169,36 @@ def login_page(client: FlaskClient, service: Service, iid: int) -> str:
 
 
 def test_auto_resolve_where_the_playbook_says_so(
-    tmp_path: Path, service: Service, channel_map: dict[str, Channel], clock: FakeClock
+    tmp_path: Path, service: Crisis, channel_map: dict[str, Channel], clock: FakeClock
 ) -> None:
     books = tmp_path / "playbooks"
     shutil.copytree(PLAYBOOKS, books)
     path = books / "payments-outage.yaml"
     path.write_text(path.read_text().replace("auto_resolve: false", "auto_resolve: true"))
-    svc = Service(
+    svc = Crisis(
         store=service.store,
         catalog=Catalog.load([books], channels=frozenset(channel_map)),
         clock=clock,
         channels=channel_map,
     )
-    robot = svc.add_user(username="am", role="automation").as_actor()
+    robot = svc.accounts.add_user(actor=ADMIN, username="am", role="automation").as_actor()
     labels = {"alertname": "PaymentsErrorRateHigh", "severity": "warning", "region": "eu"}
     firing = AlertIn("firing", labels, "p1", "2026-11-23T09:00:00Z")
-    [out] = svc.ingest_alerts(actor=robot, source="alertmanager", group_key="g", alerts=[firing])
+    [out] = svc.monitoring.ingest(
+        actor=robot, source="alertmanager", group_key="g", alerts=[firing]
+    )
     assert out.action == "declared"
-    svc.fire(actor=OPERATOR, incident_id=out.incident_id or 0, trigger="mitigate")
+    svc.incidents.fire(actor=OPERATOR, incident_id=out.incident_id or 0, trigger="mitigate")
     resolved = AlertIn("resolved", labels, "p1", "2026-11-23T09:00:00Z")
-    svc.ingest_alerts(actor=robot, source="alertmanager", group_key="g", alerts=[resolved])
-    inc = svc.get(incident_id=out.incident_id or 0)
+    svc.monitoring.ingest(actor=robot, source="alertmanager", group_key="g", alerts=[resolved])
+    inc = svc.incidents.get(incident_id=out.incident_id or 0)
     assert inc.state == "resolved"
-    last = [e for e in svc.timeline(incident_id=inc.id) if e.type == "transitioned"][-1]
+    last = [e for e in svc.incidents.timeline(incident_id=inc.id) if e.type == "transitioned"][-1]
     assert last.actor == "am (auto_resolve)" and last.data["note"] == "all alerts resolved"
 
 
 def test_unmatched_alerts_are_answered_200_and_logged(
-    client: FlaskClient, service: Service, token: str, caplog: pytest.LogCaptureFixture
+    client: FlaskClient, service: Crisis, token: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("INFO", logger="crisis.monitoring")
     other = alert() | {"labels": {"alertname": "DiskFull", "instance": "db1"}}
@@ -205,7 +207,7 @@ def test_unmatched_alerts_are_answered_200_and_logged(
     assert [o["action"] for o in outs] == ["unmatched", "unmatched"]
     assert "maps to no severity" in outs[1]["reason"]
     assert "DiskFull" in caplog.text
-    assert service.list_incidents(state="all").total == 0
+    assert service.incidents.list_incidents(state="all").total == 0
 
 
 @pytest.mark.parametrize(
@@ -229,11 +231,11 @@ def test_malformed_payloads_are_400(
     assert resp.get_json()["error"] == "bad_request"
 
 
-def test_credentials(client: FlaskClient, service: Service, token: str) -> None:
+def test_credentials(client: FlaskClient, service: Crisis, token: str) -> None:
     payload = am_payload(alert())
     assert client.post("/hooks/alertmanager", json=payload).status_code == 401
-    service.add_user(username="olu", role="operator")
-    op_token = service.create_token(username="olu", name="t")[1]
+    service.accounts.add_user(actor=ADMIN, username="olu", role="operator")
+    op_token = service.accounts.create_token(actor=ADMIN, username="olu", name="t")[1]
     assert (
         client.post("/hooks/alertmanager", json=payload, headers=bearer(op_token)).status_code
         == 403
@@ -251,7 +253,7 @@ def test_credentials(client: FlaskClient, service: Service, token: str) -> None:
     assert wrong_user.status_code == 401
 
 
-def test_the_generic_webhook_trigger(client: FlaskClient, service: Service, token: str) -> None:
+def test_the_generic_webhook_trigger(client: FlaskClient, service: Crisis, token: str) -> None:
     body = {
         "status": "firing",
         "id": "dlp-4411",
@@ -262,7 +264,7 @@ def test_the_generic_webhook_trigger(client: FlaskClient, service: Service, toke
     resp = client.post("/hooks/webhook/webhook", json=body, headers=bearer(token))
     [out] = resp.get_json()["outcomes"]
     assert out["action"] == "declared" and out["playbook"] == "data-breach"
-    inc = service.get(incident_id=out["incident_id"])
+    inc = service.incidents.get(incident_id=out["incident_id"])
     assert inc.title == "Unusual export of customer records" and inc.severity == "sev3"
     assert inc.summary == "DLP saw 40k rows leave the CRM"
     again = client.post("/hooks/webhook/webhook", json=body, headers=bearer(token))
@@ -278,16 +280,16 @@ def test_the_generic_webhook_trigger(client: FlaskClient, service: Service, toke
     assert missing.status_code == 400 and "id" in str(missing.get_json()["details"])
 
 
-def test_concurrent_notifications_of_one_group_declare_once(service: Service) -> None:
+def test_concurrent_notifications_of_one_group_declare_once(service: Crisis) -> None:
     """Alertmanager's HA pair sends each notification twice, at the same moment."""
-    robot = service.add_user(username="am", role="automation").as_actor()
+    robot = service.accounts.add_user(actor=ADMIN, username="am", role="automation").as_actor()
     labels = {"alertname": "SignallingFailure", "severity": "warning", "line": "calais"}
     barrier = threading.Barrier(4)
     outcomes: list[str] = []
 
     def send(i: int) -> None:
         barrier.wait()
-        outs = service.ingest_alerts(
+        outs = service.monitoring.ingest(
             actor=robot,
             source="alertmanager",
             group_key="g1",
@@ -301,4 +303,4 @@ def test_concurrent_notifications_of_one_group_declare_once(service: Service) ->
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["declared", "duplicate", "duplicate", "joined"]
-    assert service.list_incidents(state="all").total == 1
+    assert service.incidents.list_incidents(state="all").total == 1

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
 
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.delivery.sandbox import SandboxNotifier
-from engine.delivery.worker import Worker
+from engine.app import Crisis
 from engine.kernel.errors import SendFailed
 from engine.kernel.ports import OutboundMessage, Receipt
-from engine.service import Service
 from engine.timers.schedule import fire_due
-from tests.conftest import COMMS, OPERATOR
+from tests.conftest import ADMIN, COMMS, OPERATOR
 from tests.integration.test_web import bearer
+from tests.outbox import drain, outbox_worker
 from web.runtime import Runtime
 
 
@@ -38,38 +36,27 @@ def samples(app: Flask, token: str) -> dict[tuple[str, tuple[tuple[str, str], ..
 
 
 def test_metrics_report_incidents_freezes_outbox_latency_lateness_and_errors(
-    app: Flask, svc: Service, tokens: dict[str, str]
+    app: Flask, svc: Crisis, tokens: dict[str, str]
 ) -> None:
     metrics = app.extensions["crisis.metrics"]
-    svc.declare(
+    svc.incidents.declare(
         actor=OPERATOR, playbook="rail-disruption", severity="sev1", title="a", regions=["lille"]
     )
-    svc.declare(actor=OPERATOR, playbook="payments-outage", severity="sev2", title="b")
+    svc.incidents.declare(actor=OPERATOR, playbook="payments-outage", severity="sev2", title="b")
     for i in range(3):
-        svc.add_subscriber(actor=None, audience="passengers", phone=f"+1555555300{i}")
-    u = svc.draft_update(
+        svc.audience.add_subscriber(actor=ADMIN, audience="passengers", phone=f"+1555555300{i}")
+    u = svc.updates.draft_update(
         actor=OPERATOR, incident_id=1, audience="passengers", body="Next update by 10:00."
     )
-    svc.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+    svc.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
     before = samples(app, tokens["robot"])
     assert before[("crisis_open_incidents", (("severity", "sev1"),))] == 1
     assert before[("crisis_open_incidents", (("severity", "sev2"),))] == 1
     assert before[("crisis_active_freezes", ())] == 2  # both playbooks freeze on declaration
     assert before[("crisis_outbox_deliveries", (("state", "pending"),))] >= 5
-    sandbox = SandboxNotifier(store=svc.store, clock=svc.clock)
-    notifiers: dict[str, Any] = {name: sandbox for name in svc.channels}
-    notifiers["sms"] = Refuses()
-    worker = Worker(
-        store=svc.store,
-        notifiers=notifiers,
-        media={n: c.medium for n, c in svc.channels.items()},
-        clock=svc.clock,
-        metrics=metrics,
-    )
+    worker = outbox_worker(svc, notifiers={"sms": Refuses()}, metrics=metrics)
     svc.clock.advance(timedelta(seconds=3))  # type: ignore[attr-defined]
-    while worker.run_once():
-        pass
-    worker.stop()
+    drain(worker)
     svc.clock.advance(timedelta(minutes=11))  # type: ignore[attr-defined]
     fired = fire_due(
         svc.store, svc.timer_handlers(), now=svc.clock.now(), node="t", metrics=metrics
@@ -89,7 +76,7 @@ def test_metrics_need_a_token(app: Flask) -> None:
     assert resp.status_code == 401 and resp.get_json()["error"] == "unauthorized"
 
 
-def test_readiness_includes_the_alarm_clock_where_one_runs(app: Flask, svc: Service) -> None:
+def test_readiness_includes_the_alarm_clock_where_one_runs(app: Flask, svc: Crisis) -> None:
     client = app.test_client()
     assert "alarm_clock" not in client.get("/readyz").get_json()["checks"]  # web only
     runtime = Runtime(svc, safety=0.2)

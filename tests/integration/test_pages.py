@@ -9,8 +9,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from engine.app import Crisis
 from engine.kernel.roles import Perm, may
-from engine.service import Service
+from tests.conftest import ADMIN
 from tests.integration.test_web import bearer, csrf_of, login
 
 PEOPLE = ("viewer", "operator", "comms", "marketer", "admin")
@@ -78,18 +79,18 @@ def page_rules(app: Flask) -> list[tuple[str, str, Perm]]:
 
 
 @pytest.fixture
-def seeded(app: Flask, svc: Service) -> Flask:
+def seeded(app: Flask, svc: Crisis) -> Flask:
     """One incident, one update and one freeze, so that id 1 exists on every page."""
     from tests.conftest import OPERATOR
 
-    svc.declare(
+    svc.incidents.declare(
         actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="t", regions=["lille"]
     )
-    svc.draft_update(
+    svc.updates.draft_update(
         actor=OPERATOR, incident_id=1, audience="passengers", body="Next update by 10:00."
     )
-    svc.create_token(username="robot", name="first")
-    assert svc.list_freezes(active=True)  # the rail playbook froze promos: freeze 1
+    svc.accounts.create_token(actor=ADMIN, username="robot", name="first")
+    assert svc.calendar.list_freezes(active=True)  # the rail playbook froze promos: freeze 1
     return app
 
 
@@ -131,7 +132,7 @@ def admin_client(app: Flask) -> tuple[FlaskClient, str]:
     return client, csrf_of(client, "/admin/users")
 
 
-def test_admin_adds_a_user_changes_the_role_and_deactivates(app: Flask, svc: Service) -> None:
+def test_admin_adds_a_user_changes_the_role_and_deactivates(app: Flask, svc: Crisis) -> None:
     client, csrf = admin_client(app)
     bad = client.post(
         "/admin/users",
@@ -150,24 +151,26 @@ def test_admin_adds_a_user_changes_the_role_and_deactivates(app: Flask, svc: Ser
         },
     )
     assert ok.status_code == 303
-    assert svc.find_user(username="nina").role == "operator"
+    assert svc.accounts.find_user(username="nina").role == "operator"
     client.post(
         "/admin/users/nina", data={"csrf_token": csrf, "action": "role", "role": "comms_lead"}
     )
-    assert svc.find_user(username="nina").role == "comms_lead"
+    assert svc.accounts.find_user(username="nina").role == "comms_lead"
     client.post("/admin/users/nina", data={"csrf_token": csrf, "action": "deactivate"})
-    assert svc.find_user(username="nina").active is False
-    assert svc.authenticate(username="nina", password="nina-password-1") is None
+    assert svc.accounts.find_user(username="nina").active is False
+    assert svc.accounts.authenticate(username="nina", password="nina-password-1") is None
     self_demote = client.post(
         "/admin/users/admin", data={"csrf_token": csrf, "action": "role", "role": "viewer"}
     )
-    assert self_demote.status_code == 303 and svc.find_user(username="admin").role == "admin"
+    assert (
+        self_demote.status_code == 303 and svc.accounts.find_user(username="admin").role == "admin"
+    )
     assert "cannot demote or deactivate yourself" in client.get("/admin/users").get_data(
         as_text=True
     )
 
 
-def test_a_token_is_shown_once_stored_hashed_and_revocable(app: Flask, svc: Service) -> None:
+def test_a_token_is_shown_once_stored_hashed_and_revocable(app: Flask, svc: Crisis) -> None:
     client, csrf = admin_client(app)
     resp = client.post(
         "/admin/tokens", data={"csrf_token": csrf, "username": "robot", "name": "alertmanager"}
@@ -185,14 +188,14 @@ def test_a_token_is_shown_once_stored_hashed_and_revocable(app: Flask, svc: Serv
     assert token not in stored and len(stored[0]) == 64  # SHA-256 hex
     api = app.test_client()
     assert api.get("/api/v1/incidents", headers=bearer(token)).status_code == 200
-    [row] = [t for t in svc.list_tokens() if t["name"] == "alertmanager"]
+    [row] = [t for t in svc.accounts.list_tokens() if t["name"] == "alertmanager"]
     client.post(f"/admin/tokens/{row['id']}/revoke", data={"csrf_token": csrf})
     assert api.get("/api/v1/incidents", headers=bearer(token)).status_code == 401
 
 
 def test_playbooks_page_shows_validation_and_a_diagram(
     app: Flask,
-    svc: Service,
+    svc: Crisis,
     tmp_path: Any,
 ) -> None:
     client, csrf = admin_client(app)
@@ -206,7 +209,7 @@ def test_playbooks_page_shows_validation_and_a_diagram(
 
 def test_a_broken_playbook_is_refused_on_reload_and_the_last_good_stays(
     app: Flask,
-    svc: Service,
+    svc: Crisis,
     tmp_path: Any,
 ) -> None:
     import shutil

@@ -19,15 +19,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from engine.app import Crisis
 from engine.kernel.keys import DEVELOPMENT_SECRET
 from engine.kernel.ports import FakeClock
 from engine.paging.rosterdb import parse_roster
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
-from engine.service import Service
 from engine.store import Store
 from engine.store.tables import events, timers
-from tests.conftest import OPERATOR, ROOT, TEST_ROSTER, PgSchema, pg_schema_engine_url
+from tests.conftest import ADMIN, OPERATOR, ROOT, TEST_ROSTER, PgSchema, pg_schema_engine_url
 
 STEPS_PER_INCIDENT = 6  # rail-disruption: 3 steps, repeat 1
 
@@ -35,10 +35,10 @@ STEPS_PER_INCIDENT = 6  # rail-disruption: 3 steps, repeat 1
 def seed_overdue(store: Store, catalog: Catalog, channels: dict[str, Channel], n: int) -> None:
     """Declare ``n`` incidents two hours ago: their whole ladders are overdue now."""
     clock = FakeClock(datetime.now(UTC) - timedelta(hours=2))
-    svc = Service(store=store, catalog=catalog, clock=clock, channels=channels)
-    svc.load_roster(seed=parse_roster(TEST_ROSTER, file="roster.yaml"))
+    svc = Crisis(store=store, catalog=catalog, clock=clock, channels=channels)
+    svc.roster.load_roster(actor=ADMIN, seed=parse_roster(TEST_ROSTER, file="roster.yaml"))
     for i in range(n):
-        svc.declare(
+        svc.incidents.declare(
             actor=OPERATOR,
             playbook="rail-disruption",
             severity="sev1",

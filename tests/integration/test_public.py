@@ -18,12 +18,10 @@ from flask.testing import FlaskClient
 from xsdata.formats.dataclass.parsers import XmlParser
 from xsdata.formats.dataclass.parsers.config import ParserConfig
 
-from engine.delivery.sandbox import SandboxNotifier
-from engine.delivery.worker import Worker
+from engine.app import Crisis
 from engine.kernel.ports import FakeClock
-from engine.public.status_page import StatusPageNotifier
-from engine.service import Service
 from tests.conftest import COMMS, OPERATOR
+from tests.outbox import drain, outbox_worker
 from web import create_app
 from web.config import Config, Secret
 
@@ -33,9 +31,9 @@ CAP_PARSER = XmlParser(ParserConfig(fail_on_unknown_properties=True))
 
 
 @pytest.fixture
-def app(service: Service) -> Flask:
+def app(service: Crisis) -> Flask:
     config = Config(database_url="sqlite://", secret_key=Secret("test-secret"))
-    return create_app(config, service=service, test_config={"TESTING": True})
+    return create_app(config, crisis=service, test_config={"TESTING": True})
 
 
 @pytest.fixture
@@ -43,35 +41,24 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def deliver(service: Service, clock: FakeClock) -> None:
+def deliver(service: Crisis, clock: FakeClock) -> None:
     """Run the outbox dry, with the status page channel writing real entries."""
-    sandbox = SandboxNotifier(store=service.store, clock=clock)
-    notifiers: dict[str, Any] = {name: sandbox for name in service.channels}
-    notifiers["status_page"] = StatusPageNotifier(store=service.store, clock=clock)
-    worker = Worker(
-        store=service.store,
-        notifiers=notifiers,
-        media={n: c.medium for n, c in service.channels.items()},
-        clock=clock,
-    )
-    while worker.run_once():
-        pass
-    worker.stop()
+    drain(outbox_worker(service, clock=clock, status_page=True))
 
 
-def publish(service: Service, clock: FakeClock, incident_id: int, body: str) -> int:
+def publish(service: Crisis, clock: FakeClock, incident_id: int, body: str) -> int:
     """Draft (operator), approve (a comms lead: two-person rule), deliver; return its id."""
-    u = service.draft_update(
+    u = service.updates.draft_update(
         actor=OPERATOR, incident_id=incident_id, audience="passengers", body=body
     )
-    service.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+    service.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
     deliver(service, clock)
     clock.advance(timedelta(minutes=5))
     return int(u["id"])
 
 
-def declare(service: Service, severity: str = "sev1", regions: tuple[str, ...] = ("lille",)) -> int:
-    return service.declare(
+def declare(service: Crisis, severity: str = "sev1", regions: tuple[str, ...] = ("lille",)) -> int:
+    return service.incidents.declare(
         actor=OPERATOR,
         playbook="rail-disruption",
         severity=severity,
@@ -81,18 +68,20 @@ def declare(service: Service, severity: str = "sev1", regions: tuple[str, ...] =
 
 
 @pytest.fixture
-def story(service: Service, clock: FakeClock) -> dict[str, Any]:
+def story(service: Crisis, clock: FakeClock) -> dict[str, Any]:
     """An incident with two published updates, one draft, one rejected, then resolved."""
     iid = declare(service)
     first = publish(service, clock, iid, "Trains are stopped near Lille. Next update by 09:30.")
-    service.fire(actor=OPERATOR, incident_id=iid, trigger="acknowledge")
-    service.fire(actor=OPERATOR, incident_id=iid, trigger="identify")
+    service.incidents.fire(actor=OPERATOR, incident_id=iid, trigger="acknowledge")
+    service.incidents.fire(actor=OPERATOR, incident_id=iid, trigger="identify")
     second = publish(service, clock, iid, "A rescue train is on its way. Next update by 10:00.")
-    service.draft_update(actor=OPERATOR, incident_id=iid, audience="passengers", body=SECRET_DRAFT)
-    rejected = service.draft_update(
+    service.updates.draft_update(
+        actor=OPERATOR, incident_id=iid, audience="passengers", body=SECRET_DRAFT
+    )
+    rejected = service.updates.draft_update(
         actor=OPERATOR, incident_id=iid, audience="passengers", body=SECRET_REJECTED
     )
-    service.reject_update(actor=COMMS, update_id=rejected["id"], reason="not yet")
+    service.updates.reject_update(actor=COMMS, update_id=rejected["id"], reason="not yet")
     open_only = {"incident": iid, "first": first, "second": second}
     return open_only
 
@@ -114,18 +103,18 @@ def test_status_page_shows_published_updates_and_component_status(
 
 
 def test_internal_state_changes_are_not_announced(
-    client: FlaskClient, service: Service, story: dict[str, Any]
+    client: FlaskClient, service: Crisis, story: dict[str, Any]
 ) -> None:
     """Moving to monitoring without publishing leaves the public status as last published."""
-    service.fire(actor=OPERATOR, incident_id=story["incident"], trigger="mitigate")
+    service.incidents.fire(actor=OPERATOR, incident_id=story["incident"], trigger="mitigate")
     data = client.get("/api/v2/summary.json").get_json()
     assert data["incidents"][0]["status"] == "identified"
 
 
 def test_atom_feed_has_one_entry_per_published_update(
-    client: FlaskClient, service: Service, clock: FakeClock, story: dict[str, Any]
+    client: FlaskClient, service: Crisis, clock: FakeClock, story: dict[str, Any]
 ) -> None:
-    service.fire(actor=COMMS, incident_id=story["incident"], trigger="resolve")
+    service.incidents.fire(actor=COMMS, incident_id=story["incident"], trigger="resolve")
     resp = client.get("/status/feed.atom")
     assert resp.status_code == 200 and resp.mimetype == "application/atom+xml"
     feed = feedparser.parse(resp.get_data())
@@ -146,9 +135,9 @@ def parse_cap(xml: bytes) -> Alert:
 
 
 def test_cap_alerts_chain_alert_update_and_all_clear(
-    client: FlaskClient, service: Service, story: dict[str, Any]
+    client: FlaskClient, service: Crisis, story: dict[str, Any]
 ) -> None:
-    service.fire(actor=COMMS, incident_id=story["incident"], trigger="resolve")
+    service.incidents.fire(actor=COMMS, incident_id=story["incident"], trigger="resolve")
     index = feedparser.parse(client.get("/status/cap.atom").get_data())
     assert not index.bozo
     links = [e.link for e in reversed(index.entries)]  # oldest first
@@ -183,16 +172,16 @@ def test_cap_alerts_chain_alert_update_and_all_clear(
 
 
 def test_cap_of_a_draft_or_rejected_update_does_not_exist(
-    client: FlaskClient, service: Service, story: dict[str, Any]
+    client: FlaskClient, service: Crisis, story: dict[str, Any]
 ) -> None:
-    for u in service.list_updates(incident_id=story["incident"]):
+    for u in service.updates.list_updates(incident_id=story["incident"]):
         code = client.get(f"/status/cap/{u['id']}.xml").status_code
         published = u["id"] in (story["first"], story["second"])
         assert code == (200 if published else 404), u
 
 
 def test_summary_json_is_statuspage_shaped(
-    client: FlaskClient, service: Service, story: dict[str, Any]
+    client: FlaskClient, service: Crisis, story: dict[str, Any]
 ) -> None:
     data = client.get("/api/v2/summary.json").get_json()
     assert set(data) == {"page", "components", "incidents", "scheduled_maintenances", "status"}
@@ -204,7 +193,7 @@ def test_summary_json_is_statuspage_shaped(
     assert inc["impact"] == "critical" and inc["status"] == "identified"
     assert [u["status"] for u in inc["incident_updates"]] == ["identified", "investigating"]
     assert [c["name"] for c in inc["components"]] == ["Lille"]
-    service.fire(actor=COMMS, incident_id=story["incident"], trigger="resolve")
+    service.incidents.fire(actor=COMMS, incident_id=story["incident"], trigger="resolve")
     after = client.get("/api/v2/summary.json").get_json()
     assert after["incidents"] == [] and after["status"]["indicator"] == "none"
     history = client.get("/api/v2/incidents.json").get_json()["incidents"]
@@ -214,12 +203,16 @@ def test_summary_json_is_statuspage_shaped(
 
 
 def test_an_incident_with_nothing_published_is_not_public(
-    client: FlaskClient, service: Service
+    client: FlaskClient, service: Crisis
 ) -> None:
     iid = declare(service, regions=("calais",))
-    service.draft_update(actor=OPERATOR, incident_id=iid, audience="passengers", body=SECRET_DRAFT)
-    service.fire(actor=OPERATOR, incident_id=iid, trigger="acknowledge")
-    service.fire(actor=COMMS, incident_id=iid, trigger="resolve")  # no public resolution either
+    service.updates.draft_update(
+        actor=OPERATOR, incident_id=iid, audience="passengers", body=SECRET_DRAFT
+    )
+    service.incidents.fire(actor=OPERATOR, incident_id=iid, trigger="acknowledge")
+    service.incidents.fire(
+        actor=COMMS, incident_id=iid, trigger="resolve"
+    )  # no public resolution either
     for path in ("/status", "/status/feed.atom", "/status/cap.atom", "/api/v2/incidents.json"):
         body = client.get(path).get_data(as_text=True)
         assert "Trains stopped near Lille" not in body and SECRET_DRAFT not in body, path
@@ -227,7 +220,7 @@ def test_an_incident_with_nothing_published_is_not_public(
 
 
 def test_conditional_requests_get_304_until_something_is_published(
-    client: FlaskClient, service: Service, clock: FakeClock, story: dict[str, Any]
+    client: FlaskClient, service: Crisis, clock: FakeClock, story: dict[str, Any]
 ) -> None:
     first = client.get("/status")
     etag = first.headers["ETag"]
@@ -241,9 +234,9 @@ def test_conditional_requests_get_304_until_something_is_published(
 
 
 def test_history_keeps_90_days(
-    client: FlaskClient, service: Service, clock: FakeClock, story: dict[str, Any]
+    client: FlaskClient, service: Crisis, clock: FakeClock, story: dict[str, Any]
 ) -> None:
-    service.fire(actor=COMMS, incident_id=story["incident"], trigger="resolve")
+    service.incidents.fire(actor=COMMS, incident_id=story["incident"], trigger="resolve")
     clock.advance(timedelta(days=89))
     assert "Trains stopped near Lille" in client.get("/status").get_data(as_text=True)
     clock.advance(timedelta(days=2))
@@ -252,9 +245,9 @@ def test_history_keeps_90_days(
 
 
 def test_titles_are_escaped_on_every_public_surface(
-    service: Service, client: FlaskClient, clock: FakeClock
+    service: Crisis, client: FlaskClient, clock: FakeClock
 ) -> None:
-    iid = service.declare(
+    iid = service.incidents.declare(
         actor=OPERATOR,
         playbook="rail-disruption",
         severity="sev2",

@@ -8,13 +8,13 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from flask import Flask
 
-from engine.service import Service
+from engine.app import Crisis
 from tests.conftest import OPERATOR
 from tests.integration.test_web import bearer, login
 
 
 @contextmanager
-def counted(svc: Service) -> Iterator[list[str]]:
+def counted(svc: Crisis) -> Iterator[list[str]]:
     seen: list[str] = []
 
     def note(conn: object, cursor: object, statement: str, *args: object) -> None:
@@ -30,9 +30,9 @@ def counted(svc: Service) -> Iterator[list[str]]:
         sa.event.remove(target, "before_cursor_execute", note)
 
 
-def declare(svc: Service, n: int) -> None:
+def declare(svc: Crisis, n: int) -> None:
     for i in range(n):
-        svc.declare(
+        svc.incidents.declare(
             actor=OPERATOR,
             playbook="rail-disruption",
             severity="sev1",
@@ -42,7 +42,7 @@ def declare(svc: Service, n: int) -> None:
 
 
 def test_the_incident_list_does_not_grow_with_its_length(
-    app: Flask, svc: Service, tokens: dict[str, str]
+    app: Flask, svc: Crisis, tokens: dict[str, str]
 ) -> None:
     client = app.test_client()
     declare(svc, 2)
@@ -56,14 +56,14 @@ def test_the_incident_list_does_not_grow_with_its_length(
     assert len(many) == len(few)
 
 
-def test_the_freeze_banner_is_one_query_and_posts_page_in_sql(app: Flask, svc: Service) -> None:
+def test_the_freeze_banner_is_one_query_and_posts_page_in_sql(app: Flask, svc: Crisis) -> None:
     client = app.test_client()
     login(client, "viewer")
     declare(svc, 1)
     with counted(svc) as seen:
-        active, held = svc.freeze_banner()
+        active, held = svc.calendar.freeze_banner()
     assert (active, held) == (1, 0) and len(seen) == 1
     with counted(svc) as seen:
-        items, total = svc.list_posts(per_page=5)
+        items, total = svc.calendar.list_posts(per_page=5)
     assert (items, total) == ([], 0)
     assert any("LIMIT" in s.upper() for s in seen)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from engine.app import Crisis
 from engine.delivery.sandbox import SandboxNotifier
 from engine.kernel.ports import FakeClock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import parse_channels
 from engine.public.status_page import StatusPageNotifier
-from engine.service import Service
 from engine.store import Store
 from notifiers.email import EmailNotifier
 from notifiers.social import SocialNotifier
@@ -46,10 +46,10 @@ ENV = {
 }
 
 
-def service_with(tmp_path: Path, text: str) -> Service:
+def service_with(tmp_path: Path, text: str) -> Crisis:
     store = Store.from_url(f"sqlite:///{tmp_path / 'r.db'}")
     store.upgrade()
-    return Service(
+    return Crisis(
         store=store,
         catalog=Catalog({}),
         clock=FakeClock(),

@@ -19,7 +19,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from engine.service import Service
+from engine.app import Crisis
 from tests.conftest import OPERATOR
 
 CHECKS = [
@@ -31,17 +31,17 @@ CHECKS = [
 
 
 @pytest.fixture
-def api_schema(app: Flask, svc: Service) -> Any:
+def api_schema(app: Flask, svc: Crisis) -> Any:
     """The schema, loaded from the running app, with a few rows for ids to find."""
     for title in ("Lille signalling", "Calais <b>fence</b>"):
-        inc = svc.declare(
+        inc = svc.incidents.declare(
             actor=OPERATOR,
             playbook="rail-disruption",
             severity="sev2",
             title=title,
             regions=["lille"],
         )
-        svc.draft_update(
+        svc.updates.draft_update(
             actor=OPERATOR, incident_id=inc.id, audience="passengers", body="Next update by 10:00."
         )
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)

@@ -12,11 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
 
+from engine.app import Crisis
 from engine.delivery.outbox import claim
 from engine.kernel.ports import FakeClock
-from engine.service import Service
 from engine.store.tables import deliveries, subscribers
-from tests.conftest import COMMS, OPERATOR
+from tests.conftest import ADMIN, COMMS, OPERATOR
 from tests.integration.test_public import deliver
 from web import create_app
 from web.config import Config, Secret
@@ -25,10 +25,10 @@ TWILIO_TOKEN = "subscription-test-token"
 
 
 @pytest.fixture
-def app(service: Service, monkeypatch: pytest.MonkeyPatch) -> Flask:
+def app(service: Crisis, monkeypatch: pytest.MonkeyPatch) -> Flask:
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
     config = Config(database_url="sqlite://", secret_key=Secret("test-secret"))
-    return create_app(config, service=service, test_config={"TESTING": True})
+    return create_app(config, crisis=service, test_config={"TESTING": True})
 
 
 @pytest.fixture
@@ -43,35 +43,35 @@ def subscribe(client: FlaskClient, **form: str) -> Any:
     return client.post("/status/subscribe", data=form | {"csrf_token": csrf.group(1)})
 
 
-def sent_to(service: Service, address: str) -> list[Any]:
+def sent_to(service: Crisis, address: str) -> list[Any]:
     with service.store.engine.connect() as conn:
         return conn.execute(
             sa.select(deliveries).where(deliveries.c.address == address).order_by(deliveries.c.id)
         ).all()
 
 
-def publish(service: Service, clock: FakeClock, region: str = "lille", *, send: bool = True) -> int:
-    iid = service.declare(
+def publish(service: Crisis, clock: FakeClock, region: str = "lille", *, send: bool = True) -> int:
+    iid = service.incidents.declare(
         actor=OPERATOR,
         playbook="rail-disruption",
         severity="sev2",
         title="Delays",
         regions=[region],
     ).id
-    u = service.draft_update(
+    u = service.updates.draft_update(
         actor=OPERATOR,
         incident_id=iid,
         audience="passengers",
         body="Trains are delayed. Next update by 10:00.",
     )
-    service.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+    service.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
     if send:
         deliver(service, clock)
     return int(u["id"])
 
 
 def test_email_double_opt_in_then_one_click_unsubscribe(
-    client: FlaskClient, service: Service, clock: FakeClock
+    client: FlaskClient, service: Crisis, clock: FakeClock
 ) -> None:
     resp = subscribe(client, via="email", email="ann@example.org", region="lille")
     assert resp.status_code == 303
@@ -111,7 +111,9 @@ def test_email_double_opt_in_then_one_click_unsubscribe(
     media = {n: c.medium for n, c in service.channels.items()}
     [handed] = [
         c.message
-        for c in claim(service.store, now=clock.now(), limit=100, media=media)
+        for c in claim(
+            service.store, now=clock.now(), limit=100, media=media, owners=service.owners
+        )
         if c.message.delivery_id == update.id
     ]
     manage = handed.meta["unsubscribe_token"]
@@ -133,7 +135,7 @@ def signed_sms(client: FlaskClient, form: dict[str, str]) -> Any:
 
 
 def test_sms_is_confirmed_by_replying_yes_and_stopped_by_stop(
-    client: FlaskClient, service: Service, clock: FakeClock
+    client: FlaskClient, service: Crisis, clock: FakeClock
 ) -> None:
     phone = "+447700900123"
     assert subscribe(client, via="sms", phone="+44 7700 900123").status_code == 303
@@ -151,7 +153,7 @@ def test_sms_is_confirmed_by_replying_yes_and_stopped_by_stop(
     assert len(sent_to(service, phone)) == count
 
 
-def test_bad_input_is_shown_and_nothing_is_stored(client: FlaskClient, service: Service) -> None:
+def test_bad_input_is_shown_and_nothing_is_stored(client: FlaskClient, service: Crisis) -> None:
     resp = subscribe(client, via="email", email="not-an-address", region="lille")
     assert resp.status_code == 422
     assert "does not look like an email address" in resp.get_data(as_text=True)
@@ -159,11 +161,11 @@ def test_bad_input_is_shown_and_nothing_is_stored(client: FlaskClient, service: 
     assert resp.status_code == 422 and "international form" in resp.get_data(as_text=True)
     resp = subscribe(client, via="email", email="a@example.org", region="atlantis")
     assert resp.status_code == 422
-    assert service.list_subscribers() == []
+    assert service.audience.list_subscribers() == []
 
 
 def test_asking_twice_sends_one_confirmation_and_floods_are_refused(
-    client: FlaskClient, service: Service
+    client: FlaskClient, service: Crisis
 ) -> None:
     subscribe(client, via="email", email="bob@example.org")
     subscribe(client, via="email", email="bob@example.org")
@@ -179,11 +181,11 @@ def test_subscribe_form_without_csrf_is_refused(client: FlaskClient) -> None:
     assert resp.status_code == 403
 
 
-def test_behind_a_proxy_the_limit_is_per_visitor(service: Service) -> None:
+def test_behind_a_proxy_the_limit_is_per_visitor(service: Crisis) -> None:
     """With CRISIS_PROXIES=1 the limit counts X-Forwarded-For, not the proxy's own address."""
     app = create_app(
         Config(database_url="sqlite://", secret_key=Secret("k"), proxies=1),
-        service=service,
+        crisis=service,
         test_config={"TESTING": True},
     )
     for visitor in ("203.0.113.7", "198.51.100.9"):
@@ -208,7 +210,7 @@ def test_behind_a_proxy_the_limit_is_per_visitor(service: Service) -> None:
 
 
 def test_a_forged_host_is_refused_and_links_use_the_configured_url(
-    client: FlaskClient, service: Service
+    client: FlaskClient, service: Crisis
 ) -> None:
     """Issue 13.9: with CRISIS_PUBLIC_URL unset a forged Host used to go into the link."""
     forged = client.post(
@@ -224,10 +226,10 @@ def test_a_forged_host_is_refused_and_links_use_the_configured_url(
 
 
 def test_the_subscribe_page_answers_the_same_whether_or_not_someone_is_subscribed(
-    client: FlaskClient, service: Service
+    client: FlaskClient, service: Crisis
 ) -> None:
     """Issue 13.11: "already subscribed" told anyone who was on the list."""
-    service.add_subscriber(actor=None, audience="passengers", email="known@example.org")
+    service.audience.add_subscriber(actor=ADMIN, audience="passengers", email="known@example.org")
     answers = []
     for email in ("known@example.org", "new@example.org"):
         subscribe(client, via="email", email=email)
@@ -237,12 +239,14 @@ def test_the_subscribe_page_answers_the_same_whether_or_not_someone_is_subscribe
 
 
 def test_an_unsubscribe_link_sent_before_the_upgrade_still_works(
-    client: FlaskClient, service: Service
+    client: FlaskClient, service: Crisis
 ) -> None:
     """Old links keep working through the SHA-256 digest migration 0008 stored."""
     import hashlib
 
-    sid = service.add_subscriber(actor=None, audience="passengers", email="old@example.org")
+    sid = service.audience.add_subscriber(
+        actor=ADMIN, audience="passengers", email="old@example.org"
+    )
     legacy = "a-token-from-an-email-sent-last-year"
     with service.store.transaction() as conn:
         conn.execute(
@@ -260,7 +264,7 @@ def test_an_unsubscribe_link_sent_before_the_upgrade_still_works(
         )
 
 
-def test_sms_pumping_is_refused(client: FlaskClient, service: Service) -> None:
+def test_sms_pumping_is_refused(client: FlaskClient, service: Crisis) -> None:
     """Issue 13.8: bots sent confirmation texts to international premium-rate numbers."""
     resp = subscribe(client, via="sms", phone="+881 6 1234 5678")  # outside +44, +33, +32
     assert resp.status_code == 422 and "+44, +33, +32 only" in resp.get_data(as_text=True)
@@ -268,7 +272,7 @@ def test_sms_pumping_is_refused(client: FlaskClient, service: Service) -> None:
 
 
 def test_one_confirmation_per_number_across_regions_and_one_per_mailbox(
-    app: Flask, service: Service
+    app: Flask, service: Crisis
 ) -> None:
     """Issue 13.8: one number got six texts at once (one per region); case variants of one
     email each got one. Each visitor below comes from its own address."""
@@ -282,10 +286,12 @@ def test_one_confirmation_per_number_across_regions_and_one_per_mailbox(
         c.environ_base["REMOTE_ADDR"] = f"198.51.100.{i + 1}"
         subscribe(c, via="email", email=email, region="lille")
     assert len(sent_to(service, "ann@example.org")) == 1
-    assert {s["email"] for s in service.list_subscribers() if s["email"]} == {"ann@example.org"}
+    assert {s["email"] for s in service.audience.list_subscribers() if s["email"]} == {
+        "ann@example.org"
+    }
     # The one YES confirms every region the number asked for.
     signed_sms(app.test_client(), {"From": "+33612345678", "Body": "YES"})
-    mine = [s for s in service.list_subscribers() if s["phone"] == "+33612345678"]
+    mine = [s for s in service.audience.list_subscribers() if s["phone"] == "+33612345678"]
     assert len(mine) == 6 and all(s["confirmed_at"] for s in mine)
 
 
@@ -297,11 +303,11 @@ def test_global_caps_hold_across_processes(
     from engine.kernel.errors import RateLimited
 
     policy = Policy(sms_countries=("+44",), sms_per_hour=3, per_client=100)
-    one = Service(store=store, catalog=catalog, clock=clock, channels=channel_map)
-    two = Service(store=store, catalog=catalog, clock=clock, channels=channel_map)
+    one = Crisis(store=store, catalog=catalog, clock=clock, channels=channel_map)
+    two = Crisis(store=store, catalog=catalog, clock=clock, channels=channel_map)
 
-    def ask(svc: Service, n: int, *, via: str = "sms", client: str = "", **kw: Any) -> Any:
-        return svc.request_subscription(
+    def ask(svc: Crisis, n: int, *, via: str = "sms", client: str = "", **kw: Any) -> Any:
+        return svc.audience.request_subscription(
             audience="passengers",
             email=f"x{n}@example.org" if via == "email" else None,
             phone=f"+4477009001{n:02d}" if via == "sms" else None,
@@ -325,8 +331,8 @@ def test_global_caps_hold_across_processes(
         ask(one, 7, via="email", client="the-same-bot", policy=tight)
 
 
-def test_the_admin_sees_the_counters(app: Flask, service: Service) -> None:
-    service.add_user(username="root", role="admin", password="root-password")
+def test_the_admin_sees_the_counters(app: Flask, service: Crisis) -> None:
+    service.accounts.add_user(actor=ADMIN, username="root", role="admin", password="root-password")
     subscribe(app.test_client(), via="email", email="seen@example.org")
     admin = app.test_client()
     page = admin.get("/login").get_data(as_text=True)
@@ -340,15 +346,17 @@ def test_the_admin_sees_the_counters(app: Flask, service: Service) -> None:
     assert 'id="confirm-email">1<' in limits and "Subscription requests from one address" in limits
 
 
-def test_an_admin_added_subscriber_passes_the_same_checks(service: Service) -> None:
+def test_an_admin_added_subscriber_passes_the_same_checks(service: Crisis) -> None:
     """Issue 21: add_subscriber skipped the checks a status-page subscription runs."""
     from engine.kernel.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed) as bad:
-        service.add_subscriber(actor=None, audience="passengers", phone="07700 900123")
+        service.audience.add_subscriber(actor=ADMIN, audience="passengers", phone="07700 900123")
     assert "phone" in bad.value.details
     with pytest.raises(ValidationFailed):
-        service.add_subscriber(actor=None, audience="passengers", email="nobody")
-    sid = service.add_subscriber(actor=None, audience="passengers", email=" Bo@Example.org ")
-    [row] = [s for s in service.list_subscribers() if s["id"] == sid]
+        service.audience.add_subscriber(actor=ADMIN, audience="passengers", email="nobody")
+    sid = service.audience.add_subscriber(
+        actor=ADMIN, audience="passengers", email=" Bo@Example.org "
+    )
+    [row] = [s for s in service.audience.list_subscribers() if s["id"] == sid]
     assert row["email"] == "bo@example.org"

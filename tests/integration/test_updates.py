@@ -7,22 +7,20 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from engine.delivery.sandbox import SandboxNotifier
-from engine.delivery.worker import Worker
+from engine.app import Crisis
 from engine.kernel.errors import Forbidden, ValidationFailed
 from engine.kernel.models import Actor
 from engine.kernel.ports import FakeClock
-from engine.public.status_page import StatusPageNotifier
-from engine.service import Service
 from engine.store.tables import deliveries, sandbox_messages, status_entries
 from engine.updates.flow import StaleRevision
-from tests.conftest import COMMS, OPERATOR
+from tests.conftest import ADMIN, COMMS, OPERATOR
+from tests.outbox import drain, outbox_worker
 
 COMMS2 = Actor("chris", "comms_lead")
 
 
-def rail(svc: Service, severity: str = "sev2") -> int:
-    return svc.declare(
+def rail(svc: Crisis, severity: str = "sev2") -> int:
+    return svc.incidents.declare(
         actor=OPERATOR,
         playbook="rail-disruption",
         severity=severity,
@@ -31,9 +29,9 @@ def rail(svc: Service, severity: str = "sev2") -> int:
     ).id
 
 
-def test_template_renders_per_channel_and_locale(service: Service, clock: FakeClock) -> None:
+def test_template_renders_per_channel_and_locale(service: Crisis, clock: FakeClock) -> None:
     iid = rail(service)
-    u = service.draft_update(
+    u = service.updates.draft_update(
         actor=OPERATOR, incident_id=iid, audience="passengers", template="holding", locale="fr"
     )
     assert u["channels"] == ["sms", "email", "twitter", "status_page"]
@@ -45,20 +43,20 @@ def test_template_renders_per_channel_and_locale(service: Service, clock: FakeCl
     assert u["status"] == "pending_approval" and u["policy_violations"] == []
 
 
-def test_the_preapproved_holding_statement_goes_out_at_sev1(service: Service) -> None:
+def test_the_preapproved_holding_statement_goes_out_at_sev1(service: Crisis) -> None:
     iid = rail(service, "sev1")
-    u = service.draft_update(
+    u = service.updates.draft_update(
         actor=OPERATOR, incident_id=iid, audience="passengers", template="holding"
     )
     assert u["status"] == "sending" and u["approvals"] == []
-    approved = [e for e in service.timeline(incident_id=iid) if e.type == "approved"]
+    approved = [e for e in service.incidents.timeline(incident_id=iid) if e.type == "approved"]
     assert approved[0].data["preapproved"] is True
-    assert service.get(incident_id=iid).last_public_update_at is not None
+    assert service.incidents.get(incident_id=iid).last_public_update_at is not None
 
 
-def test_policy_violations_block_approval_unless_overridden(service: Service) -> None:
+def test_policy_violations_block_approval_unless_overridden(service: Crisis) -> None:
     iid = rail(service)
-    u = service.draft_update(
+    u = service.updates.draft_update(
         actor=OPERATOR,
         incident_id=iid,
         audience="passengers",
@@ -67,56 +65,57 @@ def test_policy_violations_block_approval_unless_overridden(service: Service) ->
     rules = {v["rule"] for v in u["policy_violations"]}
     assert rules == {"forbid", "public_requires"}
     with pytest.raises(ValidationFailed, match="breaks the playbook's policy"):
-        service.approve_update(actor=COMMS, update_id=u["id"], revision=1)
-    done = service.approve_update(
+        service.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+    done = service.updates.approve_update(
         actor=COMMS,
         update_id=u["id"],
         revision=1,
         override_reason="agreed with legal: cause is public",
     )
     assert done["status"] == "sending"
-    [ev] = [e for e in service.timeline(incident_id=iid) if e.type == "approved"]
+    [ev] = [e for e in service.incidents.timeline(incident_id=iid) if e.type == "approved"]
     assert ev.data["override"] == "agreed with legal: cause is public"
 
 
-def test_two_person_rule_and_revision_pinning(service: Service) -> None:
+def test_two_person_rule_and_revision_pinning(service: Crisis) -> None:
     iid = rail(service)
     body = "Trains on the Lille line are stopped. Next update by 10:00."
-    u = service.draft_update(actor=COMMS, incident_id=iid, audience="passengers", body=body)
+    u = service.updates.draft_update(actor=COMMS, incident_id=iid, audience="passengers", body=body)
     with pytest.raises(Forbidden, match="two-person"):
-        service.approve_update(actor=COMMS, update_id=u["id"], revision=1)
-    service.revise_update(
+        service.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+    service.updates.revise_update(
         actor=OPERATOR, update_id=u["id"], body=body.replace("stopped", "held at signals")
     )
     with pytest.raises(StaleRevision):
-        service.approve_update(actor=COMMS2, update_id=u["id"], revision=1)
-    out = service.approve_update(actor=COMMS2, update_id=u["id"], revision=2)
+        service.updates.approve_update(actor=COMMS2, update_id=u["id"], revision=1)
+    out = service.updates.approve_update(actor=COMMS2, update_id=u["id"], revision=2)
     assert out["status"] == "sending" and out["approvals"][0]["revision"] == 2
     assert "held at signals" in out["rendered"]["twitter"]
 
 
-def test_only_the_audiences_channels_carry_an_update(service: Service) -> None:
+def test_only_the_audiences_channels_carry_an_update(service: Crisis) -> None:
     iid = rail(service)
-    u = service.draft_update(
+    u = service.updates.draft_update(
         actor=OPERATOR, incident_id=iid, audience="passengers", body="Next update by 10:00."
     )
     with pytest.raises(ValidationFailed, match="only the audience's channels"):
-        service.revise_update(
+        service.updates.revise_update(
             actor=OPERATOR, update_id=u["id"], channel_texts={"newsletter": "promo"}
         )
 
 
-def test_legal_approves_regulator_notices_through_the_roster(service: Service) -> None:
+def test_legal_approves_regulator_notices_through_the_roster(service: Crisis) -> None:
     from engine.paging.rosterdb import parse_roster
 
-    service.load_roster(
+    service.roster.load_roster(
+        actor=ADMIN,
         seed=parse_roster(
             "people:\n  hana: {name: Hana Legal, email: hana@example.org, role: viewer}\n"
             "roles:\n  legal: {members: [hana]}\n",
             file="r.yaml",
-        )
+        ),
     )
-    iid = service.declare(
+    iid = service.incidents.declare(
         actor=OPERATOR,
         playbook="data-breach",
         severity="sev2",
@@ -124,46 +123,35 @@ def test_legal_approves_regulator_notices_through_the_roster(service: Service) -
         regions=[],
         summary="A CSV was public.",
     ).id
-    u = service.draft_update(
+    u = service.updates.draft_update(
         actor=OPERATOR, incident_id=iid, audience="regulator", template="regulator-initial"
     )
     with pytest.raises(Forbidden, match="needs the legal role"):
-        service.approve_update(actor=COMMS, update_id=u["id"], revision=1)
-    out = service.approve_update(actor=Actor("hana", "viewer"), update_id=u["id"], revision=1)
+        service.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+    out = service.updates.approve_update(
+        actor=Actor("hana", "viewer"), update_id=u["id"], revision=1
+    )
     assert out["status"] == "partially_failed"  # no regulator subscribers: nobody reached
-    assert [e.type for e in service.timeline(incident_id=iid)][-1] == "no_recipients"
+    assert [e.type for e in service.incidents.timeline(incident_id=iid)][-1] == "no_recipients"
 
 
-def test_publishing_fans_out_and_reports_progress(service: Service, clock: FakeClock) -> None:
+def test_publishing_fans_out_and_reports_progress(service: Crisis, clock: FakeClock) -> None:
     for i, region in enumerate(["lille", "lille", "paris", None]):
-        service.add_subscriber(
-            actor=None, audience="passengers", phone=f"+1555555020{i}", region=region
+        service.audience.add_subscriber(
+            actor=ADMIN, audience="passengers", phone=f"+1555555020{i}", region=region
         )
     iid = rail(service)
-    u = service.draft_update(
+    u = service.updates.draft_update(
         actor=OPERATOR,
         incident_id=iid,
         audience="passengers",
         body="Trains are moving again. Next update by 11:00.",
     )
-    out = service.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+    out = service.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
     # 3 SMS (lille twice, no region once; paris is out of scope) + twitter + status page
     assert out["deliveries"] == {"pending": 5, "delivered": 0, "failed": 0, "dead": 0}
-    sandbox = SandboxNotifier(store=service.store, clock=clock)
-    worker = Worker(
-        store=service.store,
-        notifiers={
-            "sms": sandbox,
-            "twitter": sandbox,
-            "status_page": StatusPageNotifier(store=service.store, clock=clock),
-        },
-        media={n: c.medium for n, c in service.channels.items()},
-        clock=clock,
-    )
-    while worker.run_once():
-        pass
-    worker.stop()
-    done = service.get_update(update_id=u["id"])
+    drain(outbox_worker(service, clock=clock, status_page=True))
+    done = service.updates.get_update(update_id=u["id"])
     assert done["status"] == "sent" and done["deliveries"]["delivered"] == 5
     with service.store.engine.connect() as conn:
         assert (
@@ -176,16 +164,16 @@ def test_publishing_fans_out_and_reports_progress(service: Service, clock: FakeC
         )
         kinds = {r.kind for r in conn.execute(sa.select(deliveries.c.kind))}
     assert "update" in kinds
-    inc = service.get(incident_id=iid)
+    inc = service.incidents.get(incident_id=iid)
     assert inc.next_update_due_at == inc.last_public_update_at + timedelta(minutes=45)
 
 
-def test_reject_needs_a_reason_and_a_comms_lead(service: Service) -> None:
+def test_reject_needs_a_reason_and_a_comms_lead(service: Crisis) -> None:
     iid = rail(service)
-    u = service.draft_update(
+    u = service.updates.draft_update(
         actor=OPERATOR, incident_id=iid, audience="passengers", body="Next update by 10:00."
     )
     with pytest.raises(Forbidden):
-        service.reject_update(actor=OPERATOR, update_id=u["id"], reason="no")
-    out = service.reject_update(actor=COMMS, update_id=u["id"], reason="tone is wrong")
+        service.updates.reject_update(actor=OPERATOR, update_id=u["id"], reason="no")
+    out = service.updates.reject_update(actor=COMMS, update_id=u["id"], reason="tone is wrong")
     assert out["status"] == "rejected" and out["reject_reason"] == "tone is wrong"

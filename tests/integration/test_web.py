@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from engine.service import Service
+from engine.app import Crisis
 from tests.conftest import ADMIN
 
 
@@ -423,7 +423,7 @@ def test_forms_without_the_csrf_token_are_refused(app: Flask) -> None:
 
 
 def test_login_form_needs_csrf_and_throttles_instead_of_locking_out(
-    app: Flask, svc: Service
+    app: Flask, svc: Crisis
 ) -> None:
     """Issue 13.13: five wrong passwords slow that client down; they lock nobody out."""
     client = app.test_client()
@@ -441,7 +441,7 @@ def test_login_form_needs_csrf_and_throttles_instead_of_locking_out(
     elsewhere = app.test_client()
     elsewhere.environ_base["REMOTE_ADDR"] = "192.0.2.7"  # the real user, on another network
     assert login(elsewhere, "operator").status_code == 302
-    assert svc.clear_login_throttle(actor=ADMIN, username="operator") > 0
+    assert svc.accounts.clear_login_throttle(actor=ADMIN, username="operator") > 0
     assert login(client, "operator").status_code == 302
 
 
@@ -594,7 +594,7 @@ def test_an_unauthenticated_bad_body_is_401_not_400(app: Flask) -> None:
 
 
 def test_calendar_page_review_queue_and_lift_from_the_incident_page(
-    app: Flask, svc: Service, tokens: dict[str, str]
+    app: Flask, svc: Crisis, tokens: dict[str, str]
 ) -> None:
     client = app.test_client()
     inc = declare(client, tokens["operator"]).get_json()
@@ -608,7 +608,7 @@ def test_calendar_page_review_queue_and_lift_from_the_incident_page(
             "tags": ["promo"],
         },
     )
-    svc.publish_due()
+    svc.calendar.publish_due()
     login(client, "comms")
     page = client.get(f"/incidents/{inc['id']}").get_data(as_text=True)
     assert "❄ Promo freeze" in page and "&lt;b&gt;Europe&lt;/b&gt;" in page
@@ -627,12 +627,12 @@ def test_calendar_page_review_queue_and_lift_from_the_incident_page(
     client.post(
         "/calendar/review", data={"action": "publish", "post_id": ids[0], "csrf_token": token}
     )
-    assert svc.list_posts(state="published")[1] == 1
+    assert svc.calendar.list_posts(state="published")[1] == 1
     refused = client.post("/calendar/review", data={"action": "publish", "post_id": ids[0]})
     assert refused.status_code == 403  # no CSRF token
 
 
-def test_sandbox_inbox_page_shows_what_would_have_been_sent(app: Flask, svc: Service) -> None:
+def test_sandbox_inbox_page_shows_what_would_have_been_sent(app: Flask, svc: Crisis) -> None:
     from engine.delivery.sandbox import SandboxNotifier
     from engine.kernel.ports import OutboundMessage
 
@@ -696,8 +696,8 @@ def test_update_api_errors_follow_the_contract(app: Flask, tokens: dict[str, str
     assert robot.status_code == 403
 
 
-def test_draft_and_approve_from_the_pages(app: Flask, svc: Service, tokens: dict[str, str]) -> None:
-    svc.add_subscriber(actor=None, audience="passengers", phone="+15555550801")
+def test_draft_and_approve_from_the_pages(app: Flask, svc: Crisis, tokens: dict[str, str]) -> None:
+    svc.audience.add_subscriber(actor=ADMIN, audience="passengers", phone="+15555550801")
     client = app.test_client()
     iid = declare(client, tokens["operator"], severity="sev2").get_json()["id"]
     login(client, "operator")
@@ -733,4 +733,4 @@ def test_draft_and_approve_from_the_pages(app: Flask, svc: Service, tokens: dict
     )
     page = comms.get(f"/incidents/{iid}").get_data(as_text=True)
     assert "Delivered <b" in page and 'data-count="pending">' in page
-    assert svc.get_update(update_id=uid)["approvals"][0]["by"] == "comms"
+    assert svc.updates.get_update(update_id=uid)["approvals"][0]["by"] == "comms"

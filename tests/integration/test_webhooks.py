@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
+from engine.app import Crisis
 from engine.calendar.rules import Scope
-from engine.delivery.worker import Worker
 from engine.kernel.errors import SendFailed
 from engine.kernel.ports import OutboundMessage
 from engine.playbooks.channels import Channel
-from engine.service import Service
 from notifiers.webhook import WebhookNotifier, signature, verify
 from tests.conftest import COMMS
+from tests.outbox import drain, outbox_worker
 
 SECRET = "s3cret-for-tests"
 
@@ -129,7 +129,7 @@ def test_slack_payload_shape(receiver: Receiver) -> None:
 
 
 def test_freeze_and_lift_events_reach_subscribed_schedulers(
-    service: Service, receiver: Receiver
+    service: Crisis, receiver: Receiver
 ) -> None:
     """A Buffer-style scheduler subscribed to freeze events is told to pause and resume."""
     hook = Channel(
@@ -139,19 +139,15 @@ def test_freeze_and_lift_events_reach_subscribed_schedulers(
         options={"url": receiver.url, "events": "freeze"},
     )
     service.channels["scheduler"] = hook
-    fz = service.create_freeze(actor=COMMS, scope=Scope(tags=("promo",)), reason="incident")
-    service.lift_freeze(actor=COMMS, freeze_id=fz["id"], reason="over")
-    clock = service.clock
-    worker = Worker(
-        store=service.store,
-        notifiers={"scheduler": WebhookNotifier(secret=SECRET)},
-        media={"scheduler": "webhook"},
-        clock=clock,
-        concurrency=1,
+    fz = service.calendar.create_freeze(
+        actor=COMMS, scope=Scope(tags=("promo",)), reason="incident"
     )
-    while worker.run_once():
-        pass
-    worker.stop()
+    service.calendar.lift_freeze(actor=COMMS, freeze_id=fz["id"], reason="over")
+    drain(
+        outbox_worker(
+            service, notifiers={"scheduler": WebhookNotifier(secret=SECRET)}, concurrency=1
+        )
+    )
     assert [g["ok"] for g in receiver.got] == [True, True]
     events = [g["body"]["event"] for g in receiver.got]
     assert events == ["freeze.created", "freeze.lifted"]

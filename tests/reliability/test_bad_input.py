@@ -11,8 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from engine.service import Service
+from engine.app import Crisis
 from engine.updates.rules import sms_segments
+from tests.conftest import ADMIN
 from web import create_app
 from web.api import api
 from web.config import Config, Secret
@@ -21,20 +22,23 @@ ROLES = {"operator": "operator", "comms": "comms_lead", "marketer": "marketer", 
 
 
 @pytest.fixture
-def app(service: Service) -> Flask:
+def app(service: Crisis) -> Flask:
     for name, role in ROLES.items():
-        service.add_user(username=name, role=role, password=f"{name}-password")
-    service.add_user(username="robot", role="automation")
+        service.accounts.add_user(
+            actor=ADMIN, username=name, role=role, password=f"{name}-password"
+        )
+    service.accounts.add_user(actor=ADMIN, username="robot", role="automation")
     return create_app(
         Config(database_url="sqlite://", secret_key=Secret("k")),
-        service=service,
+        crisis=service,
         test_config={"TESTING": True},
     )
 
 
 @pytest.fixture
-def admin(app: Flask, service: Service) -> dict[str, str]:
-    return {"Authorization": f"Bearer {service.create_token(username='admin', name='t')[1]}"}
+def admin(app: Flask, service: Crisis) -> dict[str, str]:
+    _, token = service.accounts.create_token(actor=ADMIN, username="admin", name="t")
+    return {"Authorization": f"Bearer {token}"}
 
 
 def json_operations() -> list[tuple[str, str]]:
@@ -124,9 +128,10 @@ def test_unicode_in_templates_and_sms_segments(app: Flask, admin: dict[str, str]
     assert emoji["segments"]["sms"] == sms_segments(text) and sms_segments(text) >= 2  # UCS-2
 
 
-def test_hooks_and_forms_refuse_unstorable_text(app: Flask, service: Service) -> None:
+def test_hooks_and_forms_refuse_unstorable_text(app: Flask, service: Crisis) -> None:
     client = app.test_client()
-    robot = {"Authorization": f"Bearer {service.create_token(username='robot', name='t')[1]}"}
+    _, token = service.accounts.create_token(actor=ADMIN, username="robot", name="t")
+    robot = {"Authorization": f"Bearer {token}"}
     hook = client.post(
         "/hooks/alertmanager",
         json={"alerts": [{"status": "firing", "labels": {"alertname": "x\u0000"}}]},
@@ -141,14 +146,15 @@ def test_hooks_and_forms_refuse_unstorable_text(app: Flask, service: Service) ->
         data={"email": "a\x00@example.org", "via": "email", "csrf_token": csrf.group(1)},
     )
     assert form.status_code == 400
+    token = service.accounts.create_token(actor=ADMIN, username="marketer", name="t")[1]
     imported = client.post(
         "/api/v1/posts/import",
         data="channel,body,publish_at\ntwitter,a\x00b,2030-01-01T00:00:00Z\n",
         headers={
-            "Authorization": f"Bearer {service.create_token(username='marketer', name='t')[1]}",
+            "Authorization": f"Bearer {token}",
             "Content-Type": "text/csv",
         },
     )
     assert imported.status_code == 422
     assert imported.get_json()["details"]["errors"][0]["line"] == 2
-    assert service.list_incidents(state="all").total == 0
+    assert service.incidents.list_incidents(state="all").total == 0

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from engine.app import Crisis
 from engine.kernel.ports import SystemClock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import load_channels
-from engine.service import Service
 from engine.store import Store
-from tests.conftest import COMMS, OPERATOR, PLAYBOOKS
+from tests.conftest import ADMIN, COMMS, OPERATOR, PLAYBOOKS
 from tests.fakes.twilio import FakeTwilio
 from tests.integration.test_blast import CONCURRENCY, channels_file, open_rows, start
 
@@ -27,17 +27,19 @@ SEED = int(os.environ.get("CRISIS_KILL_SEED", str(int(time.time()))))
 
 def blast(store: Store, chans: Path, recipients: int, body: str) -> None:
     channels = load_channels(chans)
-    svc = Service(
+    svc = Crisis(
         store=store,
         catalog=Catalog.load([PLAYBOOKS], channels=frozenset(channels)),
         clock=SystemClock(),
         channels=channels,
     )
     for i in range(recipients):
-        svc.add_subscriber(actor=None, audience="passengers", phone=f"+1555{i:07d}")
-    iid = svc.declare(actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="Blast").id
-    u = svc.draft_update(actor=OPERATOR, incident_id=iid, audience="passengers", body=body)
-    svc.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+        svc.audience.add_subscriber(actor=ADMIN, audience="passengers", phone=f"+1555{i:07d}")
+    iid = svc.incidents.declare(
+        actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="Blast"
+    ).id
+    u = svc.updates.draft_update(actor=OPERATOR, incident_id=iid, audience="passengers", body=body)
+    svc.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
 
 
 def run(tmp_path: Path, store: Store, url: str, recipients: int, kills: int) -> None:

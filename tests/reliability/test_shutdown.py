@@ -9,14 +9,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from engine.delivery.worker import Worker
+from engine.app import Crisis
 from engine.kernel.ports import OutboundMessage, Receipt, SystemClock
-from engine.service import Service
 from engine.store import Store
 from engine.store.tables import deliveries
-from tests.conftest import OPERATOR
+from tests.conftest import ADMIN, OPERATOR
 from tests.fakes.twilio import FakeTwilio
 from tests.integration.test_blast import channels_file, start
+from tests.outbox import outbox_worker
 from tests.reliability.test_kill import blast
 
 
@@ -43,23 +43,20 @@ def states(store: Store) -> dict[str, int]:
         )
 
 
-def test_stop_finishes_in_flight_sends_and_releases_the_rest(service: Service) -> None:
+def test_stop_finishes_in_flight_sends_and_releases_the_rest(service: Crisis) -> None:
     for i in range(40):
-        service.add_subscriber(actor=None, audience="staff", phone=f"+1555555{5000 + i}")
-    iid = service.declare(actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="t").id
-    u = service.draft_update(
+        service.audience.add_subscriber(actor=ADMIN, audience="staff", phone=f"+1555555{5000 + i}")
+    iid = service.incidents.declare(
+        actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="t"
+    ).id
+    u = service.updates.draft_update(
         actor=OPERATOR, incident_id=iid, audience="staff", body="Stand by. Next update by 10:00."
     )
-    assert service.get_update(update_id=u["id"])["status"] == "sending"  # staff: no approval
+    assert (
+        service.updates.get_update(update_id=u["id"])["status"] == "sending"
+    )  # staff: no approval
     slow = Slow()
-    worker = Worker(
-        store=service.store,
-        notifiers={name: slow for name in service.channels},
-        media={n: c.medium for n, c in service.channels.items()},
-        clock=SystemClock(),
-        concurrency=4,
-        batch=40,
-    )
+    worker = outbox_worker(service, every=slow, clock=SystemClock(), concurrency=4, batch=40)
     worker.start()
     assert slow.started.wait(10)
     worker.stop()

@@ -14,43 +14,41 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from engine.delivery.worker import Worker
+from engine.app import Crisis
 from engine.kernel.ports import FakeClock
-from engine.service import Service
 from engine.store.tables import deliveries
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
-from tests.conftest import COMMS, OPERATOR
+from tests.conftest import ADMIN, COMMS, OPERATOR
 from tests.fakes.twilio import ACCOUNT, TOKEN, FakeTwilio
+from tests.outbox import outbox_worker
 
 SEED = int(os.environ.get("CRISIS_STORM_SEED", "20261123"))
 
 
-def storm(service: Service, clock: FakeClock, recipients: int) -> None:
+def storm(service: Crisis, clock: FakeClock, recipients: int) -> None:
     fake = FakeTwilio()
     fake.storm(seed=SEED, errors=0.30, timeouts=0.05, hang=0.6)
     fake.invalid_suffix = "99"  # these numbers are refused for good (21211)
     try:
         for i in range(recipients):
-            service.add_subscriber(actor=None, audience="passengers", phone=f"+1555{i:07d}")
-        iid = service.declare(
+            service.audience.add_subscriber(
+                actor=ADMIN, audience="passengers", phone=f"+1555{i:07d}"
+            )
+        iid = service.incidents.declare(
             actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="Storm"
         ).id
-        u = service.draft_update(
+        u = service.updates.draft_update(
             actor=OPERATOR,
             incident_id=iid,
             audience="passengers",
             body="Held. Next update by 10:00.",
         )
-        service.approve_update(actor=COMMS, update_id=u["id"], revision=1)
+        service.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
         client = make_client(account_sid=ACCOUNT, auth_token=TOKEN, base_url=fake.url, timeout=0.3)
-        worker = Worker(
-            store=service.store,
-            notifiers={"sms": TwilioSmsNotifier(client=client, sender="+15005550006")},
-            media={"sms": "sms"},
-            clock=clock,
-            concurrency=16,
-            lease=30,
+        sms = TwilioSmsNotifier(client=client, sender="+15005550006")
+        worker = outbox_worker(
+            service, notifiers={"sms": sms}, clock=clock, concurrency=16, lease=30
         )
         rounds = 0
         while True:
@@ -93,10 +91,10 @@ def storm(service: Service, clock: FakeClock, recipients: int) -> None:
         fake.close()
 
 
-def test_everyone_is_reached_through_a_provider_storm(service: Service, clock: FakeClock) -> None:
+def test_everyone_is_reached_through_a_provider_storm(service: Crisis, clock: FakeClock) -> None:
     storm(service, clock, 600)
 
 
 @pytest.mark.heavy
-def test_a_long_storm(service: Service, clock: FakeClock) -> None:
+def test_a_long_storm(service: Crisis, clock: FakeClock) -> None:
     storm(service, clock, 5000)

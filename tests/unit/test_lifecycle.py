@@ -6,7 +6,7 @@ import pytest
 
 from engine.incidents import lifecycle
 from engine.kernel.errors import Forbidden, InvalidTransition
-from engine.playbooks.playbook import load_text
+from engine.playbooks.loading import load_text
 from tests.unit.test_playbook import MINIMAL
 
 GUARDED = MINIMAL.replace("dest: resolved}", "dest: resolved, role: comms_lead}")

@@ -10,7 +10,8 @@ import pytest
 
 from engine.kernel.errors import PlaybookInvalid
 from engine.playbooks.channels import load_channels
-from engine.playbooks.playbook import Playbook, load_many, load_text, version_of
+from engine.playbooks.loading import load_many, load_text
+from engine.playbooks.playbook import Playbook, version_of
 from tests.conftest import CHANNELS, PLAYBOOKS
 
 CHANNEL_NAMES = frozenset(load_channels(CHANNELS))
@@ -260,3 +261,15 @@ def test_a_missing_top_level_key_does_not_hide_other_problems() -> None:
     found = problems_of(text)
     assert any("pb.yaml:1:1: final: is required" in p for p in found), found
     assert any("colour: unknown key" in p for p in found), found
+
+
+def test_format_and_reference_problems_are_reported_together() -> None:
+    """Issue 21: the format (pydantic) and the checks no schema can make report in one run;
+    a part that failed the format is not blamed again through references to it."""
+    text = TEMPLATE_BASE.replace("BODY", "hi").replace("[sms, status_page]", "[sms, fax]")
+    text += "escalation:\n  steps:\n    - {after: soon, notify: [role: duty], via: [sms]}\n"
+    found = problems_of(text.replace("{sev1: Bad, sev2: Less bad}", "[sev1, sev2]"))
+    assert any("escalation.steps[0].after: 'soon' is not a duration" in p for p in found), found
+    assert any("audiences.public.channels: channel 'fax' is not configured" in p for p in found)
+    assert any("severities: expected a mapping, got a list" in p for p in found), found
+    assert not any("unknown severity" in p for p in found), found  # severities failed above

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.kernel.errors import PlaybookInvalid
-from engine.playbooks.playbook import Playbook, load_text
+from engine.playbooks.loading import load_text
+from engine.playbooks.playbook import Playbook
 from tests.conftest import PLAYBOOKS
 from tests.unit.test_playbook import CHANNEL_NAMES
 

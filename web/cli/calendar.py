@@ -9,9 +9,9 @@ import click
 from engine.kernel.errors import ValidationFailed
 from web.cli.common import (
     _actor,
+    _crisis,
     _fail,
     _parse_instant,
-    _service,
     _when,
     as_option,
     handles_errors,
@@ -31,11 +31,11 @@ def posts() -> None:
 @handles_errors
 def posts_import(ctx: click.Context, path: Path, as_user: str | None) -> None:
     """Import a calendar (CSV: channel,body,publish_at,tags,regions; or JSON): all or none."""
-    svc = _service(ctx)
+    core = _crisis(ctx)
     ctype = "application/json" if path.suffix.lower() == ".json" else "text/csv"
     try:
-        n = svc.import_posts(
-            actor=_actor(svc, as_user), data=path.read_text("utf-8-sig"), content_type=ctype
+        n = core.calendar.import_posts(
+            actor=_actor(core, as_user), data=path.read_text("utf-8-sig"), content_type=ctype
         )
     except ValidationFailed as exc:
         for err in exc.details.get("errors", []):
@@ -65,9 +65,9 @@ def posts_add(
     as_user: str | None,
 ) -> None:
     """Schedule one post."""
-    svc = _service(ctx)
-    p = svc.create_post(
-        actor=_actor(svc, as_user),
+    core = _crisis(ctx)
+    p = core.calendar.create_post(
+        actor=_actor(core, as_user),
         fields={
             "channel": channel,
             "body": body,
@@ -87,7 +87,7 @@ def posts_add(
 @handles_errors
 def posts_list(ctx: click.Context, state: str | None) -> None:
     """List posts by publish time."""
-    items, _ = _service(ctx).list_posts(state=state, per_page=500)
+    items, _ = _crisis(ctx).calendar.list_posts(state=state, per_page=500)
     for p in items:
         held = f" held by {p['held_by']}" if p["held_by"] else ""
         review = " (to review)" if p["review"] else ""
@@ -119,8 +119,14 @@ def subscribers_add(
     name: str | None,
 ) -> None:
     """Opt a recipient in to AUDIENCE's updates."""
-    sid = _service(ctx).add_subscriber(
-        actor=None, audience=audience, phone=phone, email=email, region=region, name=name
+    core = _crisis(ctx)
+    sid = core.audience.add_subscriber(
+        actor=_actor(core, None),
+        audience=audience,
+        phone=phone,
+        email=email,
+        region=region,
+        name=name,
     )
     click.echo(f"subscriber {sid} receives {audience} updates")
 
@@ -131,7 +137,7 @@ def subscribers_add(
 @handles_errors
 def subscribers_list(ctx: click.Context, audience: str | None) -> None:
     """List subscribers."""
-    for s in _service(ctx).list_subscribers(audience=audience):
+    for s in _crisis(ctx).audience.list_subscribers(audience=audience):
         state = "" if s["opted_in"] else "  (opted out: STOP)"
         click.echo(
             f"{s['id']:>5} {s['audience']:<12} {s['phone'] or '-':<16} "
@@ -154,7 +160,7 @@ def freeze_status(
     ctx: click.Context, channel: str | None, tag: str | None, region: str | None
 ) -> None:
     """Would a post on this channel, with this tag, for this region be held now?"""
-    status = _service(ctx).freeze_status(channel=channel, tag=tag, region=region)
+    status = _crisis(ctx).calendar.freeze_status(channel=channel, tag=tag, region=region)
     if not status["frozen"]:
         click.echo("not frozen")
         return
@@ -168,7 +174,7 @@ def freeze_status(
 @handles_errors
 def freeze_list(ctx: click.Context, show_all: bool) -> None:
     """List active freezes (or all)."""
-    for f in _service(ctx).list_freezes(active=None if show_all else True):
+    for f in _crisis(ctx).calendar.list_freezes(active=None if show_all else True):
         state = f"lifted by {f['lifted_by']}" if f["lifted_at"] else "ACTIVE"
         click.echo(f"{f['id']:>4} {state:<20} {f['scope']}  {f['reason']}")
 
@@ -192,9 +198,9 @@ def freeze_create(
     """Freeze matching posts now."""
     from engine.calendar.rules import Scope
 
-    svc = _service(ctx)
-    f = svc.create_freeze(
-        actor=_actor(svc, as_user), scope=Scope(channels, tags, regions), reason=reason
+    core = _crisis(ctx)
+    f = core.calendar.create_freeze(
+        actor=_actor(core, as_user), scope=Scope(channels, tags, regions), reason=reason
     )
     click.echo(f"freeze {f['id']} active: {f['scope']}")
 
@@ -210,9 +216,9 @@ def freeze_lift(
     ctx: click.Context, freeze_id: int, reason: str, force: bool, as_user: str | None
 ) -> None:
     """Lift a freeze (its playbook's on_lift policy decides what happens to held posts)."""
-    svc = _service(ctx)
-    out = svc.lift_freeze(
-        actor=_actor(svc, as_user), freeze_id=freeze_id, reason=reason, force=force
+    core = _crisis(ctx)
+    out = core.calendar.lift_freeze(
+        actor=_actor(core, as_user), freeze_id=freeze_id, reason=reason, force=force
     )
     counts = out["posts"]
     click.echo(
@@ -228,7 +234,7 @@ def freeze_lift(
 @handles_errors
 def sandbox(ctx: click.Context, limit: int) -> None:
     """Show what the sandbox channel would have sent (newest first)."""
-    rows = _service(ctx).sandbox_messages(limit=limit)
+    rows = _crisis(ctx).delivery.sandbox_messages(limit=limit)
     if not rows:
         click.echo(
             "the sandbox has sent nothing yet (is `crisis serve` or `crisis worker` running?)"

@@ -1,4 +1,4 @@
-"""What every ``crisis`` command shares: the group, error handling, the service, the actor."""
+"""What every ``crisis`` command shares: the group, error handling, the engine, the actor."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 
 import click
 
+from engine.app import Crisis
 from engine.kernel.errors import CrisisError, PlaybookInvalid, ValidationFailed
 from engine.kernel.models import Actor
-from engine.service import Service
-from web.bootstrap import build_service
+from web.bootstrap import build_crisis
 from web.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,18 +45,18 @@ def handles_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _service(ctx: click.Context) -> Service:
+def _crisis(ctx: click.Context) -> Crisis:
     obj = ctx.ensure_object(dict)
-    if "service" not in obj:
-        obj["service"] = build_service(Config.from_env())
-    service: Service = obj["service"]
-    return service
+    if "crisis" not in obj:
+        obj["crisis"] = build_crisis(Config.from_env())
+    crisis: Crisis = obj["crisis"]
+    return crisis
 
 
-def _actor(service: Service, as_user: str | None) -> Actor:
+def _actor(crisis: Crisis, as_user: str | None) -> Actor:
     """The named user, or the local operator of this shell (admin: it holds the database)."""
     if as_user:
-        return service.find_user(username=as_user).as_actor()
+        return crisis.accounts.find_user(username=as_user).as_actor()
     return Actor(f"local:{getpass.getuser()}", "admin")
 
 

@@ -10,8 +10,8 @@ import click
 
 from engine.kernel.errors import PlaybookInvalid
 from engine.playbooks.channels import load_channels
-from engine.playbooks.playbook import load_many
-from web.cli.common import _actor, _service, _when, as_option, handles_errors, main
+from engine.playbooks.loading import load_many
+from web.cli.common import _actor, _crisis, _when, as_option, handles_errors, main
 from web.present import event_json, incident_json
 
 
@@ -64,9 +64,9 @@ def declare(
     as_user: str | None,
 ) -> None:
     """Declare an incident under PLAYBOOK."""
-    svc = _service(ctx)
-    inc = svc.declare(
-        actor=_actor(svc, as_user),
+    core = _crisis(ctx)
+    inc = core.incidents.declare(
+        actor=_actor(core, as_user),
         playbook=playbook,
         severity=severity,
         title=title,
@@ -87,10 +87,10 @@ def declare(
 @handles_errors
 def incidents(ctx: click.Context, state: str, severity: str | None, as_json: bool) -> None:
     """List incidents, newest first."""
-    page = _service(ctx).list_incidents(state=state, severity=severity, per_page=200)
+    page = _crisis(ctx).incidents.list_incidents(state=state, severity=severity, per_page=200)
     if as_json:
-        svc = _service(ctx)
-        items = [incident_json(i, svc.playbook_of(i)) for i in page.items]
+        core = _crisis(ctx)
+        items = [incident_json(i, core.incidents.playbook_of(i)) for i in page.items]
         click.echo(json.dumps(items, indent=2, ensure_ascii=False))
         return
     if not page.items:
@@ -110,10 +110,10 @@ def incidents(ctx: click.Context, state: str, severity: str | None, as_json: boo
 @handles_errors
 def show(ctx: click.Context, incident_id: int, as_json: bool) -> None:
     """Show an incident: its state, what can happen next, and its timeline."""
-    svc = _service(ctx)
-    inc = svc.get(incident_id=incident_id)
-    pb = svc.playbook_of(inc)
-    events = svc.timeline(incident_id=incident_id)
+    core = _crisis(ctx)
+    inc = core.incidents.get(incident_id=incident_id)
+    pb = core.incidents.playbook_of(inc)
+    events = core.incidents.timeline(incident_id=incident_id)
     if as_json:
         out = incident_json(inc, pb) | {"timeline": [event_json(e) for e in events]}
         click.echo(json.dumps(out, indent=2, ensure_ascii=False))
@@ -143,8 +143,10 @@ def transition(
     ctx: click.Context, incident_id: int, trigger: str, note: str | None, as_user: str | None
 ) -> None:
     """Fire TRIGGER on an incident (e.g. identify, mitigate, resolve)."""
-    svc = _service(ctx)
-    inc = svc.fire(actor=_actor(svc, as_user), incident_id=incident_id, trigger=trigger, note=note)
+    core = _crisis(ctx)
+    inc = core.incidents.fire(
+        actor=_actor(core, as_user), incident_id=incident_id, trigger=trigger, note=note
+    )
     click.echo(f"{inc.ref} is now {inc.state}")
 
 
@@ -155,8 +157,10 @@ def transition(
 @handles_errors
 def ack(ctx: click.Context, incident_id: int, as_user: str | None) -> None:
     """Acknowledge an incident: you own it and paging stops."""
-    svc = _service(ctx)
-    inc = svc.acknowledge(actor=_actor(svc, as_user), incident_id=incident_id, via="cli")
+    core = _crisis(ctx)
+    inc = core.incidents.acknowledge(
+        actor=_actor(core, as_user), incident_id=incident_id, via="cli"
+    )
     click.echo(f"{inc.ref} acknowledged by {inc.owner}; state {inc.state}")
 
 
@@ -170,7 +174,7 @@ def audit() -> None:
 @handles_errors
 def audit_verify(ctx: click.Context) -> None:
     """Check every incident's hash chain; name the first broken event."""
-    findings = _service(ctx).verify_audit()
+    findings = _crisis(ctx).audit.verify()
     if findings:
         for f in findings:
             click.echo(f"BROKEN {f}")
@@ -183,7 +187,7 @@ def audit_verify(ctx: click.Context) -> None:
 @handles_errors
 def audit_rekey(ctx: click.Context) -> None:
     """Sign chains recorded before the audit key was configured (only intact ones)."""
-    signed, findings = _service(ctx).rekey_audit()
+    signed, findings = _crisis(ctx).audit.rekey()
     for f in findings:
         click.echo(f"BROKEN {f} (left unsigned)")
     click.echo(f"{signed} chain(s) signed with the audit key")

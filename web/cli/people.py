@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from web.cli.common import _actor, _fail, _parse_instant, _service, as_option, handles_errors, main
+from web.cli.common import _actor, _crisis, _fail, _parse_instant, as_option, handles_errors, main
 
 
 @main.group()
@@ -53,7 +53,9 @@ def users_add(
         password = None
     else:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-    user = _service(ctx).add_user(
+    core = _crisis(ctx)
+    user = core.accounts.add_user(
+        actor=_actor(core, None),
         username=username,
         role=role,
         name=name,
@@ -70,7 +72,7 @@ def users_add(
 @handles_errors
 def users_list(ctx: click.Context) -> None:
     """List users and roles."""
-    for u in _service(ctx).list_users():
+    for u in _crisis(ctx).accounts.list_users():
         click.echo(f"{u.username:<16} {u.role:<11} {u.name}")
 
 
@@ -87,7 +89,8 @@ def roster_load(ctx: click.Context, path: Path) -> None:
     """Load people, roles and rotations from a roster file (people become users)."""
     from engine.paging.rosterdb import load_roster_file
 
-    result = _service(ctx).load_roster(seed=load_roster_file(path))
+    core = _crisis(ctx)
+    result = core.roster.load_roster(actor=_actor(core, None), seed=load_roster_file(path))
     click.echo(
         f"roster: {result['people']} people ({result['created']} new), {result['roles']} roles"
     )
@@ -100,7 +103,7 @@ def roster_load(ctx: click.Context, path: Path) -> None:
 def roster_show(ctx: click.Context, at: str | None) -> None:
     """Show each role's members, rotation and who is on call."""
     when = _parse_instant(at) if at else None
-    for r in _service(ctx).roster(at=when):
+    for r in _crisis(ctx).roster.roster(at=when):
         rotation = f"  [{r['rotation']}]" if r["rotation"] else ""
         click.echo(
             f"{r['role']:<22} on call: {', '.join(r['on_call']) or 'NOBODY':<18} "
@@ -115,7 +118,8 @@ def roster_show(ctx: click.Context, at: str | None) -> None:
 @handles_errors
 def roster_add(ctx: click.Context, role: str, username: str) -> None:
     """Add USERNAME to ROLE."""
-    _service(ctx).roster_add(role=role, username=username)
+    core = _crisis(ctx)
+    core.roster.roster_add(actor=_actor(core, None), role=role, username=username)
     click.echo(f"{username} holds {role}")
 
 
@@ -126,7 +130,8 @@ def roster_add(ctx: click.Context, role: str, username: str) -> None:
 @handles_errors
 def roster_remove(ctx: click.Context, role: str, username: str) -> None:
     """Remove USERNAME from ROLE."""
-    _service(ctx).roster_remove(role=role, username=username)
+    core = _crisis(ctx)
+    core.roster.roster_remove(actor=_actor(core, None), role=role, username=username)
     click.echo(f"{username} no longer holds {role}")
 
 
@@ -142,9 +147,9 @@ def roster_override(
     ctx: click.Context, role: str, username: str, start: str, end: str, as_user: str | None
 ) -> None:
     """Put USERNAME on call for ROLE between two instants."""
-    svc = _service(ctx)
-    svc.roster_override(
-        actor=_actor(svc, as_user),
+    core = _crisis(ctx)
+    core.roster.roster_override(
+        actor=_actor(core, as_user),
         role=role,
         username=username,
         starts_at=_parse_instant(start),
@@ -172,6 +177,9 @@ def tokens() -> None:
 @handles_errors
 def tokens_create(ctx: click.Context, username: str, name: str, scope: str) -> None:
     """Create an API token for USERNAME; it is printed once and stored hashed."""
-    tid, secret = _service(ctx).create_token(username=username, name=name, scope=scope)
+    core = _crisis(ctx)
+    tid, secret = core.accounts.create_token(
+        actor=_actor(core, None), username=username, name=name, scope=scope
+    )
     click.echo(f"token {tid} for {username} (shown once, keep it safe):")
     click.echo(secret)

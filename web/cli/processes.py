@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
 import click
 
-from web.cli.common import _service, handles_errors, main
+from web.cli.common import _actor, _crisis, handles_errors, main
 from web.config import Config
 from web.demo import DEMO_POSTS, DEMO_SUBSCRIBERS, DEMO_USERS
 
@@ -42,7 +41,12 @@ def serve(host: str, port: int) -> None:
     from web.runtime import Runtime
 
     app = create_app()
-    runtime = Runtime(app.extensions["crisis.service"], metrics=app.extensions["crisis.metrics"])
+    config: Config = app.extensions["crisis.config"]
+    runtime = Runtime(
+        app.extensions["crisis.core"],
+        lease=config.outbox_lease_seconds,
+        metrics=app.extensions["crisis.metrics"],
+    )
     app.extensions["crisis.runtime"] = runtime  # /readyz checks its alarm clock
     server = make_server(host, port, app, threaded=True)
 
@@ -74,19 +78,17 @@ def worker(ctx: click.Context, concurrency: int) -> None:
     from web.metrics import PrometheusMetrics
     from web.runtime import Runtime
 
-    svc = _service(ctx)
-    logs.configure(svc.channels.values())
-    metrics = PrometheusMetrics(svc)
-    runtime = Runtime(svc, concurrency=concurrency, metrics=metrics)
-    port = os.environ.get("CRISIS_METRICS_PORT")
-    if port:  # Prometheus scrapes this worker's own histograms and counters here
+    config = Config.from_env()
+    core = _crisis(ctx)
+    logs.configure(core.channels.values(), fmt=config.log_format, level=config.log_level)
+    metrics = PrometheusMetrics(core)
+    runtime = Runtime(
+        core, concurrency=concurrency, lease=config.outbox_lease_seconds, metrics=metrics
+    )
+    if config.metrics_port:  # Prometheus scrapes this worker's own histograms and counters here
         from prometheus_client import start_http_server
 
-        start_http_server(
-            int(port),
-            addr=os.environ.get("CRISIS_METRICS_HOST", "127.0.0.1"),
-            registry=metrics.registry,
-        )
+        start_http_server(config.metrics_port, addr=config.metrics_host, registry=metrics.registry)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -102,11 +104,13 @@ def worker(ctx: click.Context, concurrency: int) -> None:
 @handles_errors
 def demo(ctx: click.Context) -> None:
     """Create the demo users (once) and print their logins."""
-    svc = _service(ctx)
-    existing = {u.username for u in svc.list_users()}
+    core = _crisis(ctx)
+    existing = {u.username for u in core.accounts.list_users()}
+    me = _actor(core, None)
     for username, role, name, password in DEMO_USERS:
         if username not in existing:
-            svc.add_user(
+            core.accounts.add_user(
+                actor=me,
                 username=username,
                 role=role,
                 name=name,
@@ -117,23 +121,23 @@ def demo(ctx: click.Context) -> None:
     if roster_file.exists():
         from engine.paging.rosterdb import load_roster_file
 
-        svc.load_roster(seed=load_roster_file(roster_file))
+        core.roster.load_roster(actor=me, seed=load_roster_file(roster_file))
         click.echo(f"roster loaded from {roster_file}")
-    if not svc.list_subscribers():
+    if not core.audience.list_subscribers():
         for i, (audience, region) in enumerate(DEMO_SUBSCRIBERS):
-            svc.add_subscriber(
-                actor=None,
+            core.audience.add_subscriber(
+                actor=me,
                 audience=audience,
                 phone=f"+1555555{1000 + i}",
                 email=f"{audience}{i}@example.org",
                 region=region,
             )
         click.echo(f"demo subscribers: {len(DEMO_SUBSCRIBERS)}")
-    if svc.list_posts(per_page=1)[1] == 0:
-        now = svc.clock.now()
-        marketer = svc.find_user(username="marketer").as_actor()
+    if core.calendar.list_posts(per_page=1)[1] == 0:
+        now = core.clock.now()
+        marketer = core.accounts.find_user(username="marketer").as_actor()
         for minutes, channel, body, tags, regions in DEMO_POSTS:
-            svc.create_post(
+            core.calendar.create_post(
                 actor=marketer,
                 fields={
                     "channel": channel,

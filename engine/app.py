@@ -1,0 +1,105 @@
+"""The engine assembled: one object holding every context's use cases over shared adapters.
+
+The composition root (``web.bootstrap``) builds the adapters once — store, catalog, clock,
+channels, places, and later the alarm clock — and hands them here; web, the CLI and the
+workers then call ``crisis.<context>.<use case>``. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from engine.accounts.usecases import Accounts
+from engine.audience import subscriptions
+from engine.audience.usecases import Audience
+from engine.calendar import freezes
+from engine.calendar.posts import next_post_due
+from engine.calendar.usecases import Calendar
+from engine.delivery import outbox
+from engine.delivery.usecases import Delivery
+from engine.incidents.audit import Audit
+from engine.incidents.commands import Incidents
+from engine.kernel.ports import Alarm, Clock, SystemClock
+from engine.kernel.uow import Work
+from engine.monitoring.usecases import Monitoring
+from engine.operations.usecases import Operations
+from engine.paging import effects, ladder
+from engine.paging.usecases import Roster
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import Channel
+from engine.playbooks.places import Places
+from engine.public.usecases import PublicPage
+from engine.store import Store
+from engine.timers import schedule
+from engine.timers.schedule import Handler
+from engine.updates import expiry
+from engine.updates.usecases import Updates
+
+
+class Crisis:
+    """The contexts: incidents, audit, monitoring, calendar, updates, audience, public,
+    roster, delivery, accounts, operations."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        catalog: Catalog,
+        clock: Clock | None = None,
+        channels: Mapping[str, Channel] | None = None,
+        alarm: Alarm | None = None,
+        places: Places | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.places = places or Places()
+        self.clock = clock or SystemClock()
+        self.channels = dict(channels or {})
+        self.alarm = alarm
+        work = Work(store, self.clock)
+        work.wake = self._rearm
+        self.work = work
+        self.incidents = Incidents(
+            work, catalog=catalog, places=self.places, channels=self.channels
+        )
+        self.audit = Audit(work)
+        self.monitoring = Monitoring(
+            work,
+            catalog=catalog,
+            places=self.places,
+            channels=self.channels,
+            incidents=self.incidents,
+        )
+        self.calendar = Calendar(work, channels=self.channels, places=self.places)
+        self.updates = Updates(work, catalog=catalog, channels=self.channels)
+        self.audience = Audience(work, places=self.places, channels=self.channels)
+        self.public = PublicPage(work, catalog=catalog)
+        self.roster = Roster(work)
+        self.delivery = Delivery(work)
+        self.accounts = Accounts(work)
+        self.operations = Operations(work)
+        # What the outbox asks the contexts whose records its messages stand for.
+        self.owners = outbox.Owners(
+            moot={
+                "page": (ladder.moot_pages, "incident acknowledged"),
+                "post": (freezes.frozen_posts, "held by a freeze"),
+            },
+            failed={"post": freezes.post_failed},
+            opt_out=subscriptions.opt_out,
+        )
+
+    def timer_handlers(self) -> dict[str, Handler]:
+        """The effects of every timer kind, for the alarm clock."""
+        pinned = self.catalog.pinned
+        return effects.make_handlers(pinned, self.channels) | expiry.make_handlers(
+            pinned, self.channels
+        )
+
+    def _rearm(self) -> None:
+        """Wake the alarm clock for whatever timer or post the last transaction scheduled."""
+        if self.alarm is None:
+            return
+        due = [schedule.next_due(self.store), next_post_due(self.store)]
+        upcoming = min((d for d in due if d is not None), default=None)
+        if upcoming is not None:
+            self.alarm.rearm(upcoming)

@@ -1,0 +1,145 @@
+"""The audience's use cases: add subscribers, public subscriptions, confirm, STOP/START, leave."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.audience import subscriptions
+from engine.kernel import addresses, throttle
+from engine.kernel.errors import RateLimited, ValidationFailed
+from engine.kernel.models import Actor
+from engine.kernel.roles import Perm, require
+from engine.kernel.uow import Work
+from engine.playbooks.channels import Channel
+from engine.playbooks.places import Places
+from engine.store.tables import subscribers
+
+
+class Audience:
+    def __init__(self, work: Work, *, places: Places, channels: Mapping[str, Channel]) -> None:
+        self.work = work
+        self.places = places
+        self.channels = channels
+
+    def add_subscriber(
+        self,
+        *,
+        actor: Actor,
+        audience: str,
+        name: str | None = None,
+        phone: str | None = None,
+        email: str | None = None,
+        region: str | None = None,
+    ) -> int:
+        """Opt a recipient in to an audience's updates (SMS and/or email), for a region."""
+        require(actor, Perm.ADMIN, "manage subscribers")
+        phone, email = addresses.normalise_phone(phone), addresses.normalise_email(email)
+        if not phone and not email:
+            raise ValidationFailed(
+                "a subscriber needs a phone number or an email address",
+                details={"phone": "or email"},
+            )
+        problems = addresses.problems(email=email, phone=phone)
+        if problems:  # the same checks as a subscription from the status page
+            raise ValidationFailed("the subscriber could not be added", details=problems)
+        if region:
+            region = self.places.clean("regions", [region], field="region")[0]
+        with self.work.transaction() as conn:
+            return int(
+                conn.execute(
+                    subscribers.insert()
+                    .values(
+                        audience=audience,
+                        name=name,
+                        phone=phone,
+                        email=email,
+                        region=region,
+                        opted_in=True,
+                        created_at=self.work.now(),
+                        confirmed_at=self.work.now(),
+                    )
+                    .returning(subscribers.c.id)
+                ).scalar_one()
+            )
+
+    def list_subscribers(self, *, audience: str | None = None) -> list[dict[str, Any]]:
+        q = sa.select(subscribers).order_by(subscribers.c.id)
+        if audience:
+            q = q.where(subscribers.c.audience == audience)
+        with self.work.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def set_subscription(self, *, phone: str, opted_in: bool) -> int:
+        """STOP / START (or YES) by SMS: this number, in every audience; YES also confirms."""
+        with self.work.transaction() as conn:
+            return subscriptions.set_by_phone(
+                conn, phone=phone, opted_in=opted_in, now=self.work.now()
+            )
+
+    def request_subscription(
+        self,
+        *,
+        audience: str,
+        email: str | None,
+        phone: str | None,
+        region: str | None,
+        regions: tuple[str, ...],
+        channel: str,
+        message: Callable[[subscriptions.Pending], tuple[str, str]],
+        client: str = "",
+        policy: subscriptions.Policy | None = None,
+    ) -> subscriptions.Pending:
+        """Record a public subscription and queue its confirmation on ``channel``.
+
+        ``message`` turns the pending subscription (with its one-time token) into the
+        confirmation's subject and body; the web layer knows the links. The policy's limits
+        (per client, per address, global, allowed countries) apply; RateLimited past them.
+        """
+        policy = policy or subscriptions.Policy()
+        if channel not in self.channels:
+            raise ValidationFailed(
+                "subscriptions by this route are not configured",
+                details={"channel": f"no channel {channel!r}"},
+            )
+        now = self.work.now()
+        with self.work.transaction() as conn:
+            since = now - subscriptions.CLIENT_WINDOW
+            if throttle.count(conn, bucket="subscribe-client", key=client, since=since) >= (
+                policy.per_client
+            ):
+                raise RateLimited(
+                    "too many subscription requests from here: try again later",
+                    retry_after=subscriptions.CLIENT_WINDOW.total_seconds(),
+                )
+            throttle.hit(conn, bucket="subscribe-client", key=client, now=now)
+        with self.work.transaction(rearm=True) as conn:
+            pending = subscriptions.request(
+                conn,
+                audience=audience,
+                email=email,
+                phone=phone,
+                region=region,
+                regions=regions,
+                now=now,
+                policy=policy,
+            )
+            if not pending.already_confirmed and subscriptions.may_send_confirmation(
+                conn, pending, policy=policy, now=now
+            ):
+                pending = subscriptions.issue_token(conn, pending, now=now)
+                subject, body = message(pending)
+                subscriptions.send_confirmation(
+                    conn, pending, channel=channel, subject=subject, body=body, now=now
+                )
+        return pending
+
+    def confirm_subscription(self, *, token: str) -> int:
+        with self.work.transaction() as conn:
+            return subscriptions.confirm(conn, token=token, now=self.work.now())
+
+    def unsubscribe(self, *, manage_token: str) -> int:
+        with self.work.transaction() as conn:
+            return subscriptions.unsubscribe(conn, manage_token=manage_token)

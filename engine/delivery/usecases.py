@@ -1,0 +1,55 @@
+"""Delivery's use cases: receipts from providers, replay protection, the sandbox's messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.delivery import receipts
+from engine.kernel.uow import Work
+from engine.store.tables import inbound_seen, sandbox_messages
+
+
+class Delivery:
+    def __init__(self, work: Work) -> None:
+        self.work = work
+
+    def sandbox_messages(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """What the sandbox channel would have sent, newest first."""
+        m = sandbox_messages.c
+        with self.work.read() as conn:
+            rows = conn.execute(sa.select(sandbox_messages).order_by(m.id.desc()).limit(limit))
+            return [dict(r._mapping) for r in rows]
+
+    def first_sight(self, *, sid: str, kind: str) -> bool:
+        """Remember a signed inbound request's id; False if it was seen before (a replay)."""
+        if not sid:
+            return False
+        try:
+            with self.work.transaction() as conn:
+                conn.execute(
+                    inbound_seen.insert().values(sid=sid[:64], kind=kind, seen_at=self.work.now())
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def record_receipt(
+        self, *, provider_id: str, status: str, code: str | None = None, detail: str | None = None
+    ) -> bool:
+        """Apply a provider's delivery receipt (a neutral stage: accepted, sending, sent,
+        delivered, failed, read) to the outbox row it names; ``detail`` is the provider's word.
+
+        A receipt that arrives before the outbox has stored the message's id is kept and
+        applied when the id is stored; returns whether the row was found now.
+        """
+        with self.work.transaction() as conn:
+            return receipts.apply_or_keep(
+                conn,
+                provider_id=provider_id,
+                status=status,
+                code=code,
+                now=self.work.now(),
+                detail=detail,
+            )

@@ -1,0 +1,1 @@
+"""Operations: what the engine says about itself, for monitoring it (gauges, readiness)."""

@@ -1,0 +1,101 @@
+"""What resolution does to updates: pending drafts are withdrawn, and each audience that was
+told about the incident gets its closing update drafted (issue 16: everyone who heard about an
+incident hears that it is over)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from engine.kernel.journal import append_event
+from engine.playbooks.channels import Channel
+from engine.playbooks.playbook import Playbook
+from engine.store.tables import updates
+from engine.updates.flow import draft
+
+
+def withdraw_open(
+    conn: Connection, pb: Playbook, inc: Row[Any], *, actor: str, now: datetime
+) -> list[int]:
+    """Withdraw the incident's pending drafts when it resolves (closing updates stay)."""
+    rows = conn.execute(
+        sa.select(updates.c.id, updates.c.template, updates.c.revision)
+        .where(updates.c.incident_id == inc.id)
+        .where(updates.c.status.in_(("pending_approval", "expired")))
+        .with_for_update()
+    ).all()
+    gone = []
+    for r in rows:
+        tpl = pb.templates.get(r.template) if r.template else None
+        if tpl is not None and tpl.closing:
+            continue
+        conn.execute(
+            updates.update().where(updates.c.id == r.id).values(status="withdrawn", updated_at=now)
+        )
+        append_event(
+            conn,
+            incident_id=inc.id,
+            type="withdrawn",
+            actor=actor,
+            at=now,
+            data={"update": r.id, "revision": r.revision, "reason": "the incident resolved"},
+        )
+        gone.append(int(r.id))
+    return gone
+
+
+def close_out(
+    conn: Connection,
+    pb: Playbook,
+    inc: Row[Any],
+    *,
+    actor: str,
+    role: str,
+    channels: Mapping[str, Channel],
+    now: datetime,
+) -> list[int]:
+    """When the incident resolves, draft each audience's resolution update (``pb.resolved``)
+    for every audience — and language — that was told about it: it goes out at once where the
+    playbook lets it (pre-approved, or no approval), else it waits for approval like any
+    update. An audience that already has that closing update drafted is not drafted again."""
+    u = updates.c
+    heard = conn.execute(
+        sa.select(u.audience, u.locale)
+        .where(u.incident_id == inc.id, u.published_at.is_not(None), u.author != "system")
+        .distinct()
+    ).all()
+    drafted = {
+        (r.audience, r.template)
+        for r in conn.execute(
+            sa.select(u.audience, u.template).where(
+                u.incident_id == inc.id, u.status.not_in(("withdrawn", "rejected"))
+            )
+        )
+    }
+    out: list[int] = []
+    for audience, locale in sorted({(r.audience, r.locale) for r in heard}):
+        name = pb.resolved.get(audience)
+        if name is None or (audience, name) in drafted:
+            continue
+        body = pb.templates[name].body
+        lang = locale if locale in body else next(iter(body))
+        drafted.add((audience, name))  # once per audience, in the first language it heard
+        uid, _ = draft(
+            conn,
+            pb,
+            inc,
+            actor=actor,
+            audience=audience,
+            template=name,
+            body=None,
+            locale=lang,
+            channels=channels,
+            now=now,
+            role=role,
+        )
+        out.append(uid)
+    return out

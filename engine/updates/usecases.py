@@ -1,0 +1,146 @@
+"""Operational updates' use cases: draft, revise, approve, reject; read one or a list."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from engine.kernel.errors import Forbidden, NotFound
+from engine.kernel.models import Actor
+from engine.kernel.records import incident_row
+from engine.kernel.roles import Perm, require
+from engine.kernel.uow import Work
+from engine.playbooks.catalog import Catalog
+from engine.playbooks.channels import Channel
+from engine.playbooks.playbook import Playbook
+from engine.store.tables import updates
+from engine.updates import flow as update_flow
+from engine.updates import publishing
+
+
+class Updates:
+    def __init__(self, work: Work, *, catalog: Catalog, channels: Mapping[str, Channel]) -> None:
+        self.work = work
+        self.catalog = catalog
+        self.channels = channels
+
+    def draft_update(
+        self,
+        *,
+        actor: Actor,
+        incident_id: int,
+        audience: str,
+        template: str | None = None,
+        body: str | None = None,
+        locale: str = "en",
+    ) -> dict[str, Any]:
+        """Draft an update from a template or free text; pre-approved ones go out at once."""
+        require(actor, Perm.DRAFT, "draft updates")
+        now = self.work.now()
+        with self.work.transaction(rearm=True) as conn:
+            row = incident_row(conn, incident_id, lock=True)
+            pb = self.catalog.pinned(conn, row.playbook_version)
+            uid, _ = update_flow.draft(
+                conn,
+                pb,
+                row,
+                actor=actor.name,
+                audience=audience,
+                template=template,
+                body=body,
+                locale=locale,
+                channels=self.channels,
+                now=now,
+                role=actor.role,
+            )
+        return self.get_update(update_id=uid)
+
+    def revise_update(
+        self,
+        *,
+        actor: Actor,
+        update_id: int,
+        body: str | None = None,
+        channel_texts: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Edit a draft: a new revision, so earlier approvals no longer count."""
+        require(actor, Perm.DRAFT, "edit updates")
+        with self.work.transaction() as conn:
+            row, pb = self._update_incident(conn, update_id)
+            update_flow.revise(
+                conn,
+                pb,
+                row,
+                update_id=update_id,
+                actor=actor.name,
+                body=body,
+                channel_texts=dict(channel_texts or {}),
+                channels=self.channels,
+                now=self.work.now(),
+            )
+        return self.get_update(update_id=update_id)
+
+    def approve_update(
+        self, *, actor: Actor, update_id: int, revision: int, override_reason: str | None = None
+    ) -> dict[str, Any]:
+        """Approve one exact revision; the update is published when approval lands."""
+        if actor.role == "automation":
+            raise Forbidden("automation may never approve an update")
+        with self.work.transaction(rearm=True) as conn:
+            row, pb = self._update_incident(conn, update_id)
+            update_flow.approve(
+                conn,
+                pb,
+                row,
+                update_id=update_id,
+                actor=actor.name,
+                role=actor.role,
+                revision=revision,
+                override_reason=override_reason,
+                channels=self.channels,
+                now=self.work.now(),
+            )
+        return self.get_update(update_id=update_id)
+
+    def reject_update(self, *, actor: Actor, update_id: int, reason: str) -> dict[str, Any]:
+        require(actor, Perm.APPROVE, "reject updates")
+        with self.work.transaction() as conn:
+            row, _ = self._update_incident(conn, update_id)
+            update_flow.reject(
+                conn,
+                row,
+                update_id=update_id,
+                actor=actor.name,
+                reason=reason,
+                now=self.work.now(),
+            )
+        return self.get_update(update_id=update_id)
+
+    def _update_incident(self, conn: Connection, update_id: int) -> tuple[Row[Any], Playbook]:
+        found = conn.execute(sa.select(updates.c.incident_id).where(updates.c.id == update_id))
+        incident_id = found.scalar()
+        if incident_id is None:
+            raise NotFound(f"no update {update_id}")
+        row = incident_row(conn, incident_id, lock=True)
+        return row, self.catalog.pinned(conn, row.playbook_version)
+
+    def get_update(self, *, update_id: int) -> dict[str, Any]:
+        with self.work.read() as conn:
+            row = conn.execute(sa.select(updates).where(updates.c.id == update_id)).first()
+            if row is None:
+                raise NotFound(f"no update {update_id}")
+            return publishing.update_json(conn, row)
+
+    def list_updates(
+        self, *, status: str | None = None, incident_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        q = sa.select(updates).order_by(updates.c.id.desc())
+        if status:
+            q = q.where(updates.c.status == status)
+        if incident_id is not None:
+            q = q.where(updates.c.incident_id == incident_id)
+        with self.work.read() as conn:
+            return [publishing.update_json(conn, r) for r in conn.execute(q).all()]
