@@ -15,13 +15,14 @@ from engine.paging.ladder import (
     PlaybookFor,
     ladder_is_live,
     lock_incident,
+    notify_role,
     send_notice,
     send_pages,
 )
 from engine.paging.roster import quiet_until
 from engine.paging.rosterdb import Person, people_for, person_of
 from engine.playbooks.channels import Channel
-from engine.playbooks.playbook import Escalation, EscalationStep, Target
+from engine.playbooks.playbook import Escalation, EscalationStep
 from engine.store.tables import incidents, users
 from engine.timers import schedule as timers
 
@@ -170,19 +171,17 @@ class Effects:
         level = int(p["level"])
         roles = pb.cadence_remind
         role = roles[min(level - 1, len(roles) - 1)]
-        people = people_for(conn, Target("role", role), at=now)
         message = (
             f"a public update was due at {due:%H:%M} UTC and none has gone out."
             if level == 1
             else f"a public update is overdue since {due:%H:%M} UTC and {roles[0]} has not "
             "published one."
         )
-        reached, missing = send_notice(
+        reached, missing = notify_role(
             conn,
             pb,
             inc,
-            people=people,
-            prefer=("sms", "email"),
+            role=role,
             channels=self.channels,
             now=now,
             key=timer.dedupe_key,

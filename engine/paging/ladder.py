@@ -80,14 +80,12 @@ def tell_stakeholders(
     who was reached, per role, for the ``declared`` event."""
     told: dict[str, dict[str, list[str]]] = {}
     for role in pb.stakeholders:
-        people = people_for(conn, Target("role", role), at=now)
         severity = pb.severities.get(inc.severity, inc.severity)
-        reached, missing = send_notice(
+        reached, missing = notify_role(
             conn,
             pb,
             inc,
-            people=people,
-            prefer=("sms", "email"),
+            role=role,
             channels=channels,
             now=now,
             key=f"declared:{inc.id}:{role}",
@@ -218,6 +216,33 @@ def send_notice(
         key=key,
         why=why,
         kind="notice",
+        message=message,
+    )
+
+
+def notify_role(
+    conn: Connection,
+    pb: Playbook,
+    inc: Row[Any],
+    *,
+    role: str,
+    channels: dict[str, Channel],
+    now: datetime,
+    key: str,
+    why: str,
+    message: str,
+) -> tuple[list[str], list[str]]:
+    """Send a notice to whoever holds roster ``role`` now, by SMS (else email)."""
+    return send_notice(
+        conn,
+        pb,
+        inc,
+        people=people_for(conn, Target("role", role), at=now),
+        prefer=("sms", "email"),
+        channels=channels,
+        now=now,
+        key=key,
+        why=why,
         message=message,
     )
 

@@ -10,9 +10,8 @@ from sqlalchemy.engine import Connection, Row
 
 from engine.kernel.journal import append_event
 from engine.paging import ladder as paging
-from engine.paging.rosterdb import people_for
 from engine.playbooks.channels import Channel
-from engine.playbooks.playbook import COMMS_LEAD_ROLE, Audience, Target
+from engine.playbooks.playbook import COMMS_LEAD_ROLE, Audience
 from engine.store.tables import (
     incidents,
     updates,
@@ -79,13 +78,11 @@ def make_handlers(playbook_for: Any, channels: dict[str, Channel]) -> dict[str, 
             )
             return "expired"
         role = aud.backup_approver or COMMS_LEAD_ROLE
-        people = people_for(conn, Target("role", role), at=now)
-        reached, missing = paging.send_notice(
+        reached, missing = paging.notify_role(
             conn,
             pb,
             inc,
-            people=people,
-            prefer=("sms", "email"),
+            role=role,
             channels=channels,
             now=now,
             key=timer.dedupe_key,
