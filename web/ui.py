@@ -185,6 +185,11 @@ def incident(incident_id: int) -> Any:
     triggers = [t for t in pb.transitions_from(inc.state) if not (can_ack and t.trigger == until)]
     timeline = core.incidents.timeline(incident_id=incident_id)
     now = core.clock.now()
+    freezes = [
+        f | {"held": core.calendar.list_posts(held_by=f["id"], per_page=20)[0]}
+        for f in core.calendar.list_freezes(incident_id=incident_id)
+    ]
+    updates = core.updates.list_updates(incident_id=incident_id)
     return render_template(
         "incident.html",
         incident=inc,
@@ -194,18 +199,31 @@ def incident(incident_id: int) -> Any:
         escalation=core.incidents.escalation_status(inc),
         due=due_in(inc.next_update_due_at, now),
         pages=[e for e in timeline if e.type in ("paged", "escalation_exhausted")][-6:],
-        freezes=[
-            f | {"held": core.calendar.list_posts(held_by=f["id"], per_page=20)[0]}
-            for f in core.calendar.list_freezes(incident_id=incident_id)
-        ],
+        freezes=freezes,
         can_lift=may(user.role, Perm.LIFT_FREEZE),
-        updates=_update_views(core.updates.list_updates(incident_id=incident_id), user),
+        updates=_update_views(updates, user),
+        still_open=_still_open(updates, freezes) if inc.state in pb.final else [],
         can_draft=may(user.role, Perm.DRAFT) and inc.resolved_at is None,
         can_transition=may(user.role, Perm.TRANSITION),
         can_ack=can_ack,
         age=ago(inc.declared_at, core.clock.now()),
         monitoring_offer=_monitoring_offer(timeline, inc.resolved_at is None),
     )
+
+
+def _still_open(updates: list[dict[str, Any]], freezes: list[dict[str, Any]]) -> list[str]:
+    """What a resolved incident still leaves to do: updates waiting, freezes and held posts."""
+    out = [
+        f"Update #{u['id']} for {u['audience']} waits for approval."
+        for u in updates
+        if u["status"] == "pending_approval"
+    ]
+    for f in freezes:
+        if f["lifted_at"] is None:
+            held = len(f["held"])
+            posts = f" and holds {held} post(s)" if held else ""
+            out.append(f"Promo freeze {f['id']} is still active{posts}: lift it below when due.")
+    return out
 
 
 def _monitoring_offer(timeline: list[Any], open_: bool) -> dict[str, Any] | None:

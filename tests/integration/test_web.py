@@ -734,3 +734,25 @@ def test_draft_and_approve_from_the_pages(app: Flask, svc: Crisis, tokens: dict[
     page = comms.get(f"/incidents/{iid}").get_data(as_text=True)
     assert "Delivered <b" in page and 'data-count="pending">' in page
     assert svc.updates.get_update(update_id=uid)["approvals"][0]["by"] == "comms"
+
+
+def test_a_resolved_incident_page_says_what_is_still_open(app: Flask, svc: Crisis) -> None:
+    """Issue 16: after resolution "Next" said "nothing further to do" while the closing update
+    waited for approval and the promo freeze still held. It says what is still open."""
+    from tests.conftest import COMMS, OPERATOR
+
+    svc.audience.add_subscriber(actor=ADMIN, audience="passengers", phone="+15555550199")
+    iid = svc.incidents.declare(
+        actor=OPERATOR, playbook="rail-disruption", severity="sev1", title="Lille"
+    ).id
+    svc.updates.draft_update(
+        actor=OPERATOR, incident_id=iid, audience="passengers", template="holding"
+    )
+    svc.incidents.fire(actor=COMMS, incident_id=iid, trigger="acknowledge")
+    svc.incidents.fire(actor=COMMS, incident_id=iid, trigger="resolve")
+    client = app.test_client()
+    login(client, "viewer")
+    page = client.get(f"/incidents/{iid}").get_data(as_text=True)
+    assert "Still open:" in page and "nothing further to do" not in page
+    assert "for passengers waits for approval" in page
+    assert "Promo freeze 1 is still active" in page
