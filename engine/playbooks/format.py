@@ -32,6 +32,7 @@ from engine.playbooks.located import (
     check_name,
     describe,
     one_of,
+    one_or_many,
     shape,
     valid_if,
 )
@@ -56,10 +57,6 @@ Duration = Annotated[
 ]
 
 
-def _source(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
 def _state_or_any(value: Any) -> str:
     return ANY_STATE if value == ANY_STATE else check_name(value)
 
@@ -67,7 +64,7 @@ def _state_or_any(value: Any) -> str:
 StateOrAny = Annotated[str, BeforeValidator(_state_or_any)]
 Sources = Annotated[
     list[StateOrAny],
-    BeforeValidator(_source),
+    BeforeValidator(one_or_many),
     WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
 ]
 

@@ -14,6 +14,7 @@ as code in each format's loader, on the validated model, with ``Located.node`` t
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from functools import cache
 from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from pydantic import (
@@ -56,7 +57,8 @@ def _is_name(value: str) -> bool:
     return 0 < len(value) <= 64 and all(c.isalnum() or c in "_-" for c in value)
 
 
-def _one_or_many(value: Any) -> Any:
+def one_or_many(value: Any) -> Any:
+    """A lone scalar stands for a list of one."""
     return [value] if isinstance(value, str) else value
 
 
@@ -73,7 +75,7 @@ Name = Annotated[
 # A list of names, or one name alone.
 Names = Annotated[
     list[Name],
-    BeforeValidator(_one_or_many),
+    BeforeValidator(one_or_many),
     WithJsonSchema(
         {
             "anyOf": [
@@ -240,6 +242,7 @@ def _in_data(data: Any, loc: Loc) -> Loc:
     return tuple(out)
 
 
+@cache
 def partial(model: type[M]) -> type[BaseModel]:
     """``model`` with every field optional (None), validators kept: for the parts that passed."""
     fields: dict[str, Any] = {}
@@ -308,11 +311,6 @@ def _message(model: type[BaseModel], loc: Loc, err: Any) -> str:
         "missing": lambda: "is required",
         "string_type": lambda: f"expected a non-empty string, got {describe(value)}",
         "string_too_short": lambda: f"expected a non-empty string, got {describe(value)}",
-        "string_pattern_mismatch": lambda: (
-            f"expected a name of letters, digits, '_' or '-', got {describe(value)}"
-            if ctx.get("pattern") == NAME_PATTERN
-            else f"expected text matching {ctx.get('pattern')}, got {describe(value)}"
-        ),
         "dict_type": lambda: f"expected a mapping, got {describe(value)}",
         "model_type": lambda: f"expected a mapping, got {describe(value)}",
         "model_attributes_type": lambda: f"expected a mapping, got {describe(value)}",
