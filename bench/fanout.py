@@ -69,7 +69,7 @@ def engine_run(
         channels=channels,
     )
     with store.transaction() as conn:
-        from engine.store.tables import subscribers
+        from engine.schema import subscribers
 
         now = SystemClock().now()
         conn.execute(

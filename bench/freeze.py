@@ -32,8 +32,8 @@ from engine.kernel.models import Actor  # noqa: E402
 from engine.kernel.ports import SystemClock  # noqa: E402
 from engine.playbooks.catalog import Catalog  # noqa: E402
 from engine.playbooks.channels import load_channels  # noqa: E402
+from engine.schema import posts  # noqa: E402
 from engine.store import Store  # noqa: E402
-from engine.store.tables import posts  # noqa: E402
 
 OPERATOR = Actor("bench", "operator")
 CHANNELS = ["twitter", "facebook", "instagram", "newsletter"]

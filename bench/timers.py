@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench._pg import base_url, schema_url  # noqa: E402
 from engine.kernel.ports import SystemClock  # noqa: E402
+from engine.schema import timers  # noqa: E402
 from engine.store import Store  # noqa: E402
-from engine.store.tables import timers  # noqa: E402
 from web.alarm import AlarmClock  # noqa: E402
 
 START_DELAY = 5.0  # seconds before the first timer falls due: time for processes to start

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine.accounts._tables import api_tokens, users
 from engine.accounts.rules import (
     TOKEN_SCOPES,
     TOKEN_USE_RESOLUTION,
@@ -21,7 +22,6 @@ from engine.kernel.records import user_of
 from engine.kernel.roles import Perm, require
 from engine.kernel.security import hash_password, new_token, token_digest, verify_password
 from engine.kernel.uow import Work
-from engine.store.tables import api_tokens, users
 
 
 class Accounts:

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
+from engine.audience._tables import subscribers
 from engine.delivery import outbox
 from engine.kernel import addresses, keys, throttle
 from engine.kernel.errors import NotFound, RateLimited, ValidationFailed
 from engine.kernel.security import token_digest
 from engine.playbooks.places import key as places_key
-from engine.store.tables import subscribers
 
 RESEND_AFTER = timedelta(minutes=10)
 
@@ -261,3 +262,15 @@ def opt_out(conn: Connection, subscriber_id: int) -> None:
     conn.execute(
         subscribers.update().where(subscribers.c.id == subscriber_id).values(opted_in=False)
     )
+
+
+def reachable(conn: Connection, *, audience: str, regions: Sequence[str]) -> list[Row[Any]]:
+    """The audience's confirmed, opted-in subscribers in ``regions`` (all, if none given);
+    a subscriber without a region hears about every region."""
+    sub = subscribers.c
+    q = sa.select(subscribers).where(
+        sub.audience == audience, sub.opted_in.is_(True), sub.confirmed_at.is_not(None)
+    )
+    if regions:
+        q = q.where(sa.or_(sub.region.is_(None), sub.region.in_(list(regions))))
+    return list(conn.execute(q).all())

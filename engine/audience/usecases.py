@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.audience import subscriptions
+from engine.audience._tables import subscribers
 from engine.kernel import addresses, throttle
 from engine.kernel.errors import RateLimited, ValidationFailed
 from engine.kernel.models import Actor
@@ -15,7 +16,6 @@ from engine.kernel.roles import Perm, require
 from engine.kernel.uow import Work
 from engine.playbooks.channels import Channel
 from engine.playbooks.places import Places
-from engine.store.tables import subscribers
 
 
 class Audience:

@@ -15,15 +15,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from engine.calendar._tables import freeze_gate, freezes, posts
 from engine.calendar.rules import PostFacts, Scope, after_lift, holding, matches
 from engine.delivery import outbox
 from engine.kernel.errors import Conflict, NotFound, ValidationFailed
 from engine.kernel.journal import append_event
 from engine.kernel.ports import OutboundMessage
+from engine.kernel.records import incident_row, lock_incident
 from engine.playbooks.channels import Channel, endpoint
 from engine.playbooks.places import key as places_key
 from engine.playbooks.playbook import Playbook
-from engine.store.tables import freeze_gate, freezes, incidents, posts
 
 
 def playbook_freeze(
@@ -90,6 +91,31 @@ def active_scopes(conn: Connection) -> dict[int, Scope]:
         sa.select(freezes.c.id, freezes.c.scope).where(freezes.c.lifted_at.is_(None))
     )
     return {r.id: Scope.from_json(r.scope) for r in rows}
+
+
+def freeze_ids_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[int]]:
+    """Each incident's freezes (ids, oldest first), for the incidents ``ids``."""
+    out: dict[int, list[int]] = {}
+    if ids:
+        q = (
+            sa.select(freezes.c.incident_id, freezes.c.id)
+            .where(freezes.c.incident_id.in_(list(ids)))
+            .order_by(freezes.c.id)
+        )
+        for incident_id, fid in conn.execute(q).all():
+            out.setdefault(int(incident_id), []).append(int(fid))
+    return out
+
+
+def counts(conn: Connection) -> tuple[int, int]:
+    """(active freezes, held posts)."""
+    active = conn.execute(
+        sa.select(sa.func.count()).select_from(freezes).where(freezes.c.lifted_at.is_(None))
+    ).scalar_one()
+    held = conn.execute(
+        sa.select(sa.func.count()).select_from(posts).where(posts.c.state == "held")
+    ).scalar_one()
+    return int(active), int(held)
 
 
 def facts(row: Row[Any]) -> PostFacts:
@@ -176,9 +202,7 @@ def lift_freeze(
     if f.lifted_at is not None:
         raise Conflict(f"freeze {freeze_id} was already lifted by {f.lifted_by}")
     if f.incident_id is not None and f.cooldown_seconds and not force:
-        inc = conn.execute(
-            sa.select(incidents.c.resolved_at).where(incidents.c.id == f.incident_id)
-        ).one()
+        inc = incident_row(conn, f.incident_id, lock=False)
         until = inc.resolved_at + timedelta(seconds=f.cooldown_seconds) if inc.resolved_at else None
         if until is not None and now < until:
             raise Conflict(
@@ -212,9 +236,7 @@ def lift_freeze(
         key = "still_held" if still else ("review" if d.review else d.state)
         outcome[key] += 1
     if f.incident_id is not None:
-        conn.execute(
-            sa.select(incidents.c.id).where(incidents.c.id == f.incident_id).with_for_update()
-        )
+        lock_incident(conn, f.incident_id)
         append_event(
             conn,
             incident_id=f.incident_id,

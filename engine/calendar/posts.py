@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from engine.calendar._tables import posts
 from engine.calendar.freezes import active_scopes, facts, gate_share
 from engine.calendar.rules import holding
 from engine.delivery import outbox
@@ -28,7 +29,6 @@ from engine.kernel.text import PROBLEM, UNSTORABLE
 from engine.playbooks.channels import Channel, endpoint
 from engine.playbooks.places import Places
 from engine.store import Store
-from engine.store.tables import posts
 
 POST_MEDIA = ("social", "newsletter")
 MAX_BODY = 5000

@@ -11,6 +11,8 @@ from sqlalchemy.engine import Row
 
 from engine.calendar import freezes
 from engine.calendar import posts as posts_
+from engine.calendar._tables import freezes as freeze_table
+from engine.calendar._tables import posts
 from engine.calendar.rules import Scope
 from engine.kernel.errors import NotFound, ValidationFailed
 from engine.kernel.models import Actor
@@ -20,8 +22,6 @@ from engine.kernel.uow import Work
 from engine.playbooks.channels import Channel
 from engine.playbooks.places import Places
 from engine.playbooks.playbook import ON_LIFT
-from engine.store.tables import freezes as freeze_table
-from engine.store.tables import posts
 
 POST_STATES = ("scheduled", "held", "published", "cancelled", "failed")
 

@@ -20,13 +20,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.delivery import receipts
+from engine.delivery._tables import deliveries
 from engine.kernel import keys
 from engine.kernel.errors import SendFailed
 from engine.kernel.journal import append_event
 from engine.kernel.ports import OutboundMessage, Receipt
+from engine.kernel.records import lock_incident
 from engine.store import Store
 from engine.store.queries import insert_ignore
-from engine.store.tables import deliveries, incidents
 
 BASE_DELAY = 2.0
 MAX_DELAY = 300.0
@@ -300,11 +301,7 @@ def record_failure(
             _after_final_failure(conn, claimed, error, owners, now=now)
         if status != "pending" and claimed.incident_id is not None:
             # Never swallow a failed send: the incident's timeline says who was not reached.
-            conn.execute(
-                sa.select(incidents.c.id)
-                .where(incidents.c.id == claimed.incident_id)
-                .with_for_update()
-            )
+            lock_incident(conn, claimed.incident_id)
             m = claimed.message
             append_event(
                 conn,

@@ -15,8 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from engine.delivery._tables import deliveries, early_receipts
 from engine.kernel.journal import append_event
-from engine.store.tables import deliveries, early_receipts, incidents
+from engine.kernel.records import lock_incident
 
 KEEP_EARLY = timedelta(days=1)
 # Provider-neutral stages (notifiers translate their provider's words into these); a receipt
@@ -116,9 +117,7 @@ def _apply(
         new = None
     conn.execute(deliveries.update().where(deliveries.c.id == row.id).values(**values))
     if new == "failed" and row.incident_id is not None:
-        conn.execute(
-            sa.select(incidents.c.id).where(incidents.c.id == row.incident_id).with_for_update()
-        )
+        lock_incident(conn, row.incident_id)
         append_event(
             conn,
             incident_id=row.incident_id,

@@ -7,9 +7,9 @@ update, with no credentials and nothing leaving the machine.
 
 from __future__ import annotations
 
+from engine.delivery._tables import sandbox_messages
 from engine.kernel.ports import Clock, OutboundMessage, Receipt
 from engine.store import Store
-from engine.store.tables import sandbox_messages
 
 
 class SandboxNotifier:

@@ -7,8 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.delivery import receipts
+from engine.delivery._tables import inbound_seen, sandbox_messages
 from engine.kernel.uow import Work
-from engine.store.tables import inbound_seen, sandbox_messages
 
 
 class Delivery:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
-
 from engine.kernel import keys
+from engine.kernel.journal import chains, rewrite_chain
 from engine.kernel.records import event_of
 from engine.kernel.timeline import GENESIS, event_hash, verify_chain
 from engine.kernel.uow import Work
-from engine.store.tables import events, incidents
 
 
 class Audit:
@@ -24,7 +18,7 @@ class Audit:
         findings: list[str] = []
         with self.work.read() as conn:
             key = keys.of(conn).audit
-            for head, rows in _chains(conn):
+            for head, rows in chains(conn):
                 findings += verify_chain(
                     head.id,
                     [event_of(r) for r in rows],
@@ -44,7 +38,7 @@ class Audit:
         findings: list[str] = []
         with self.work.transaction() as conn:
             key = keys.of(conn).audit
-            for head, rows in _chains(conn, lock=True):
+            for head, rows in chains(conn, lock=True):
                 evs = [event_of(r) for r in rows]
                 kw = {"head_seq": head.last_seq, "head_hash": head.last_hash}
                 if not verify_chain(head.id, evs, **kw, key=key):
@@ -54,6 +48,7 @@ class Audit:
                     findings += broken
                     continue
                 prev = GENESIS
+                hashes: list[tuple[int, str, str]] = []
                 for r, e in zip(rows, evs, strict=True):
                     h = event_hash(
                         incident_id=head.id,
@@ -65,26 +60,8 @@ class Audit:
                         prev_hash=prev,
                         key=key,
                     )
-                    conn.execute(
-                        events.update().where(events.c.id == r.id).values(prev_hash=prev, hash=h)
-                    )
+                    hashes.append((r.id, prev, h))
                     prev = h
-                conn.execute(
-                    incidents.update().where(incidents.c.id == head.id).values(last_hash=prev)
-                )
+                rewrite_chain(conn, head.id, hashes)
                 signed += 1
         return signed, findings
-
-
-def _chains(conn: Connection, *, lock: bool = False) -> Iterator[tuple[Any, list[Row[Any]]]]:
-    """Each incident's chain head and its events in order."""
-    q = sa.select(incidents.c.id, incidents.c.last_seq, incidents.c.last_hash).order_by(
-        incidents.c.id
-    )
-    for head in conn.execute(q.with_for_update() if lock else q).all():
-        rows = conn.execute(
-            sa.select(events)
-            .where(events.c.incident_id == head.id)
-            .order_by(events.c.seq, events.c.id)
-        ).all()
-        yield head, list(rows)

@@ -20,7 +20,7 @@ from engine.incidents.reads import IncidentReads, may_acknowledge
 from engine.kernel.errors import Conflict, ValidationFailed
 from engine.kernel.journal import append_event
 from engine.kernel.models import Actor, Incident
-from engine.kernel.records import incident_row
+from engine.kernel.records import incident_row, insert_incident, update_incident
 from engine.kernel.roles import Perm, require
 from engine.kernel.uow import Work
 from engine.paging import ladder as paging
@@ -28,8 +28,6 @@ from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
 from engine.playbooks.places import Places
 from engine.playbooks.playbook import Playbook
-from engine.public import projection as public
-from engine.store.tables import incidents
 from engine.timers import schedule as timers
 from engine.updates import closing
 
@@ -95,24 +93,19 @@ class Incidents(IncidentReads):
     ) -> int:
         """Insert a validated incident: timeline, ladder, freeze and cadence, in ``conn``."""
         self.catalog.record(conn, pb, now=now)
-        incident_id = int(
-            conn.execute(
-                incidents.insert()
-                .values(
-                    playbook_id=pb.id,
-                    playbook_version=pb.version,
-                    title=title,
-                    severity=severity,
-                    state=pb.initial,
-                    regions=list(regions),
-                    services=list(services),
-                    summary=summary,
-                    declared_by=actor.name,
-                    declared_at=now,
-                    updated_at=now,
-                )
-                .returning(incidents.c.id)
-            ).scalar_one()
+        incident_id = insert_incident(
+            conn,
+            playbook_id=pb.id,
+            playbook_version=pb.version,
+            title=title,
+            severity=severity,
+            state=pb.initial,
+            regions=list(regions),
+            services=list(services),
+            summary=summary,
+            declared_by=actor.name,
+            declared_at=now,
+            updated_at=now,
         )
         row = incident_row(conn, incident_id, lock=False)
         told = paging.tell_stakeholders(
@@ -182,11 +175,7 @@ class Incidents(IncidentReads):
                 raise Conflict(f"INC-{row.id} is already acknowledged by {row.owner}")
             if row.state in pb.final:
                 raise Conflict(f"INC-{row.id} is already {row.state}")
-            conn.execute(
-                incidents.update()
-                .where(incidents.c.id == row.id)
-                .values(owner=actor.name, acknowledged_at=now, updated_at=now)
-            )
+            update_incident(conn, row.id, owner=actor.name, acknowledged_at=now, updated_at=now)
             append_event(
                 conn,
                 incident_id=row.id,
@@ -238,11 +227,7 @@ class Incidents(IncidentReads):
             if problems:
                 raise ValidationFailed("the incident could not be changed", details=problems)
             if changes:
-                conn.execute(
-                    incidents.update()
-                    .where(incidents.c.id == row.id)
-                    .values(updated_at=now, **changes)
-                )
+                update_incident(conn, row.id, updated_at=now, **changes)
                 before = {k: rules.json_value(getattr(row, k)) for k in changes}
                 append_event(
                     conn,
@@ -288,7 +273,7 @@ class Incidents(IncidentReads):
         values: dict[str, Any] = {"state": dest, "updated_at": now}
         if dest in pb.final:
             values["resolved_at"] = now
-        conn.execute(incidents.update().where(incidents.c.id == row.id).values(**values))
+        update_incident(conn, row.id, **values)
         data: dict[str, Any] = {"trigger": trigger, "from": row.state, "to": dest}
         if guard:
             data["guard"] = guard
@@ -306,9 +291,7 @@ class Incidents(IncidentReads):
             paging.stop_ladder(conn, incident_id=row.id, now=now)
         if dest in pb.final:
             timers.cancel_pending(conn, incident_id=row.id, kinds=paging.CADENCE_KINDS)
-            conn.execute(
-                incidents.update().where(incidents.c.id == row.id).values(next_update_due_at=None)
-            )
+            update_incident(conn, row.id, next_update_due_at=None)
             append_event(
                 conn,
                 incident_id=row.id,
@@ -318,7 +301,7 @@ class Incidents(IncidentReads):
                 data={"state": dest},
             )
             closing.withdraw_open(conn, pb, row, actor=actor.name, now=now)
-            public.announce_resolution(conn, pb, row, state=dest, actor=actor.name, now=now)
+            closing.announce_resolution(conn, pb, row, state=dest, actor=actor.name, now=now)
             closing.close_out(  # drafted by the playbook: the resolver may approve it
                 conn,
                 pb,

@@ -33,11 +33,6 @@ class Incident:
     owner: str | None = None
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
-    ladder_generation: int = 0
-    ladder_started_at: datetime | None = None
-    ladder_stopped_at: datetime | None = None
-    escalation_step: str | None = None
-    escalation_exhausted: bool = False
     last_public_update_at: datetime | None = None
     next_update_due_at: datetime | None = None
 
@@ -60,11 +55,6 @@ class Incident:
             owner=r.owner,
             acknowledged_at=r.acknowledged_at,
             resolved_at=r.resolved_at,
-            ladder_generation=r.ladder_generation,
-            ladder_started_at=r.ladder_started_at,
-            ladder_stopped_at=r.ladder_stopped_at,
-            escalation_step=r.escalation_step,
-            escalation_exhausted=bool(r.escalation_exhausted),
             last_public_update_at=r.last_public_update_at,
             next_update_due_at=r.next_update_due_at,
         )

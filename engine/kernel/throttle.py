@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine.store.tables import throttle_hits
+from engine.kernel._tables import throttle_hits
 
 KEEP = timedelta(days=1)  # the longest window any limit uses
 _PRUNE_EVERY = 200

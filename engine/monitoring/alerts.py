@@ -18,9 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from engine.kernel.records import find_incident
+from engine.monitoring._tables import monitor_alerts, monitor_groups
 from engine.playbooks.playbook import MonitoringTrigger, Playbook
 from engine.store.queries import insert_ignore
-from engine.store.tables import incidents, monitor_alerts, monitor_groups
 
 
 @dataclass(frozen=True)
@@ -114,11 +115,7 @@ def open_incident_of(conn: Connection, group: Row[Any], playbook_id: str) -> int
     """The group's incident if it is still open and runs the same playbook."""
     if group.incident_id is None:
         return None
-    row = conn.execute(
-        sa.select(incidents.c.id, incidents.c.resolved_at, incidents.c.playbook_id).where(
-            incidents.c.id == group.incident_id
-        )
-    ).first()
+    row = find_incident(conn, group.incident_id, lock=False)
     if row is None or row.resolved_at is not None or row.playbook_id != playbook_id:
         return None
     return int(row.id)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
+from engine.calendar import freezes
+from engine.delivery import ledger
+from engine.kernel.records import open_by_severity
 from engine.kernel.uow import Work
-from engine.store.tables import deliveries, freezes, incidents, posts, timers
+from engine.timers import schedule as timers
 
 
 @dataclass(frozen=True)
@@ -26,29 +27,11 @@ class Operations:
     def gauges(self) -> Gauges:
         """A handful of grouped counts on one connection."""
         with self.work.read() as conn:
-            open_ = conn.execute(
-                sa.select(incidents.c.severity, sa.func.count())
-                .where(incidents.c.resolved_at.is_(None))
-                .group_by(incidents.c.severity)
-            ).all()
-            outbox = conn.execute(
-                sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
-            ).all()
-            active = conn.execute(
-                sa.select(sa.func.count()).select_from(freezes).where(freezes.c.lifted_at.is_(None))
-            ).scalar_one()
-            held = conn.execute(
-                sa.select(sa.func.count()).select_from(posts).where(posts.c.state == "held")
-            ).scalar_one()
-            pending = conn.execute(
-                sa.select(timers.c.kind, sa.func.count())
-                .where(timers.c.state == "pending")
-                .group_by(timers.c.kind)
-            ).all()
-        return Gauges(
-            open_incidents={str(r[0]): int(r[1]) for r in open_},
-            deliveries={str(r[0]): int(r[1]) for r in outbox},
-            active_freezes=int(active),
-            held_posts=int(held),
-            pending_timers={str(r[0]): int(r[1]) for r in pending},
-        )
+            active, held = freezes.counts(conn)
+            return Gauges(
+                open_incidents=open_by_severity(conn),
+                deliveries=ledger.counts_by_status(conn),
+                active_freezes=active,
+                held_posts=held,
+                pending_timers=timers.pending_by_kind(conn),
+            )

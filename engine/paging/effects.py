@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from engine.accounts import people as accounts
 from engine.kernel.journal import append_event
-from engine.paging import escalation
+from engine.paging import escalation, state
 from engine.paging.ladder import (
     PlaybookFor,
     ladder_is_live,
@@ -23,7 +23,6 @@ from engine.paging.roster import quiet_until
 from engine.paging.rosterdb import Person, people_for, person_of
 from engine.playbooks.channels import Channel
 from engine.playbooks.playbook import Escalation, EscalationStep
-from engine.store.tables import incidents, users
 from engine.timers import schedule as timers
 
 
@@ -48,7 +47,7 @@ class Effects:
     def step(self, conn: Connection, timer: Row[Any], now: datetime) -> str:
         p = timer.payload
         inc = lock_incident(conn, timer.incident_id)
-        if inc is None or not ladder_is_live(inc, p["generation"]):
+        if inc is None or not ladder_is_live(conn, inc, p["generation"]):
             return "skipped"
         pb = self.playbook_for(conn, inc.playbook_version)
         ladder: Escalation | None = pb.escalation
@@ -69,9 +68,7 @@ class Effects:
             key=timer.dedupe_key,
             why=f"step {ref.label}",
         )
-        conn.execute(
-            incidents.update().where(incidents.c.id == inc.id).values(escalation_step=ref.label)
-        )
+        state.reached(conn, inc.id, step=ref.label)
         append_event(
             conn,
             incident_id=inc.id,
@@ -91,9 +88,9 @@ class Effects:
     def deferred_page(self, conn: Connection, timer: Row[Any], now: datetime) -> str:
         p = timer.payload
         inc = lock_incident(conn, timer.incident_id)
-        if inc is None or not ladder_is_live(inc, p["generation"]):
+        if inc is None or not ladder_is_live(conn, inc, p["generation"]):
             return "skipped"
-        row = conn.execute(sa.select(users).where(users.c.id == p["user_id"])).first()
+        row = accounts.user_by_id(conn, p["user_id"])
         if row is None:
             return "skipped"
         pb = self.playbook_for(conn, inc.playbook_version)
@@ -125,18 +122,11 @@ class Effects:
 
     def exhausted(self, conn: Connection, timer: Row[Any], now: datetime) -> str:
         inc = lock_incident(conn, timer.incident_id)
-        if inc is None or not ladder_is_live(inc, timer.payload["generation"]):
+        if inc is None or not ladder_is_live(conn, inc, timer.payload["generation"]):
             return "skipped"
-        conn.execute(
-            incidents.update().where(incidents.c.id == inc.id).values(escalation_exhausted=True)
-        )
+        state.spent(conn, inc.id)
         pb = self.playbook_for(conn, inc.playbook_version)
-        admins = [
-            person_of(r)
-            for r in conn.execute(
-                sa.select(users).where(users.c.role == "admin", users.c.active.is_(True))
-            )
-        ]
+        admins = [person_of(r) for r in accounts.active_admins(conn)]
         reached, _ = send_notice(
             conn,
             pb,

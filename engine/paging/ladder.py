@@ -11,15 +11,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from engine.delivery import outbox
-from engine.paging import escalation
+from engine.kernel.records import find_incident, unresolved, update_incident
+from engine.paging import escalation, state
 from engine.paging.rosterdb import Person, people_for
 from engine.playbooks.channels import Channel, endpoint, personal_address
 from engine.playbooks.playbook import Playbook, Target
-from engine.store.tables import incidents
 from engine.timers import schedule as timers
 
 LADDER_KINDS = ("escalation_step", "escalation_exhausted", "page_deferred")
@@ -42,11 +41,7 @@ def start_ladder(
     ladder = pb.escalation
     if ladder is None or not ladder.steps:
         return
-    conn.execute(
-        incidents.update()
-        .where(incidents.c.id == incident_id)
-        .values(ladder_generation=generation, ladder_started_at=now, escalation_exhausted=False)
-    )
+    state.started(conn, incident_id, generation=generation, now=now)
     steps = [
         {
             "kind": "escalation_step",
@@ -98,29 +93,23 @@ def tell_stakeholders(
 
 
 def stop_ladder(conn: Connection, *, incident_id: int, now: datetime) -> None:
-    conn.execute(
-        incidents.update()
-        .where(incidents.c.id == incident_id, incidents.c.ladder_stopped_at.is_(None))
-        .values(ladder_stopped_at=now)
-    )
+    state.stopped(conn, incident_id, now=now)
     timers.cancel_pending(conn, incident_id=incident_id, kinds=LADDER_KINDS)
 
 
 def replan_ladder(conn: Connection, pb: Playbook, row: Row[Any], *, now: datetime) -> bool:
     """After a severity change: a new generation of the ladder, starting now."""
-    if pb.escalation is None or row.ladder_stopped_at is not None or row.resolved_at:
+    lad = state.ladder_of(conn, row.id)
+    if pb.escalation is None or lad.stopped_at is not None or row.resolved_at:
         return False
     timers.cancel_pending(conn, incident_id=row.id, kinds=LADDER_KINDS)
-    start_ladder(conn, pb, incident_id=row.id, generation=row.ladder_generation + 1, now=now)
+    start_ladder(conn, pb, incident_id=row.id, generation=lad.generation + 1, now=now)
     return True
 
 
-def ladder_is_live(row: Row[Any], generation: int) -> bool:
-    return (
-        row.ladder_generation == generation
-        and row.ladder_stopped_at is None
-        and row.resolved_at is None
-    )
+def ladder_is_live(conn: Connection, row: Row[Any], generation: int) -> bool:
+    lad = state.ladder_of(conn, row.id)
+    return lad.generation == generation and lad.stopped_at is None and row.resolved_at is None
 
 
 def page_text(pb: Playbook, inc: Row[Any], medium: str) -> tuple[str | None, str]:
@@ -248,9 +237,7 @@ def notify_role(
 
 
 def lock_incident(conn: Connection, incident_id: int) -> Row[Any] | None:
-    return conn.execute(
-        sa.select(incidents).where(incidents.c.id == incident_id).with_for_update()
-    ).first()
+    return find_incident(conn, incident_id, lock=True)
 
 
 def plan_cadence(
@@ -265,9 +252,7 @@ def plan_cadence(
     """Set the next update due time from ``since`` and a reminder timer for it."""
     interval = pb.cadence.get(severity)
     due = since + interval if interval is not None else None
-    conn.execute(
-        incidents.update().where(incidents.c.id == incident_id).values(next_update_due_at=due)
-    )
+    update_incident(conn, incident_id, next_update_due_at=due)
     timers.cancel_pending(conn, incident_id=incident_id, kinds=CADENCE_KINDS)
     if due is not None:
         timers.schedule(
@@ -286,9 +271,7 @@ def note_public_update(
     conn: Connection, pb: Playbook, inc: Row[Any], *, at: datetime, now: datetime
 ) -> None:
     """A public update went out at ``at``: the cadence clock restarts from it."""
-    conn.execute(
-        incidents.update().where(incidents.c.id == inc.id).values(last_public_update_at=at)
-    )
+    update_incident(conn, inc.id, last_public_update_at=at)
     if inc.resolved_at is None:
         plan_cadence(conn, pb, incident_id=inc.id, severity=inc.severity, since=at, now=now)
 
@@ -298,13 +281,5 @@ def moot_pages(conn: Connection, rows: Sequence[Any], now: datetime) -> set[int]
     ids = {r.incident_id for r in rows if r.incident_id is not None}
     if not ids:
         return set()
-    i = incidents.c
-    stopped = {
-        row.id
-        for row in conn.execute(
-            sa.select(i.id).where(
-                i.id.in_(ids), sa.or_(i.ladder_stopped_at.is_not(None), i.resolved_at.is_not(None))
-            )
-        )
-    }
+    stopped = state.stopped_among(conn, ids) | (ids - unresolved(conn, ids))
     return {r.id for r in rows if r.incident_id in stopped}

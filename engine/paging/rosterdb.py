@@ -16,8 +16,10 @@ import sqlalchemy as sa
 from pydantic import BeforeValidator, Field
 from sqlalchemy.engine import Connection, Row
 
+from engine.accounts import people as accounts
 from engine.kernel.errors import NotFound, PlaybookInvalid, ValidationFailed
 from engine.kernel.roles import ROLES
+from engine.paging._tables import overrides, roster_members, rotations
 from engine.paging.roster import (
     WEEKDAYS,
     Override,
@@ -28,7 +30,6 @@ from engine.paging.roster import (
 )
 from engine.playbooks.located import Model, Name, Text, load, one_of, schema, valid_if
 from engine.playbooks.playbook import Target
-from engine.store.tables import overrides, roster_members, rotations, users
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,6 @@ def apply_seed(conn: Connection, seed: RosterSeed, *, now: datetime) -> dict[str
     ids: dict[str, int] = {}
     created = 0
     for p in seed.people.values():
-        row = conn.execute(sa.select(users.c.id).where(users.c.username == p.handle)).first()
         contact = {
             "name": p.name,
             "phone": p.phone,
@@ -162,22 +162,10 @@ def apply_seed(conn: Connection, seed: RosterSeed, *, now: datetime) -> dict[str
             "timezone": p.timezone,
             "quiet_hours": p.quiet_hours,
         }
-        if row is None:
-            ids[p.handle] = conn.execute(
-                users.insert()
-                .values(
-                    username=p.handle,
-                    role=p.role,
-                    active=True,
-                    created_at=now,
-                    **contact,
-                )
-                .returning(users.c.id)
-            ).scalar_one()
-            created += 1
-        else:  # keep an existing user's role and password; refresh contact details
-            conn.execute(users.update().where(users.c.id == row.id).values(**contact))
-            ids[p.handle] = row.id
+        ids[p.handle], new = accounts.seed_person(
+            conn, username=p.handle, role=p.role, contact=contact, now=now
+        )
+        created += new
     for role in seed.roles.values():
         conn.execute(roster_members.delete().where(roster_members.c.role == role.name))
         for position, handle in enumerate(role.members):
@@ -259,17 +247,14 @@ class Person:
 def people_for(conn: Connection, target: Target, *, at: datetime) -> list[Person]:
     """The people a target names at ``at``: the on-call holders of a role, or one person."""
     if target.kind == "person":
-        row = conn.execute(
-            sa.select(users).where(users.c.username == target.name, users.c.active.is_(True))
-        ).first()
+        row = accounts.user_by_name(conn, target.name, active_only=True)
         return [person_of(row)] if row else []
     m = roster_members.c
-    rows = conn.execute(
-        sa.select(users)
-        .join(roster_members, m.user_id == users.c.id)
-        .where(m.role == target.name, users.c.active.is_(True))
-        .order_by(m.position, users.c.username)
+    members = conn.execute(
+        sa.select(m.user_id).where(m.role == target.name).order_by(m.position, m.id)
     ).all()
+    found = accounts.users_by_ids(conn, [r.user_id for r in members], active_only=True)
+    rows = [found[r.user_id] for r in members if r.user_id in found]
     by_name = {r.username: r for r in rows}
     rot_row = conn.execute(sa.select(rotations).where(rotations.c.role == target.name)).first()
     rotation = None
@@ -282,18 +267,19 @@ def people_for(conn: Connection, target: Target, *, at: datetime) -> list[Person
             _as_date(rot_row.anchor_date),
         )
     o = overrides.c
-    over_rows = conn.execute(
-        sa.select(o.starts_at, o.ends_at, users.c.username, users)
-        .join(users, users.c.id == o.user_id)
+    over = conn.execute(
+        sa.select(o.starts_at, o.ends_at, o.user_id)
         .where(o.role == target.name, o.starts_at <= at, o.ends_at > at)
         .order_by(o.created_at, o.id)
     ).all()
-    for r in over_rows:
-        by_name.setdefault(r.username, r)
+    holders = accounts.users_by_ids(conn, [r.user_id for r in over], active_only=False)
+    over_rows = [(holders[r.user_id], r.starts_at, r.ends_at) for r in over if r.user_id in holders]
+    for u, _, _ in over_rows:
+        by_name.setdefault(u.username, u)
     names = on_call(
         [r.username for r in rows],
         rotation=rotation,
-        overrides=[Override(r.username, r.starts_at, r.ends_at) for r in over_rows],
+        overrides=[Override(u.username, start, end) for u, start, end in over_rows],
         at=at,
     )
     return [person_of(by_name[n]) for n in names if n in by_name]
@@ -315,15 +301,15 @@ def roles_view(conn: Connection, *, at: datetime) -> list[dict[str, Any]]:
     )
     out = []
     for role in names:
-        members = [
-            r.username
-            for r in conn.execute(
-                sa.select(users.c.username)
-                .join(roster_members, roster_members.c.user_id == users.c.id)
+        ids = list(
+            conn.execute(
+                sa.select(roster_members.c.user_id)
                 .where(roster_members.c.role == role)
                 .order_by(roster_members.c.position)
-            )
-        ]
+            ).scalars()
+        )
+        found = accounts.users_by_ids(conn, ids, active_only=False)
+        members = [found[i].username for i in ids if i in found]
         rot = conn.execute(sa.select(rotations).where(rotations.c.role == role)).first()
         out.append(
             {
@@ -340,8 +326,17 @@ def roles_view(conn: Connection, *, at: datetime) -> list[dict[str, Any]]:
     return out
 
 
+def roles_of(conn: Connection, username: str) -> list[str]:
+    """The roster roles ``username`` is a member of."""
+    uid = accounts.user_id(conn, username)
+    if uid is None:
+        return []
+    q = sa.select(roster_members.c.role).where(roster_members.c.user_id == uid)
+    return list(conn.execute(q).scalars())
+
+
 def _user_id(conn: Connection, username: str) -> int:
-    row = conn.execute(sa.select(users.c.id).where(users.c.username == username)).first()
-    if row is None:
+    uid = accounts.user_id(conn, username)
+    if uid is None:
         raise NotFound(f"no user {username!r}")
-    return int(row.id)
+    return uid

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
+from engine.delivery import ledger
 from engine.kernel.models import Actor, User
+from engine.kernel.records import open_ids
 from engine.kernel.roles import Perm, require
 from engine.kernel.uow import Work
 from engine.paging import rosterdb
-from engine.store.tables import deliveries, incidents
 
 
 class Roster:
@@ -56,13 +55,5 @@ class Roster:
 
     def last_paged_incident(self, *, user: User) -> int | None:
         """The open incident that most recently paged ``user`` (for a bare "ACK" reply)."""
-        d = deliveries.c
         with self.work.read() as conn:
-            row = conn.execute(
-                sa.select(d.incident_id)
-                .join(incidents, incidents.c.id == d.incident_id)
-                .where(d.user_id == user.id, d.kind == "page", incidents.c.resolved_at.is_(None))
-                .order_by(d.id.desc())
-                .limit(1)
-            ).first()
-        return int(row.incident_id) if row else None
+            return ledger.last_paged(conn, user_id=user.id, among=open_ids(conn))

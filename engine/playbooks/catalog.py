@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.kernel.errors import NotFound
+from engine.playbooks._tables import playbook_versions
 from engine.playbooks.loading import load_many, load_text
 from engine.playbooks.playbook import Playbook
 from engine.store.queries import insert_ignore
-from engine.store.tables import playbook_versions
 
 
 class Catalog:

@@ -1,9 +1,10 @@
 """What the public sees: the status page's read model, built only from published entries.
 
 Entries are written by the status_page channel when a public update is delivered, and by
-``announce_resolution`` when an incident that was public is resolved. Drafts, rejected and
-expired updates never become entries, so nothing here can show them. Each entry keeps the
-incident's severity, state, regions and services as they were when it was published.
+``record_resolution`` (called by updates.closing) when an incident that was public is
+resolved. Drafts, rejected and expired updates never become entries, so nothing here can show
+them. Each entry keeps the incident's severity, state, regions and services as they were when
+it was published.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from engine.kernel.journal import append_event
+from engine.kernel.records import pinned_versions
 from engine.playbooks import places
 from engine.playbooks.playbook import Playbook
-from engine.store.tables import incidents, status_entries, updates
+from engine.public._tables import status_entries
 
 RESOLVED_TEXT = "This incident has been resolved."
 HISTORY_DAYS = 90
@@ -184,18 +185,18 @@ def load_incidents(
         .distinct()
     )
     rows = conn.execute(
-        sa.select(status_entries, incidents.c.playbook_version)
-        .join(incidents, incidents.c.id == status_entries.c.incident_id)
+        sa.select(status_entries)
         .where(status_entries.c.incident_id.in_(recent))
         .order_by(status_entries.c.incident_id, status_entries.c.id)
     ).all()
     grouped: dict[int, list[Row[Any]]] = {}
     for r in rows:
         grouped.setdefault(r.incident_id, []).append(r)
+    versions = pinned_versions(conn, grouped)
     out = []
     for incident_id, group in grouped.items():
         entries = tuple(_entry(r) for r in group)
-        pb = playbook_of(conn, group[0].playbook_version)
+        pb = playbook_of(conn, versions[incident_id])
         sevs = list(pb.severities)
         sev = entries[-1].severity
         out.append(
@@ -245,48 +246,18 @@ def was_public(conn: Connection, incident_id: int) -> bool:
     )
 
 
-def announce_resolution(
-    conn: Connection, pb: Playbook, inc: Row[Any], *, state: str, actor: str, now: datetime
-) -> int | None:
-    """Say publicly that an incident the public knows about is resolved.
-
-    Only incidents with a published public entry get one, and the text is fixed: it states a
-    fact the comms lead already chose to make public, so it needs no approval. It is stored as
-    an update (author ``system``) so that it has a CAP document like every other entry.
-    """
-    if not was_public(conn, inc.id):
-        return None
-    audience = next((a.name for a in pb.audiences.values() if a.public), "public")
-    rendered = {"status_page": {"text": RESOLVED_TEXT, "subject": None, "segments": None}}
-    uid = int(
-        conn.execute(
-            updates.insert()
-            .values(
-                incident_id=inc.id,
-                audience=audience,
-                template=None,
-                locale="en",
-                status="sent",
-                revision=1,
-                author="system",
-                body=RESOLVED_TEXT,
-                channel_texts={},
-                rendered=rendered,
-                violations=[],
-                created_at=now,
-                updated_at=now,
-                published_at=now,
-            )
-            .returning(updates.c.id)
-        ).scalar_one()
-    )
+def record_resolution(
+    conn: Connection, inc: Row[Any], *, update_id: int, text: str, state: str, now: datetime
+) -> None:
+    """The status page's entry saying a public incident is resolved (the update ``update_id``
+    holds its text and CAP document)."""
     conn.execute(
         status_entries.insert().values(
             incident_id=inc.id,
-            update_id=uid,
+            update_id=update_id,
             kind="resolved",
             title=inc.title,
-            body=RESOLVED_TEXT,
+            body=text,
             published_at=now,
             severity=inc.severity,
             state=state,
@@ -294,15 +265,6 @@ def announce_resolution(
             services=list(inc.services),
         )
     )
-    append_event(
-        conn,
-        incident_id=inc.id,
-        type="published",
-        actor=actor,
-        at=now,
-        data={"update": uid, "audience": audience, "public": "resolution", "deliveries": 0},
-    )
-    return uid
 
 
 def parse_components(data: Any, *, where: str) -> list[Component]:

@@ -3,12 +3,11 @@ projection, so engine code; real providers live in notifiers/)."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from engine.kernel.ports import Clock, OutboundMessage, Receipt
+from engine.kernel.records import find_incident
+from engine.public._tables import status_entries
 from engine.store import Store
 from engine.store.queries import insert_ignore
-from engine.store.tables import incidents, status_entries
 
 
 class StatusPageNotifier:
@@ -26,11 +25,7 @@ class StatusPageNotifier:
     def send(self, message: OutboundMessage) -> Receipt:
         incident_id = message.meta.get("incident_id")
         with self.store.transaction() as conn:
-            inc = (
-                conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).first()
-                if incident_id is not None
-                else None
-            )
+            inc = find_incident(conn, incident_id, lock=False) if incident_id is not None else None
             insert_ignore(
                 conn,
                 status_entries,

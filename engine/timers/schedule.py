@@ -20,9 +20,10 @@ from sqlalchemy.engine import Connection, Row
 
 from engine.kernel import logcontext
 from engine.kernel.ports import Metrics
+from engine.kernel.records import claim_incidents
 from engine.store import Store
 from engine.store.queries import insert_ignore, insert_ignore_many
-from engine.store.tables import incidents, timers
+from engine.timers._tables import timers
 
 log = logging.getLogger("crisis.timers")
 
@@ -170,14 +171,7 @@ def _claim(conn: Connection, *, now: datetime, limit: int) -> list[Row[Any]]:
     """
     t = timers.c
     due = sa.and_(t.state == "pending", t.due_at <= now)
-    owned = (
-        sa.select(incidents.c.id)
-        .where(incidents.c.id.in_(sa.select(t.incident_id).where(due)))
-        .order_by(incidents.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = list(conn.execute(owned).scalars())
+    ids = claim_incidents(conn, sa.select(t.incident_id).where(due), limit=limit)
     rows: list[Row[Any]] = []
     if ids:
         rows += conn.execute(
@@ -195,6 +189,26 @@ def _claim(conn: Connection, *, now: datetime, limit: int) -> list[Row[Any]]:
         .with_for_update(skip_locked=True)
     ).all()
     return rows
+
+
+def pending_of(conn: Connection, ids: list[int], *, kind: str) -> list[Any]:
+    """The pending timers of one kind for these incidents, soonest first."""
+    if not ids:
+        return []
+    t = timers.c
+    return list(
+        conn.execute(
+            sa.select(t.incident_id, t.due_at, t.payload)
+            .where(t.incident_id.in_(ids), t.state == "pending", t.kind == kind)
+            .order_by(t.due_at)
+        ).all()
+    )
+
+
+def pending_by_kind(conn: Connection) -> dict[str, int]:
+    t = timers.c
+    q = sa.select(t.kind, sa.func.count()).where(t.state == "pending").group_by(t.kind)
+    return {str(k): int(n) for k, n in conn.execute(q).all()}
 
 
 def next_due(store: Store) -> datetime | None:

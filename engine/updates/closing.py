@@ -14,7 +14,8 @@ from sqlalchemy.engine import Connection, Row
 from engine.kernel.journal import append_event
 from engine.playbooks.channels import Channel
 from engine.playbooks.playbook import Playbook
-from engine.store.tables import updates
+from engine.public import projection as public
+from engine.updates._tables import updates
 from engine.updates.flow import draft
 
 
@@ -99,3 +100,51 @@ def close_out(
         )
         out.append(uid)
     return out
+
+
+def announce_resolution(
+    conn: Connection, pb: Playbook, inc: Row[Any], *, state: str, actor: str, now: datetime
+) -> int | None:
+    """Say publicly that an incident the public knows about is resolved.
+
+    Only incidents with a published public entry get one, and the text is fixed: it states a
+    fact the comms lead already chose to make public, so it needs no approval. It is stored as
+    an update (author ``system``) so that it has a CAP document like every other entry.
+    """
+    if not public.was_public(conn, inc.id):
+        return None
+    audience = next((a.name for a in pb.audiences.values() if a.public), "public")
+    text = public.RESOLVED_TEXT
+    rendered = {"status_page": {"text": text, "subject": None, "segments": None}}
+    uid = int(
+        conn.execute(
+            updates.insert()
+            .values(
+                incident_id=inc.id,
+                audience=audience,
+                template=None,
+                locale="en",
+                status="sent",
+                revision=1,
+                author="system",
+                body=text,
+                channel_texts={},
+                rendered=rendered,
+                violations=[],
+                created_at=now,
+                updated_at=now,
+                published_at=now,
+            )
+            .returning(updates.c.id)
+        ).scalar_one()
+    )
+    public.record_resolution(conn, inc, update_id=uid, text=text, state=state, now=now)
+    append_event(
+        conn,
+        incident_id=inc.id,
+        type="published",
+        actor=actor,
+        at=now,
+        data={"update": uid, "audience": audience, "public": "resolution", "deliveries": 0},
+    )
+    return uid

@@ -9,14 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from engine.kernel.journal import append_event
+from engine.kernel.records import find_incident
 from engine.paging import ladder as paging
 from engine.playbooks.channels import Channel
 from engine.playbooks.playbook import COMMS_LEAD_ROLE, Audience
-from engine.store.tables import (
-    incidents,
-    updates,
-)
 from engine.timers import schedule as timers
+from engine.updates._tables import updates
 
 
 def plan_expiry(
@@ -47,9 +45,7 @@ def make_handlers(playbook_for: Any, channels: dict[str, Channel]) -> dict[str, 
 
     def approval_due(conn: Connection, timer: Row[Any], now: datetime) -> str:
         p = timer.payload
-        inc = conn.execute(
-            sa.select(incidents).where(incidents.c.id == timer.incident_id).with_for_update()
-        ).first()
+        inc = find_incident(conn, timer.incident_id, lock=True)
         u = conn.execute(
             sa.select(updates).where(updates.c.id == p["update_id"]).with_for_update()
         ).first()

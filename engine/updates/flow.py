@@ -11,21 +11,16 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from engine.kernel.errors import Conflict, Forbidden, ValidationFailed
 from engine.kernel.journal import append_event
 from engine.kernel.models import Incident
 from engine.kernel.roles import Perm, may
+from engine.paging import rosterdb
 from engine.playbooks.channels import Channel
 from engine.playbooks.playbook import Audience, Playbook
-from engine.store.tables import (
-    roster_members,
-    update_approvals,
-    updates,
-    users,
-)
+from engine.updates._tables import update_approvals, updates
 from engine.updates.expiry import plan_expiry
 from engine.updates.publishing import load_update, publish
 from engine.updates.rules import Rendered, may_approve, render, violations
@@ -286,14 +281,7 @@ def approve(
             f"revision {u.revision}: review it again"
         )
     aud = pb.audiences[u.audience]
-    roster_roles = [
-        r.role
-        for r in conn.execute(
-            sa.select(roster_members.c.role)
-            .join(users, users.c.id == roster_members.c.user_id)
-            .where(users.c.username == actor)
-        )
-    ]
+    roster_roles = rosterdb.roles_of(conn, actor)
     verdict = may_approve(
         audience=aud,
         approver=actor,

@@ -11,17 +11,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from engine.audience import subscriptions
 from engine.delivery import outbox
 from engine.kernel.errors import NotFound
 from engine.kernel.journal import append_event
 from engine.paging import ladder as paging
 from engine.playbooks.channels import PERSONAL_MEDIA, Channel, endpoint, personal_address
 from engine.playbooks.playbook import Playbook
-from engine.store.tables import (
-    subscribers,
-    update_approvals,
-    updates,
-)
+from engine.updates._tables import update_approvals, updates
 
 
 def load_update(conn: Connection, update_id: int, *, lock: bool) -> Row[Any]:
@@ -45,13 +42,7 @@ def publish(
     u = load_update(conn, update_id, lock=True)
     aud = pb.audiences[u.audience]
     regions = list(inc.regions or [])
-    sub = subscribers.c
-    q = sa.select(subscribers).where(
-        sub.audience == aud.name, sub.opted_in.is_(True), sub.confirmed_at.is_not(None)
-    )
-    if regions:
-        q = q.where(sa.or_(sub.region.is_(None), sub.region.in_(regions)))
-    people = conn.execute(q).all()
+    people = subscriptions.reachable(conn, audience=aud.name, regions=regions)
     queued = 0
     for ch in aud.channels:
         channel = channels.get(ch)

@@ -16,9 +16,9 @@ from engine.kernel.uow import Work
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
 from engine.playbooks.playbook import Playbook
-from engine.store.tables import updates
 from engine.updates import flow as update_flow
 from engine.updates import publishing
+from engine.updates._tables import updates
 
 
 class Updates:

@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from engine.kernel.ports import SystemClock
+from engine.schema import timers
 from engine.store import Store
-from engine.store.tables import timers
 from engine.timers.schedule import schedule
 from web.alarm import AlarmClock
 

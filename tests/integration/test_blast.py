@@ -18,8 +18,8 @@ from engine.kernel.keys import DEVELOPMENT_SECRET
 from engine.kernel.ports import SystemClock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import load_channels
+from engine.schema import deliveries
 from engine.store import Store
-from engine.store.tables import deliveries
 from tests.conftest import ADMIN, COMMS, OPERATOR, PLAYBOOKS, ROOT
 from tests.fakes.twilio import ACCOUNT, TOKEN, FakeTwilio
 

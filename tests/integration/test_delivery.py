@@ -12,7 +12,7 @@ from engine.app import Crisis
 from engine.delivery.ratelimit import TokenBucket
 from engine.delivery.worker import Worker
 from engine.kernel.ports import FakeClock, Notifier
-from engine.store.tables import deliveries, subscribers
+from engine.schema import deliveries, subscribers
 from engine.timers.schedule import fire_due
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier

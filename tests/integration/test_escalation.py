@@ -13,7 +13,7 @@ from engine.app import Crisis
 from engine.delivery.outbox import claim
 from engine.kernel.models import Actor
 from engine.kernel.ports import FakeClock
-from engine.store.tables import deliveries, sandbox_messages, timers
+from engine.schema import deliveries, sandbox_messages, timers
 from engine.timers.schedule import fire_due
 from tests.conftest import ADMIN, COMMS, OPERATOR
 from tests.outbox import outbox_worker

@@ -13,7 +13,7 @@ from engine.calendar.rules import Scope
 from engine.kernel.errors import Conflict, Forbidden, ValidationFailed
 from engine.kernel.models import Actor
 from engine.kernel.ports import FakeClock
-from engine.store.tables import deliveries, sandbox_messages
+from engine.schema import deliveries, sandbox_messages
 from tests.conftest import ADMIN, COMMS, OPERATOR
 from tests.outbox import drain, outbox_worker
 

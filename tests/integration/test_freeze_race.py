@@ -30,8 +30,8 @@ from engine.kernel.models import Actor
 from engine.kernel.ports import SystemClock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel, load_channels
+from engine.schema import posts
 from engine.store import Store
-from engine.store.tables import posts
 from tests.conftest import CHANNELS, PLAYBOOKS, PgSchema, pg_schema_engine_url
 
 MARKETER = Actor("mia", "marketer")

@@ -17,8 +17,8 @@ from engine.delivery.worker import Worker
 from engine.kernel.ports import FakeClock, OutboundMessage, Receipt, SystemClock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
+from engine.schema import deliveries, freezes, posts
 from engine.store import Store
-from engine.store.tables import deliveries, freezes, posts
 from tests.conftest import ADMIN, COMMS, OPERATOR
 from tests.integration.test_escalation import declare_rail, tick
 from tests.integration.test_freeze import post

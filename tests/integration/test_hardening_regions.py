@@ -18,7 +18,7 @@ from engine.kernel.errors import ValidationFailed
 from engine.kernel.ports import FakeClock
 from engine.monitoring.alerts import AlertIn
 from engine.playbooks.places import Places
-from engine.store.tables import deliveries
+from engine.schema import deliveries
 from tests.conftest import ADMIN, COMMS, OPERATOR, ROOT
 from tests.integration.test_freeze import MARKETER, ROBOT, post, state
 from web.public import load_status_page

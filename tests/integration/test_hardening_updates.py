@@ -11,7 +11,7 @@ from engine.app import Crisis
 from engine.kernel.errors import Conflict, Forbidden, ValidationFailed
 from engine.kernel.models import Actor
 from engine.kernel.ports import FakeClock
-from engine.store.tables import deliveries, timers
+from engine.schema import deliveries, timers
 from engine.timers.schedule import fire_due
 from tests.conftest import COMMS, OPERATOR, VIEWER
 from tests.integration.test_updates import COMMS2, rail

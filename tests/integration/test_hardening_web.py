@@ -86,7 +86,7 @@ def test_control_characters_are_refused_and_feeds_stay_valid(
     with svc.store.transaction() as conn:
         import sqlalchemy as sa
 
-        from engine.store.tables import incidents
+        from engine.schema import incidents
 
         conn.execute(
             sa.update(incidents).where(incidents.c.id == iid).values(title="bad \u0001 title")

@@ -18,8 +18,8 @@ from engine.kernel.ports import FakeClock
 from engine.paging.rosterdb import parse_roster
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
+from engine.schema import deliveries
 from engine.store import Store
-from engine.store.tables import deliveries
 from engine.timers.schedule import fire_due
 from tests.conftest import ADMIN, OPERATOR, TEST_ROSTER
 from web import create_app
@@ -187,7 +187,7 @@ def test_the_page_text_says_how_to_acknowledge(svc: Crisis) -> None:
 def test_stop_and_start_replies_change_the_subscription(app: Flask, svc: Crisis) -> None:
     import sqlalchemy as sa
 
-    from engine.store.tables import subscribers
+    from engine.schema import subscribers
 
     svc.audience.add_subscriber(actor=ADMIN, audience="passengers", phone="+15555550700")
     stop = signed_post(app, "/hooks/twilio/sms", {"From": "+15555550700", "Body": "STOP"})

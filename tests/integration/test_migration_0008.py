@@ -8,9 +8,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 
+from engine.schema import freezes, incidents, subscribers
 from engine.store import Store
 from engine.store.db import _alembic_config
-from engine.store.tables import freezes, incidents, subscribers
 
 
 def test_upgrading_normalises_stored_names_and_hashes_unsubscribe_tokens(tmp_path: Path) -> None:

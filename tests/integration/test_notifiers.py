@@ -27,8 +27,8 @@ from engine.delivery.sandbox import SandboxNotifier
 from engine.kernel.errors import SendFailed
 from engine.kernel.ports import FakeClock, Notifier, OutboundMessage
 from engine.public.status_page import StatusPageNotifier
+from engine.schema import sandbox_messages, status_entries
 from engine.store import Store
-from engine.store.tables import sandbox_messages, status_entries
 from notifiers.email import EmailNotifier
 from notifiers.social import SocialNotifier
 from notifiers.twilio_common import make_client

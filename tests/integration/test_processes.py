@@ -25,8 +25,8 @@ from engine.kernel.ports import FakeClock
 from engine.paging.rosterdb import parse_roster
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
+from engine.schema import events, timers
 from engine.store import Store
-from engine.store.tables import events, timers
 from tests.conftest import ADMIN, OPERATOR, ROOT, TEST_ROSTER, PgSchema, pg_schema_engine_url
 
 STEPS_PER_INCIDENT = 6  # rail-disruption: 3 steps, repeat 1

@@ -24,8 +24,8 @@ from engine.kernel.errors import (
 from engine.kernel.models import Actor
 from engine.kernel.ports import FakeClock
 from engine.playbooks.catalog import Catalog
+from engine.schema import api_tokens, events, incidents, metadata, playbook_versions
 from engine.store import Store
-from engine.store.tables import api_tokens, events, incidents, metadata, playbook_versions
 from tests.conftest import ADMIN, COMMS, OPERATOR, PLAYBOOKS, VIEWER
 
 
@@ -387,7 +387,7 @@ def test_failed_logins_back_off_per_client_and_never_lock_the_account_out(
 def _rehash_unkeyed(service: Crisis, iid: int, *, change_actor: str | None = None) -> None:
     """What someone with database write access but no key can do: rewrite and recompute."""
     from engine.kernel.timeline import GENESIS, event_hash
-    from engine.store.tables import events as ev_table
+    from engine.schema import events as ev_table
 
     with service.store.transaction() as conn:
         rows = conn.execute(
@@ -470,3 +470,21 @@ def test_every_admin_use_case_decides_its_own_authorization(service: Crisis) -> 
     assert any(
         "vic" in r["members"] for r in service.roster.roster() if r["role"] == "duty-manager"
     )
+
+
+def test_the_incident_record_refuses_columns_that_are_not_an_incidents_own(service: Crisis) -> None:
+    """The chain head is the journal's and the ladder is paging's: neither is set through
+    the incident record, so no context can move them behind their owner's back."""
+    from engine.kernel.records import update_incident
+
+    inc = service.incidents.declare(
+        actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="Signal fault"
+    )
+    with service.store.transaction() as conn:
+        with pytest.raises(ValueError, match="last_hash"):
+            update_incident(conn, inc.id, last_hash="forged")
+        with pytest.raises(ValueError, match="escalation_step"):
+            update_incident(conn, inc.id, escalation_step="9.9")
+        update_incident(conn, inc.id, summary="Signal fault at Lille")
+    assert service.incidents.get(incident_id=inc.id).summary == "Signal fault at Lille"
+    assert service.audit.verify() == []

@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from engine.app import Crisis
 from engine.delivery.outbox import claim
 from engine.kernel.ports import FakeClock
-from engine.store.tables import deliveries, subscribers
+from engine.schema import deliveries, subscribers
 from tests.conftest import ADMIN, COMMS, OPERATOR
 from tests.integration.test_public import deliver
 from web import create_app

@@ -11,7 +11,7 @@ from engine.app import Crisis
 from engine.kernel.errors import Forbidden, ValidationFailed
 from engine.kernel.models import Actor
 from engine.kernel.ports import FakeClock
-from engine.store.tables import deliveries, sandbox_messages, status_entries
+from engine.schema import deliveries, sandbox_messages, status_entries
 from engine.updates.flow import StaleRevision
 from tests.conftest import ADMIN, COMMS, OPERATOR
 from tests.outbox import drain, outbox_worker

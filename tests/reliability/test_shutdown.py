@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from engine.app import Crisis
 from engine.kernel.ports import OutboundMessage, Receipt, SystemClock
+from engine.schema import deliveries
 from engine.store import Store
-from engine.store.tables import deliveries
 from tests.conftest import ADMIN, OPERATOR
 from tests.fakes.twilio import FakeTwilio
 from tests.integration.test_blast import channels_file, start

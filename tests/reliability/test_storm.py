@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from engine.app import Crisis
 from engine.kernel.ports import FakeClock
-from engine.store.tables import deliveries
+from engine.schema import deliveries
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
 from tests.conftest import ADMIN, COMMS, OPERATOR

@@ -1,0 +1,46 @@
+"""The updates context's tables: only modules in ``engine.updates`` use them (import-linter
+keeps it so); other contexts ask this context's functions instead."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from engine.store.columns import UTCDateTime, metadata
+
+__all__ = ["updates", "update_approvals"]
+
+updates = sa.Table(
+    "updates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True),
+    sa.Column("audience", sa.String(64), nullable=False),
+    sa.Column("template", sa.String(64)),
+    sa.Column("locale", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("author", sa.String(100), nullable=False),
+    sa.Column("body", sa.Text),
+    sa.Column("channel_texts", sa.JSON, nullable=False),
+    sa.Column("rendered", sa.JSON, nullable=False),
+    sa.Column("violations", sa.JSON, nullable=False),
+    sa.Column("override_reason", sa.Text),
+    sa.Column("reject_reason", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("published_at", UTCDateTime),
+    sa.Column("editors", sa.JSON),  # migration 0008: everyone who wrote a later revision
+    sa.Index("ix_updates_status", "status"),
+)
+
+
+update_approvals = sa.Table(
+    "update_approvals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("update_id", sa.Integer, sa.ForeignKey("updates.id"), nullable=False, index=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("by", sa.String(100), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("override_reason", sa.Text),
+)
