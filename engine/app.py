@@ -12,14 +12,15 @@ from collections.abc import Mapping
 from engine.accounts.usecases import Accounts
 from engine.audience import subscriptions
 from engine.audience.usecases import Audience
-from engine.calendar import freezes
+from engine.calendar import connector_jobs, external, freezes
+from engine.calendar.platforms import Platforms
 from engine.calendar.posts import next_post_due
 from engine.calendar.usecases import Calendar
 from engine.delivery import outbox
 from engine.delivery.usecases import Delivery
 from engine.incidents.audit import Audit
 from engine.incidents.commands import Incidents
-from engine.kernel.ports import Alarm, Clock, SystemClock
+from engine.kernel.ports import Alarm, Clock, MarketingPlatform, SystemClock
 from engine.kernel.uow import Work
 from engine.monitoring.usecases import Monitoring
 from engine.operations.usecases import Operations
@@ -27,6 +28,7 @@ from engine.paging import effects, ladder
 from engine.paging.usecases import Roster
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
+from engine.playbooks.connectors import Connector
 from engine.playbooks.places import Places
 from engine.public.usecases import PublicPage
 from engine.store import Store
@@ -37,8 +39,8 @@ from engine.updates.usecases import Updates
 
 
 class Crisis:
-    """The contexts: incidents, audit, monitoring, calendar, updates, audience, public,
-    roster, delivery, accounts, operations."""
+    """The contexts: incidents, audit, monitoring, calendar (and its platforms), updates,
+    audience, public, roster, delivery, accounts, operations."""
 
     def __init__(
         self,
@@ -49,6 +51,8 @@ class Crisis:
         channels: Mapping[str, Channel] | None = None,
         alarm: Alarm | None = None,
         places: Places | None = None,
+        connectors: Mapping[str, Connector] | None = None,
+        platforms: Mapping[str, MarketingPlatform] | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -56,11 +60,16 @@ class Crisis:
         self.clock = clock or SystemClock()
         self.channels = dict(channels or {})
         self.alarm = alarm
+        self.connectors = dict(connectors or {})
         work = Work(store, self.clock)
         work.wake = self._rearm
         self.work = work
         self.incidents = Incidents(
-            work, catalog=catalog, places=self.places, channels=self.channels
+            work,
+            catalog=catalog,
+            places=self.places,
+            channels=self.channels,
+            connectors=self.connectors,
         )
         self.audit = Audit(work)
         self.monitoring = Monitoring(
@@ -70,7 +79,10 @@ class Crisis:
             channels=self.channels,
             incidents=self.incidents,
         )
-        self.calendar = Calendar(work, channels=self.channels, places=self.places)
+        self.calendar = Calendar(
+            work, channels=self.channels, places=self.places, connectors=self.connectors
+        )
+        self.platforms = Platforms(work, connectors=self.connectors, platforms=platforms)
         self.updates = Updates(work, catalog=catalog, channels=self.channels)
         self.audience = Audience(work, places=self.places, channels=self.channels)
         self.public = PublicPage(work, catalog=catalog)
@@ -79,12 +91,18 @@ class Crisis:
         self.accounts = Accounts(work)
         self.operations = Operations(work)
         # What the outbox asks the contexts whose records its messages stand for.
+        jobs = connector_jobs.Results(
+            self.connectors, connector_jobs.alerting(catalog.pinned, self.channels)
+        )
         self.owners = outbox.Owners(
             moot={
                 "page": (ladder.moot_pages, "incident acknowledged"),
                 "post": (freezes.frozen_posts, "held by a freeze"),
+                external.KIND: (jobs.moot, "nothing left to do (freeze lifted or item decided)"),
             },
-            failed={"post": freezes.post_failed},
+            failed={"post": freezes.post_failed, external.KIND: jobs.failed},
+            sent={external.KIND: jobs.sent},
+            retrying={external.KIND: jobs.retrying},
             opt_out=subscriptions.opt_out,
         )
 

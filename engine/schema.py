@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from engine.accounts._tables import api_tokens, users
 from engine.audience._tables import subscribers
-from engine.calendar._tables import freeze_gate, freezes, posts
+from engine.calendar._tables import connector_runs, external_items, freeze_gate, freezes, posts
 from engine.delivery._tables import deliveries, early_receipts, inbound_seen, sandbox_messages
 from engine.kernel._tables import events, incidents, throttle_hits
 from engine.monitoring._tables import monitor_alerts, monitor_groups
@@ -21,9 +21,11 @@ from engine.updates._tables import update_approvals, updates
 __all__ = [
     "UTCDateTime",
     "api_tokens",
+    "connector_runs",
     "deliveries",
     "early_receipts",
     "events",
+    "external_items",
     "freeze_gate",
     "freezes",
     "inbound_seen",

@@ -37,7 +37,8 @@ def outbox_worker(
         store=crisis.store,
         owners=crisis.owners,
         notifiers=chosen,
-        media={n: c.medium for n, c in crisis.channels.items()},
+        media={n: c.medium for n, c in crisis.channels.items()}
+        | dict.fromkeys(crisis.connectors, "connector"),
         clock=clock,
         **options,
     )

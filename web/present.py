@@ -71,7 +71,17 @@ def post_out(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def freeze_out(f: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in f.items() if k != "posts"} | {
+    out = {k: v for k, v in f.items() if k != "posts"} | {
         "created_at": rfc3339(f["created_at"]),
         "lifted_at": rfc3339(f.get("lifted_at")),
     }
+    if "connectors" in f:
+        out["connectors"] = [
+            run | {k: rfc3339(run[k]) for k in ("last_scan_at", "confirmed_at", "alerted_at")}
+            for run in f["connectors"]
+        ]
+    return out
+
+
+def external_item_out(i: dict[str, Any]) -> dict[str, Any]:
+    return i | {"send_at": rfc3339(i.get("send_at")), "paused_at": rfc3339(i.get("paused_at"))}

@@ -225,6 +225,22 @@ LIFT_IN: Schema = {
     },
 }
 
+CONNECTOR_RUN: Schema = {  # one marketing platform's part in a freeze
+    "type": "object",
+    "required": ["connector", "items", "scans", "confirmed_at", "failing", "text"],
+    "properties": {
+        "connector": {"type": "string"},
+        "kind": {"type": ["string", "null"]},
+        "items": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "scans": {"type": "integer"},
+        "last_scan_at": NULLABLE_TIME,
+        "confirmed_at": NULLABLE_TIME,
+        "failing": {"type": ["string", "null"]},
+        "alerted_at": NULLABLE_TIME,
+        "text": {"type": "string"},
+    },
+}
+
 FREEZE: Schema = {
     "type": "object",
     "required": [
@@ -250,6 +266,26 @@ FREEZE: Schema = {
         "lift_reason": {"type": ["string", "null"]},
         "on_lift": {"type": "string"},
         "cooldown_seconds": {"type": "integer"},
+        "connectors": {"type": "array", "items": CONNECTOR_RUN},
+    },
+}
+
+EXTERNAL_ITEM: Schema = {  # something a freeze paused on a marketing platform
+    "type": "object",
+    "required": ["id", "freeze_id", "connector", "ref", "kind", "title", "state"],
+    "properties": {
+        "id": {"type": "integer"},
+        "freeze_id": {"type": "integer"},
+        "connector": {"type": "string"},
+        "ref": {"type": "string"},
+        "kind": {"type": "string"},
+        "title": {"type": "string"},
+        "send_at": NULLABLE_TIME,
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "regions": {"type": "array", "items": {"type": "string"}},
+        "state": {"type": "string"},
+        "note": {"type": ["string", "null"]},
+        "paused_at": NULLABLE_TIME,
     },
 }
 

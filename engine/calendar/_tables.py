@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from engine.store.columns import UTCDateTime, metadata
 
-__all__ = ["posts", "freezes", "freeze_gate"]
+__all__ = ["connector_runs", "external_items", "freeze_gate", "freezes", "posts"]
 
 posts = sa.Table(
     "posts",
@@ -55,4 +55,47 @@ freeze_gate = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+)
+
+# --- what freezes paused on marketing platforms (migration 0010) -------------------------
+# One row per item a connector found in a freeze's scope: what it was (to restore it exactly)
+# and where it stands. The outbox carries each scan, pause and restore as a durable job.
+external_items = sa.Table(
+    "external_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("freeze_id", sa.Integer, sa.ForeignKey("freezes.id"), nullable=False),
+    sa.Column("connector", sa.String(64), nullable=False),
+    sa.Column("ref", sa.String(300), nullable=False),  # the platform's id for it
+    sa.Column("kind", sa.String(32), nullable=False),  # the platform's word: single_send, flow…
+    sa.Column("title", sa.String(500), nullable=False),
+    sa.Column("send_at", UTCDateTime),  # as it was scheduled before the freeze
+    sa.Column("item", sa.JSON, nullable=False),  # ExternalItem.to_json() as found
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("regions", sa.JSON, nullable=False),
+    # pausing → paused | failed; on lift: restoring → restored, review, discarding → discarded,
+    # gone (deleted on the platform), kept (another freeze still holds it)
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text),  # what changed on the platform, or the last error
+    sa.Column("found_at", UTCDateTime, nullable=False),
+    sa.Column("paused_at", UTCDateTime),
+    sa.Column("settled_at", UTCDateTime),  # restored, discarded, or reviewed
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("freeze_id", "connector", "ref", name="uq_external_items_ref"),
+    sa.Index("ix_external_items_state", "state"),
+)
+
+# One row per (freeze, connector): the scans, and whether everything found is paused.
+connector_runs = sa.Table(
+    "connector_runs",
+    metadata,
+    sa.Column("freeze_id", sa.Integer, sa.ForeignKey("freezes.id"), primary_key=True),
+    sa.Column("connector", sa.String(64), primary_key=True),
+    sa.Column("scans", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_scan_at", UTCDateTime),
+    sa.Column("confirmed_at", UTCDateTime),  # every item found so far is paused
+    sa.Column("failing", sa.Text),  # the last error while a job retries; None when healthy
+    sa.Column("alerted_at", UTCDateTime),  # the comms lead was told it is unconfirmed
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from engine.calendar import external
 from engine.calendar._tables import freeze_gate, freezes, posts
 from engine.calendar.rules import PostFacts, Scope, after_lift, holding, matches
 from engine.delivery import outbox
@@ -23,6 +24,7 @@ from engine.kernel.journal import append_event
 from engine.kernel.ports import OutboundMessage
 from engine.kernel.records import incident_row, lock_incident
 from engine.playbooks.channels import Channel, endpoint
+from engine.playbooks.connectors import Connector
 from engine.playbooks.places import key as places_key
 from engine.playbooks.playbook import Playbook
 
@@ -37,6 +39,7 @@ def playbook_freeze(
     now: datetime,
     channels: Mapping[str, Channel],
     stamp: Callable[[], datetime],
+    connectors: Mapping[str, Connector] | None = None,
 ) -> None:
     """Create the playbook's freeze for this incident, once (in the caller's transaction)."""
     rule = pb.freeze
@@ -68,6 +71,7 @@ def playbook_freeze(
         on_lift=rule.on_lift,
         cooldown=rule.cooldown,
         stamp=stamp,
+        connectors=connectors,
     )
 
 
@@ -134,6 +138,7 @@ def create_freeze(
     on_lift: str = "review",
     cooldown: timedelta = timedelta(0),
     stamp: Callable[[], datetime] | None = None,
+    connectors: Mapping[str, Connector] | None = None,
 ) -> int:
     """Create a freeze (the gate first, so in-flight publishes finish or see it).
 
@@ -163,15 +168,12 @@ def create_freeze(
             .returning(freezes.c.id)
         ).scalar_one()
     )
+    reached = external.start(conn, connectors or {}, freeze_id=fid, scope=scope, now=now)
     if incident_id is not None:
-        append_event(
-            conn,
-            incident_id=incident_id,
-            type="froze",
-            actor=actor,
-            at=now,
-            data={"freeze": fid, "scope": scope.to_json(), "on_lift": on_lift},
-        )
+        data: dict[str, Any] = {"freeze": fid, "scope": scope.to_json(), "on_lift": on_lift}
+        if reached:
+            data["connectors"] = reached
+        append_event(conn, incident_id=incident_id, type="froze", actor=actor, at=now, data=data)
     _notify_schedulers(conn, "freeze.created", fid, channels=channels, now=now)
     return fid
 
@@ -193,6 +195,7 @@ def lift_freeze(
     now: datetime,
     channels: Mapping[str, Channel],
     force: bool = False,
+    connectors: Mapping[str, Connector] | None = None,
 ) -> dict[str, int]:
     """Lift a freeze and apply its on_lift policy to the posts it held; counts by outcome."""
     if not reason.strip():
@@ -235,6 +238,9 @@ def lift_freeze(
         )
         key = "still_held" if still else ("review" if d.review else d.state)
         outcome[key] += 1
+    elsewhere = external.after_lift(
+        conn, connectors or {}, freeze_id=freeze_id, policy=f.on_lift, remaining=remaining, now=now
+    )
     if f.incident_id is not None:
         lock_incident(conn, f.incident_id)
         append_event(
@@ -248,6 +254,7 @@ def lift_freeze(
                 "reason": reason.strip(),
                 "on_lift": f.on_lift,
                 "posts": outcome,
+                "platforms": elsewhere,
                 "forced": force,
             },
         )

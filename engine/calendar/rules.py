@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+
+from engine.playbooks.connectors import Connector
 
 OPERATIONAL_TAG = "operational"
 
@@ -87,3 +89,82 @@ def after_lift(
     if policy == "resume" and publish_at > now:
         return LiftDecision("scheduled", False)
     return LiftDecision("held", True)
+
+
+# --- items waiting on marketing platforms (connectors) -------------------------------------
+def item_facts(connector: Connector, labels: Mapping[str, Sequence[str]]) -> PostFacts:
+    """What a platform's item is in our terms: the connector's channel, and the tags and
+    regions whose mapped labels the item carries (plus the connector's default tags)."""
+
+    def hits(mapping: Mapping[str, Mapping[str, Sequence[str]]]) -> tuple[str, ...]:
+        return tuple(
+            sorted(
+                ours
+                for ours, theirs in mapping.items()
+                if any(set(labels.get(kind, ())) & set(vals) for kind, vals in theirs.items())
+            )
+        )
+
+    tags = tuple(sorted(set(connector.default_tags) | set(hits(connector.tags))))
+    return PostFacts(connector.channel, tags, hits(connector.regions))
+
+
+class Seen(Protocol):
+    """An item as the platform shows it now (engine.kernel.ports.ExternalItem)."""
+
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def send_at(self) -> datetime | None: ...
+
+
+def restore_verdict(
+    *, fingerprint: str, send_at: datetime | None, seen: Seen | None
+) -> tuple[str, list[str]]:
+    """Whether a paused item may be put back: ``restore``, ``already`` (it is back exactly as
+    it was: a restore repeated after a crash), ``changed`` or ``gone``, and what changed.
+
+    An item changed or deleted during the freeze is never restored blindly: it goes to review
+    with these words.
+    """
+    if seen is None:
+        return "gone", ["deleted on the platform during the freeze"]
+    changes = []
+    if seen.fingerprint != fingerprint:
+        changes.append("content or audience edited on the platform during the freeze")
+    if seen.active and not changes and seen.send_at == send_at:
+        return "already", []
+    if seen.active:
+        when = f" for {seen.send_at:%Y-%m-%d %H:%M}Z" if seen.send_at else ""
+        changes.append(f"put back in the schedule on the platform during the freeze{when}")
+    return ("changed", changes) if changes else ("restore", [])
+
+
+def external_after_lift(
+    policy: str, *, send_at: datetime | None, now: datetime, still_held_by: Sequence[int]
+) -> str:
+    """What lifting does to one paused item: keep (another freeze holds it), restore,
+    review or discard. An item without a send time (a flow, an automation) resumes."""
+    if still_held_by:
+        return "keep"
+    if policy == "discard":
+        return "discard"
+    if policy == "resume" and (send_at is None or send_at > now):
+        return "restore"
+    return "review"
+
+
+def progress_line(platform: str, counts: Mapping[str, int], *, failing: str | None) -> str:
+    """One connector's progress in words: "SendGrid: 3 of 3 scheduled items paused"."""
+    found = sum(counts.values())
+    paused = counts.get("paused", 0)
+    parts = [f"{paused} of {found} scheduled item{'s' if found != 1 else ''} paused"]
+    for state, words in (("restored", "restored"), ("review", "in review"), ("gone", "gone")):
+        if counts.get(state):
+            parts.append(f"{counts[state]} {words}")
+    if counts.get("failed"):
+        parts.append(f"{counts['failed']} could not be paused")
+    line = f"{platform}: " + ", ".join(parts)
+    return f"{line} · failing — {failing}, retrying" if failing else line

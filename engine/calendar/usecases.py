@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
-from engine.calendar import freezes
+from engine.calendar import external, freezes
 from engine.calendar import posts as posts_
 from engine.calendar._tables import freezes as freeze_table
 from engine.calendar._tables import posts
@@ -20,6 +20,7 @@ from engine.kernel.records import incident_row
 from engine.kernel.roles import Perm, require
 from engine.kernel.uow import Work
 from engine.playbooks.channels import Channel
+from engine.playbooks.connectors import Connector
 from engine.playbooks.places import Places
 from engine.playbooks.playbook import ON_LIFT
 
@@ -27,10 +28,18 @@ POST_STATES = ("scheduled", "held", "published", "cancelled", "failed")
 
 
 class Calendar:
-    def __init__(self, work: Work, *, channels: Mapping[str, Channel], places: Places) -> None:
+    def __init__(
+        self,
+        work: Work,
+        *,
+        channels: Mapping[str, Channel],
+        places: Places,
+        connectors: Mapping[str, Connector] | None = None,
+    ) -> None:
         self.work = work
         self.channels = channels
         self.places = places
+        self.connectors = dict(connectors or {})
 
     def create_post(self, *, actor: Actor, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Schedule one post on a social or newsletter channel."""
@@ -163,6 +172,7 @@ class Calendar:
                 incident_id=incident_id,
                 on_lift=on_lift,
                 stamp=self.work.clock.now,
+                connectors=self.connectors,
             )
         return self.get_freeze(freeze_id=fid)
 
@@ -180,6 +190,7 @@ class Calendar:
                 now=self.work.now(),
                 channels=self.channels,
                 force=force,
+                connectors=self.connectors,
             )
         return self.get_freeze(freeze_id=freeze_id) | {"posts": outcome}
 
@@ -188,9 +199,10 @@ class Calendar:
             row = conn.execute(
                 sa.select(freeze_table).where(freeze_table.c.id == freeze_id)
             ).first()
-        if row is None:
-            raise NotFound(f"no freeze {freeze_id}")
-        return freezes.freeze_json(row)
+            if row is None:
+                raise NotFound(f"no freeze {freeze_id}")
+            reach = external.progress(conn, self.connectors, [row.id])
+        return freezes.freeze_json(row) | {"connectors": reach[row.id]}
 
     def list_freezes(
         self, *, active: bool | None = None, incident_id: int | None = None
@@ -203,7 +215,9 @@ class Calendar:
         if incident_id is not None:
             q = q.where(freeze_table.c.incident_id == incident_id)
         with self.work.read() as conn:
-            return [freezes.freeze_json(r) for r in conn.execute(q)]
+            rows = conn.execute(q).all()
+            reach = external.progress(conn, self.connectors, [r.id for r in rows])
+        return [freezes.freeze_json(r) | {"connectors": reach[r.id]} for r in rows]
 
     def freeze_ids(self, *, incident_id: int) -> list[int]:
         """The freezes an incident created (active or lifted)."""

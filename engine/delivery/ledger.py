@@ -35,3 +35,10 @@ def last_paged(conn: Connection, *, user_id: int, among: Iterable[int]) -> int |
 def counts_by_status(conn: Connection) -> dict[str, int]:
     q = sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
     return {str(s): int(n) for s, n in conn.execute(q).all()}
+
+
+def last_error(conn: Connection, delivery_id: int) -> str | None:
+    """What the provider last said about a delivery that failed."""
+    q = sa.select(deliveries.c.last_error).where(deliveries.c.id == delivery_id)
+    value = conn.execute(q).scalar()
+    return None if value is None else str(value)

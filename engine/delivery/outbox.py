@@ -59,6 +59,7 @@ def enqueue(
     subject: str | None = None,
     meta: Mapping[str, Any] | None = None,
     max_attempts: int = 12,  # transient failures retried for about 20 minutes
+    not_before: datetime | None = None,
 ) -> None:
     """Add a delivery (once per dedupe key) in the caller's transaction."""
     insert_ignore(
@@ -76,7 +77,7 @@ def enqueue(
         status="pending",
         attempts=0,
         max_attempts=max_attempts,
-        next_attempt_at=now,
+        next_attempt_at=not_before or now,
         dedupe_key=dedupe_key,
         created_at=now,
         updated_at=now,
@@ -94,6 +95,8 @@ class Claimed:
 
 MootRule = Callable[[Connection, Sequence[Any], datetime], set[int]]
 FailRule = Callable[[Connection, OutboundMessage, datetime], None]
+SentRule = Callable[[Connection, OutboundMessage, Receipt, datetime], None]
+RetryRule = Callable[[Connection, OutboundMessage, SendFailed, datetime], None]
 
 
 @dataclass(frozen=True)
@@ -103,11 +106,17 @@ class Owners:
     ``moot``: per kind, which claimed delivery rows are moot now, and the reason recorded
     (pages of an acknowledged incident: paging; posts a freeze now holds: the calendar);
     ``failed``: per kind, what a final failure means to the owner (a post marked failed);
-    ``opt_out``: a subscriber the provider says has unsubscribed (the audience).
+    ``opt_out``: a subscriber the provider says has unsubscribed (the audience);
+    ``sent``: per kind, what the provider's answer means to the owner, in the transaction that
+    records the success (a connector's scan result, a pause done);
+    ``retrying``: per kind, told of each transient failure before the retry (a connector's
+    progress says "failing, retrying").
     """
 
     moot: Mapping[str, tuple[MootRule, str]] = field(default_factory=dict)
     failed: Mapping[str, FailRule] = field(default_factory=dict)
+    sent: Mapping[str, SentRule] = field(default_factory=dict)
+    retrying: Mapping[str, RetryRule] = field(default_factory=dict)
     opt_out: Callable[[Connection, int], None] | None = None
 
 
@@ -227,7 +236,14 @@ def _moot(
     return out
 
 
-def record_success(store: Store, claimed: Claimed, receipt: Receipt, *, now: datetime) -> None:
+def record_success(
+    store: Store,
+    claimed: Claimed,
+    receipt: Receipt,
+    *,
+    now: datetime,
+    owners: Owners | None = None,
+) -> None:
     status = "delivered" if receipt.final else "sent"
     with store.transaction() as conn:
         conn.execute(
@@ -243,6 +259,9 @@ def record_success(store: Store, claimed: Claimed, receipt: Receipt, *, now: dat
             )
         )
         receipts.apply_early(conn, provider_id=receipt.provider_id, now=now)
+        sent = owners.sent.get(claimed.message.kind) if owners else None
+        if sent is not None:
+            sent(conn, claimed.message, receipt, now)
 
 
 def release(store: Store, claimed: Claimed, *, now: datetime) -> None:
@@ -297,6 +316,9 @@ def record_failure(
         failed = owners.failed.get(claimed.message.kind)
         if status != "pending" and failed is not None:
             failed(conn, claimed.message, now)
+        retrying = owners.retrying.get(claimed.message.kind)
+        if status == "pending" and retrying is not None:
+            retrying(conn, claimed.message, error, now)
         if status != "pending":
             _after_final_failure(conn, claimed, error, owners, now=now)
         if status != "pending" and claimed.incident_id is not None:

@@ -119,7 +119,7 @@ class Worker:
             )
             return
         now = self.clock.now()
-        outbox.record_success(self.store, item, receipt, now=now)
+        outbox.record_success(self.store, item, receipt, now=now, owners=self.owners)
         if item.queued_at is not None:
             self.metrics.delivered(item.message.channel, (now - item.queued_at).total_seconds())
 

@@ -26,6 +26,7 @@ from engine.kernel.uow import Work
 from engine.paging import ladder as paging
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
+from engine.playbooks.connectors import Connector
 from engine.playbooks.places import Places
 from engine.playbooks.playbook import Playbook
 from engine.timers import schedule as timers
@@ -36,13 +37,24 @@ class Incidents(IncidentReads):
     """The incident commands (the queries come from ``IncidentReads``)."""
 
     def __init__(
-        self, work: Work, *, catalog: Catalog, places: Places, channels: Mapping[str, Channel]
+        self,
+        work: Work,
+        *,
+        catalog: Catalog,
+        places: Places,
+        channels: Mapping[str, Channel],
+        connectors: Mapping[str, Connector] | None = None,
     ) -> None:
         super().__init__(work, catalog=catalog)
         self.places = places
         self.channels = channels
         # The playbook's freeze for an incident (once), in the caller's transaction.
-        self._freeze = partial(freezes.playbook_freeze, channels=channels, stamp=work.clock.now)
+        self._freeze = partial(
+            freezes.playbook_freeze,
+            channels=channels,
+            stamp=work.clock.now,
+            connectors=connectors or {},
+        )
 
     def declare(
         self,

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from engine.kernel.errors import PlaybookInvalid
+from engine.playbooks.connectors import Connector, ConnectorSpec, build
 from engine.playbooks.located import EnvName, Model, Name, Text, load, one_of, schema
 
 KINDS = frozenset(
@@ -82,17 +83,42 @@ class ChannelSpec(Model):
 
 
 class ChannelsFile(Model):
-    """config/channels.yaml: the outbound channels of this environment."""
+    """config/channels.yaml: the outbound channels of this environment, and the marketing
+    platforms a freeze reaches (connectors)."""
 
     channels: dict[Name, ChannelSpec]
+    connectors: dict[Name, ConnectorSpec] = Field(default_factory=dict)
 
 
 def parse_channels(text: str, *, file: str) -> dict[str, Channel]:
     """Parse a channels file; raise PlaybookInvalid listing every located problem."""
+    return parse_config(text, file=file)[0]
+
+
+def parse_config(text: str, *, file: str) -> tuple[dict[str, Channel], dict[str, Connector]]:
+    """The channels and connectors of a channels file (every located problem at once)."""
     spec, located = load(ChannelsFile, text, file=file)
+    data: dict[str, Any] = located.data if isinstance(located.data, dict) else {}
+    names: dict[str, Any] = _mapping(data.get("channels"))
+    found: dict[str, Any] = _mapping(data.get("connectors"))
+    for name, c in found.items():  # checked even when other parts are broken
+        where = ("connectors", name)
+        if name in names:
+            located.reader.problem(
+                located.keys.get(where) or located.node(where),
+                f"connectors.{name}",
+                "a connector cannot share its name with a channel (the outbox routes by name)",
+            )
+        channel = c.get("channel") if isinstance(c, dict) else None
+        if isinstance(channel, str) and names and channel not in names:
+            located.reader.problem(
+                located.node((*where, "channel")),
+                f"connectors.{name}.channel",
+                f"unknown channel {channel!r} (configured: {', '.join(sorted(names))})",
+            )
     if spec is None or located.reader.problems:
         raise PlaybookInvalid(located.reader.problems)
-    return {
+    channels = {
         name: Channel(
             name=name,
             kind=c.kind,
@@ -104,6 +130,11 @@ def parse_channels(text: str, *, file: str) -> dict[str, Channel]:
         )
         for name, c in spec.channels.items()
     }
+    return channels, {name: build(name, c) for name, c in spec.connectors.items()}
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def channels_schema() -> dict[str, Any]:
@@ -114,6 +145,11 @@ def channels_schema() -> dict[str, Any]:
 def load_channels(path: Path) -> dict[str, Channel]:
     """Load the channels file at ``path``."""
     return parse_channels(path.read_text(encoding="utf-8"), file=str(path))
+
+
+def load_config(path: Path) -> tuple[dict[str, Channel], dict[str, Connector]]:
+    """Load the channels and connectors of the channels file at ``path``."""
+    return parse_config(path.read_text(encoding="utf-8"), file=str(path))
 
 
 PERSONAL_MEDIA = ("sms", "voice", "email", "newsletter")

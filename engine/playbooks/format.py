@@ -21,9 +21,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from engine.kernel.durations import parse_duration
 from engine.kernel.roles import GUARD_ROLES
 from engine.playbooks.located import (
+    Duration,
     Flag,
     Model,
     Name,
@@ -34,7 +34,6 @@ from engine.playbooks.located import (
     one_of,
     one_or_many,
     shape,
-    valid_if,
 )
 from engine.playbooks.playbook import (
     ANY_STATE,
@@ -45,16 +44,6 @@ from engine.playbooks.playbook import (
     PUBLIC_REQUIREMENTS,
     TRIGGER_SOURCES,
 )
-
-DURATION_PATTERN = r"^\s*(0|(\d+\s*[dhms]\s*)+)$"
-
-Duration = Annotated[
-    str,
-    BeforeValidator(valid_if(parse_duration)),
-    WithJsonSchema(
-        {"type": "string", "pattern": DURATION_PATTERN, "examples": ["90s", "10m", "1h30m"]}
-    ),
-]
 
 
 def _state_or_any(value: Any) -> str:

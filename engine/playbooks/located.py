@@ -30,6 +30,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from engine.kernel.durations import parse_duration
 from engine.playbooks.yamlsrc import Reader, scalar_value
 
 M = TypeVar("M", bound=BaseModel)
@@ -144,6 +145,17 @@ EnvName = Annotated[
     AfterValidator(_env_name),
     WithJsonSchema(
         {"type": "string", "pattern": ENV_PATTERN, "description": "an environment variable"}
+    ),
+]
+
+
+DURATION_PATTERN = r"^\s*(0|(\d+\s*[dhms]\s*)+)$"
+
+Duration = Annotated[
+    str,
+    BeforeValidator(valid_if(parse_duration)),
+    WithJsonSchema(
+        {"type": "string", "pattern": DURATION_PATTERN, "examples": ["90s", "10m", "1h30m"]}
     ),
 ]
 
