@@ -61,6 +61,7 @@ class Crisis:
         self.channels = dict(channels or {})
         self.alarm = alarm
         self.connectors = dict(connectors or {})
+        self.marketing = dict(platforms or {})  # the connectors' adapters, by connector name
         work = Work(store, self.clock)
         work.wake = self._rearm
         self.work = work
@@ -82,7 +83,7 @@ class Crisis:
         self.calendar = Calendar(
             work, channels=self.channels, places=self.places, connectors=self.connectors
         )
-        self.platforms = Platforms(work, connectors=self.connectors, platforms=platforms)
+        self.platforms = Platforms(work, connectors=self.connectors, platforms=self.marketing)
         self.updates = Updates(work, catalog=catalog, channels=self.channels)
         self.audience = Audience(work, places=self.places, channels=self.channels)
         self.public = PublicPage(work, catalog=catalog)

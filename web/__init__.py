@@ -36,6 +36,7 @@ def create_app(
         admin,
         api,
         api_calendar,  # noqa: F401 - registers the calendar operations on api.bp
+        api_platforms,  # noqa: F401 - registers the freeze connectors operations on api.bp
         api_updates,  # noqa: F401 - registers the update operations on api.bp
         apispec,
         auth,

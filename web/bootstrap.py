@@ -7,7 +7,7 @@ from engine.kernel.errors import CrisisError
 from engine.kernel.keys import Keys
 from engine.kernel.ports import Clock
 from engine.playbooks.catalog import Catalog
-from engine.playbooks.channels import load_channels
+from engine.playbooks.channels import load_config
 from engine.playbooks.places import Places
 from engine.store import Store
 from web.config import Config, deployment_secret
@@ -25,9 +25,19 @@ def build_crisis(config: Config, *, clock: Clock | None = None) -> Crisis:
         store.upgrade()
     elif store.current_revision() != store.head_revision():
         raise NotMigrated("the database schema is not current: run `crisis db upgrade`")
-    channels = load_channels(config.channels_file)
+    channels, connectors = load_config(config.channels_file)
     catalog = Catalog.load(config.playbooks, channels=channels)
     from web.public import load_status_page
 
     places = Places.from_components(load_status_page(config.status_page_file).components)
-    return Crisis(store=store, catalog=catalog, clock=clock, channels=channels, places=places)
+    from web.connectors import build_platforms
+
+    return Crisis(
+        store=store,
+        catalog=catalog,
+        clock=clock,
+        channels=channels,
+        places=places,
+        connectors=connectors,
+        platforms=build_platforms(connectors),
+    )

@@ -21,6 +21,7 @@ from engine.playbooks.channels import Channel
 from engine.public.status_page import StatusPageNotifier
 from engine.timers.schedule import Source
 from notifiers.email import EmailNotifier
+from notifiers.marketing.base import ConnectorNotifier
 from notifiers.social import SocialNotifier
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
@@ -45,6 +46,8 @@ def build_notifiers(crisis: Crisis, env: Mapping[str, str] | None = None) -> dic
     sandbox = SandboxNotifier(store=crisis.store, clock=crisis.clock)
     for name, channel in crisis.channels.items():
         out[name] = _adapter(channel, sandbox, crisis=crisis, env=env, public=public)
+    for name, platform in crisis.marketing.items():  # the connectors' jobs
+        out[name] = ConnectorNotifier(platform)
     return out
 
 
@@ -135,7 +138,8 @@ class Runtime:
         self.worker = Worker(
             store=crisis.store,
             notifiers=build_notifiers(crisis),
-            media={n: c.medium for n, c in crisis.channels.items()},
+            media={n: c.medium for n, c in crisis.channels.items()}
+            | dict.fromkeys(crisis.connectors, "connector"),
             rates={n: c.rate_per_second for n, c in crisis.channels.items() if c.rate_per_second},
             clock=crisis.clock,
             owners=crisis.owners,

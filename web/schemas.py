@@ -197,6 +197,16 @@ REVIEW_IN: Schema = {
     },
 }
 
+ITEM_REVIEW_IN: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["action"],
+    "properties": {
+        "action": {"type": "string", "enum": ["publish", "reschedule", "cancel"]},
+        "send_at": {"type": "string", "maxLength": 64},
+    },
+}
+
 SCOPE: Schema = {
     "type": "object",
     "additionalProperties": False,

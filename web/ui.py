@@ -21,6 +21,7 @@ from engine.kernel.errors import (
     Conflict,
     Forbidden,
     InvalidTransition,
+    NotFound,
     RateLimited,
     ValidationFailed,
 )
@@ -186,7 +187,13 @@ def incident(incident_id: int) -> Any:
     timeline = core.incidents.timeline(incident_id=incident_id)
     now = core.clock.now()
     freezes = [
-        f | {"held": core.calendar.list_posts(held_by=f["id"], per_page=20)[0]}
+        f
+        | {
+            "held": core.calendar.list_posts(held_by=f["id"], per_page=20)[0],
+            "platform_items": (
+                core.platforms.items(freeze_id=f["id"]) if f.get("connectors") else []
+            ),
+        }
         for f in core.calendar.list_freezes(incident_id=incident_id)
     ]
     updates = core.updates.list_updates(incident_id=incident_id)
@@ -295,6 +302,7 @@ def calendar_page() -> Any:
     return render_template(
         "calendar.html",
         review=review,
+        platform_review=core.platforms.in_review(),
         held=held,
         upcoming=upcoming,
         n_upcoming=n_upcoming,
@@ -352,6 +360,23 @@ def calendar_review() -> Any:
     return redirect(url_for("ui.calendar_page"))
 
 
+@bp.post("/calendar/platform-review")
+@requires(Perm.REVIEW_POSTS)
+def platform_review() -> Any:
+    """Publish, reschedule or cancel one item waiting on a marketing platform."""
+    action = request.form.get("action", "")
+    item = request.form.get("item_id", "")
+    when = _parse_local_utc(request.form.get("send_at", "")) if action == "reschedule" else None
+    try:
+        out = crisis().platforms.review_item(
+            actor=acting(), item_id=int(item) if item.isdigit() else -1, action=action, send_at=when
+        )
+        flash(f"{action.capitalize()}: {out['title']} on {out['connector']}.", "ok")
+    except (Conflict, NotFound, ValidationFailed) as exc:
+        flash(f"item {item}: {exc}", "error")
+    return redirect(url_for("ui.calendar_page"))
+
+
 @bp.post("/freezes/<int:freeze_id>/lift")
 @requires(Perm.LIFT_FREEZE)
 def lift(freeze_id: int) -> Any:
@@ -377,11 +402,12 @@ def lift(freeze_id: int) -> Any:
 
 
 def active_freeze_summary() -> dict[str, int] | None:
-    """For the banner on every page: active freezes and the posts they hold."""
+    """For the banner on every page: active freezes, the posts they hold, and the items
+    they keep paused on marketing platforms."""
     if current_user() is None:
         return None
-    active, held = crisis().calendar.freeze_banner()
-    return {"freezes": active, "held": held} if active else None
+    active, held, paused = crisis().calendar.freeze_banner()
+    return {"freezes": active, "held": held, "paused": paused} if active else None
 
 
 @bp.get("/sandbox")

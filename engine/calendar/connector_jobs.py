@@ -20,6 +20,7 @@ from engine.calendar.external import (
     job,
     label,
     last_error,
+    lock_run,
     locked_item,
     minutes,
     note_failing,
@@ -49,6 +50,9 @@ class Results:
         f = freeze_of(conn, m.meta.get("freeze_id"))
         if c is None or f is None:
             return
+        # One run's answers are recorded one at a time (the run's row is locked first), so
+        # the last pause to commit sees every other and confirms the run, on any backend.
+        lock_run(conn, f.id, c.name)
         op = m.meta.get("op")
         if op == "scan":
             self._scanned(conn, c, f, receipt.data.get("items") or [], int(m.meta["scan"]), now)
@@ -130,6 +134,7 @@ class Results:
         f = freeze_of(conn, m.meta.get("freeze_id"))
         if c is None or f is None:
             return
+        lock_run(conn, f.id, c.name)
         why = last_error(conn, m.delivery_id)
         op = m.meta.get("op")
         if op == "scan" and f.lifted_at is None:  # keep watching: the next scan may work
@@ -158,6 +163,7 @@ class Results:
         c = self.connectors.get(m.channel)
         f = freeze_of(conn, m.meta.get("freeze_id"))
         if c is not None and f is not None and m.meta.get("op") != "deadline":
+            lock_run(conn, f.id, c.name)  # so the timeline hears "failing" once
             note_failing(conn, f, c, str(error)[:300], now=now)
 
     def moot(self, conn: Connection, rows: Sequence[Any], now: datetime) -> set[int]:

@@ -249,6 +249,16 @@ def progress(
     return out
 
 
+def paused_count() -> Any:
+    """A scalar subquery: items paused (or being paused) on platforms right now."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(external_items)
+        .where(external_items.c.state.in_(("pausing", "paused")))
+        .scalar_subquery()
+    )
+
+
 def items_of(conn: Connection, freeze_id: int) -> list[Row[Any]]:
     q = sa.select(external_items).where(external_items.c.freeze_id == freeze_id)
     return list(conn.execute(q.order_by(external_items.c.send_at, external_items.c.id)).all())
@@ -284,6 +294,13 @@ def item_json(r: Row[Any]) -> dict[str, Any]:
 # --- small helpers ------------------------------------------------------------------------
 def run_key(freeze_id: int, connector: str) -> Any:
     return sa.and_(connector_runs.c.freeze_id == freeze_id, connector_runs.c.connector == connector)
+
+
+def lock_run(conn: Connection, freeze_id: int, connector: str) -> None:
+    """Hold the run's row until commit (``FOR UPDATE``; SQLite's write lock already does)."""
+    conn.execute(
+        sa.select(connector_runs.c.freeze_id).where(run_key(freeze_id, connector)).with_for_update()
+    )
 
 
 def freeze_of(conn: Connection, freeze_id: Any) -> Row[Any] | None:

@@ -104,8 +104,9 @@ class Calendar:
             rows = conn.execute(ordered.limit(per_page).offset((page - 1) * per_page)).all()
         return [_post(r) for r in rows], int(total)
 
-    def freeze_banner(self) -> tuple[int, int]:
-        """(active freezes, posts they hold awaiting no review): two counts, one query."""
+    def freeze_banner(self) -> tuple[int, int, int]:
+        """(active freezes, posts they hold awaiting no review, items they keep paused on
+        marketing platforms): three counts, one query."""
         active = (
             sa.select(sa.func.count())
             .select_from(freeze_table)
@@ -118,9 +119,10 @@ class Calendar:
             .where(posts.c.state == "held", posts.c.review.is_(False))
             .scalar_subquery()
         )
+        paused = external.paused_count()
         with self.work.read() as conn:
-            row = conn.execute(sa.select(active, held)).one()
-        return int(row[0]), int(row[1])
+            row = conn.execute(sa.select(active, held, paused)).one()
+        return int(row[0]), int(row[1]), int(row[2])
 
     def review_post(
         self, *, actor: Actor, post_id: int, action: str, publish_at: datetime | None = None

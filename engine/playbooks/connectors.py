@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from engine.kernel.durations import parse_duration
 from engine.playbooks.located import Duration, EnvName, Model, Name, Text, one_of
+from engine.playbooks.places import key as place
 
 CONNECTOR_KINDS = frozenset({"sendgrid", "klaviyo", "mailchimp", "mastodon", "sandbox"})
 # What each kind needs from the environment before the process may start.
@@ -110,9 +111,10 @@ def build(name: str, c: ConnectorSpec) -> Connector:
         channel=c.channel,
         credentials=MappingProxyType(dict(c.credentials)),
         options=MappingProxyType(dict(c.options)),
-        tags=MappingProxyType({k: MappingProxyType(v) for k, v in c.tags.items()}),
-        regions=MappingProxyType({k: MappingProxyType(v) for k, v in c.regions.items()}),
-        default_tags=tuple(c.default_tags),
+        # our names as the rest of the engine spells them: tags folded, regions as place keys
+        tags=MappingProxyType({k.casefold(): MappingProxyType(v) for k, v in c.tags.items()}),
+        regions=MappingProxyType({place(k): MappingProxyType(v) for k, v in c.regions.items()}),
+        default_tags=tuple(t.casefold() for t in c.default_tags),
         rescan_every=parse_duration(c.rescan_every),
         confirm_within=parse_duration(c.confirm_within),
     )

@@ -36,6 +36,12 @@ connectors:
 """
 
 
+def config_text() -> str:
+    """The test channels with this file's connector in place of the shipped one."""
+    text = Path(CHANNELS).read_text()
+    return text.split("\n# Marketing platforms")[0].split("\nconnectors:")[0] + CONNECTORS
+
+
 @pytest.fixture
 def platform() -> SandboxPlatform:
     return SandboxPlatform("crm")
@@ -43,9 +49,7 @@ def platform() -> SandboxPlatform:
 
 @pytest.fixture
 def crisis(store: Store, catalog: Catalog, clock: FakeClock) -> Crisis:
-    channels, connectors = parse_config(
-        Path(CHANNELS).read_text() + CONNECTORS, file="channels.yaml"
-    )
+    channels, connectors = parse_config(config_text(), file="channels.yaml")
     return Crisis(
         store=store, catalog=catalog, clock=clock, channels=channels, connectors=connectors
     )
@@ -239,9 +243,7 @@ def test_a_platform_down_at_first_is_retried_with_retry_after_and_the_timeline_t
 def test_a_pause_refused_for_good_and_an_unconfirmed_freeze_alert_the_comms_lead(
     roster: Crisis, store: Store, catalog: Catalog, clock: FakeClock, platform: SandboxPlatform
 ) -> None:
-    channels, connectors = parse_config(
-        Path(CHANNELS).read_text() + CONNECTORS, file="channels.yaml"
-    )
+    channels, connectors = parse_config(config_text(), file="channels.yaml")
     crisis = Crisis(
         store=store, catalog=catalog, clock=clock, channels=channels, connectors=connectors
     )
@@ -267,9 +269,7 @@ def test_a_pause_refused_for_good_and_an_unconfirmed_freeze_alert_the_comms_lead
 def test_a_connector_that_never_confirms_alerts_the_comms_lead_after_confirm_within(
     roster: Crisis, store: Store, catalog: Catalog, clock: FakeClock, platform: SandboxPlatform
 ) -> None:
-    channels, connectors = parse_config(
-        Path(CHANNELS).read_text() + CONNECTORS, file="channels.yaml"
-    )
+    channels, connectors = parse_config(config_text(), file="channels.yaml")
     crisis = Crisis(
         store=store, catalog=catalog, clock=clock, channels=channels, connectors=connectors
     )

@@ -44,6 +44,7 @@ EXPECTED = {
     "ui.calendar_page": Perm.READ,
     "ui.calendar_new_post": Perm.MANAGE_POSTS,
     "ui.calendar_review": Perm.REVIEW_POSTS,
+    "ui.platform_review": Perm.REVIEW_POSTS,
     "ui.lift": Perm.LIFT_FREEZE,
     "ui.sandbox_inbox": Perm.READ,
     "ui.approvals": Perm.READ,

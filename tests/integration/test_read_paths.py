@@ -61,8 +61,8 @@ def test_the_freeze_banner_is_one_query_and_posts_page_in_sql(app: Flask, svc: C
     login(client, "viewer")
     declare(svc, 1)
     with counted(svc) as seen:
-        active, held = svc.calendar.freeze_banner()
-    assert (active, held) == (1, 0) and len(seen) == 1
+        active, held, paused = svc.calendar.freeze_banner()
+    assert (active, held, paused) == (1, 0, 0) and len(seen) == 1
     with counted(svc) as seen:
         items, total = svc.calendar.list_posts(per_page=5)
     assert (items, total) == ([], 0)

@@ -9,10 +9,6 @@ the check can fail.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,21 +20,13 @@ from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
 from notifiers.twilio_voice import TwilioVoiceNotifier
 from tests.conftest import ROOT
+from tests.prism import prism as serve_spec
 
 ACCOUNT = "AC" + "a" * 32
 HOW = (
     "needs Stoplight Prism: `npm install --prefix .ci/node @stoplight/prism-cli` (as .ci/run "
     "does) or set CRISIS_PRISM, and Twilio's spec at ../shared/twilio/ (or CRISIS_TWILIO_SPEC)"
 )
-
-
-def prism_binary() -> str | None:
-    candidates = [
-        os.environ.get("CRISIS_PRISM"),
-        str(ROOT / ".ci/node/node_modules/.bin/prism"),
-        shutil.which("prism"),
-    ]
-    return next((c for c in candidates if c and Path(c).exists()), None)
 
 
 def spec_path() -> Path:
@@ -51,33 +39,9 @@ def spec_path() -> Path:
 
 @pytest.fixture(scope="module")
 def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = prism_binary()
-    if binary is None or not spec_path().exists():
-        pytest.skip(HOW)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = tmp_path_factory.mktemp("prism") / "prism.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [binary, "mock", "-h", "127.0.0.1", "-p", str(port), str(spec_path())],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while "Prism is listening" not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("Prism did not start:\n" + log.read_text(errors="replace")[-2000:])
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serve_spec(spec_path(), log, how=HOW) as url:
+        yield url
 
 
 def page(body: str = "[SEV1] INC-7 Lille. Reply ACK 7 to acknowledge.") -> OutboundMessage:

@@ -168,6 +168,15 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any] | None, dict[str, int]]] = [
         {"reason": "all clear"},
         ONLY | {"comms": 200, "admin": 200},
     ),
+    ("GET", "/api/v1/freezes/{id}/items", new_freeze, None, READ_ALL),
+    ("GET", "/api/v1/platform-items", None, None, READ_ALL),
+    (  # no such item: those who may review learn so, the others are refused first
+        "POST",
+        "/api/v1/platform-items/{id}/review",
+        lambda client, tokens: 999,
+        {"action": "cancel"},
+        ONLY | {"comms": 404, "marketer": 404, "admin": 404},
+    ),
     (
         "POST",
         "/api/v1/incidents/{id}/updates",

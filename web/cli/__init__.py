@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from web.cli import calendar, incidents, people, processes, schemas  # noqa: F401 - commands
+from web.cli import calendar, connectors, incidents, people, processes, schemas  # noqa: F401
 from web.cli.common import main
 
 __all__ = ["main"]

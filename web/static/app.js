@@ -22,8 +22,9 @@
       who.textContent = " " + e.actor + " ";
       var data = document.createElement("span");
       data.className = "data";
-      data.textContent = Object.keys(e.data).filter(function (k) { return k !== "version"; })
-        .map(function (k) { return k + "=" + JSON.stringify(e.data[k]); }).join(" ");
+      data.textContent = typeof e.data.text === "string" ? e.data.text
+        : Object.keys(e.data).filter(function (k) { return k !== "version"; })
+          .map(function (k) { return k + "=" + JSON.stringify(e.data[k]); }).join(" ");
       li.append(t, b, who, data);
       list.appendChild(li);
     });

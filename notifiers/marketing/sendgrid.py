@@ -1,0 +1,177 @@
+"""SendGrid Marketing Campaigns through the official ``sendgrid`` client: Single Sends.
+
+Listing reads ``GET /v3/marketing/singlesends`` (every page) and, for each one scheduled,
+``GET /v3/marketing/singlesends/{id}`` for its lists, segments and content. Pausing is
+SendGrid's own unschedule (``DELETE …/{id}/schedule``: the Single Send goes back to draft,
+keeping everything else); restoring schedules it again at the time it had
+(``PUT …/{id}/schedule``; a minute from now when that time has passed and a person chose to
+publish).
+Discarding leaves it a draft. Labels: ``category`` (its categories), ``list`` and ``segment``
+(its recipients), ``all`` when it goes to every contact.
+
+The API key travels only in the Authorization header; the client library's own DEBUG log
+prints headers, so its logger is held at INFO here.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+
+from engine.kernel.errors import SendFailed
+from engine.kernel.ports import ExternalItem
+from notifiers.marketing.base import fingerprint, http_failure, unreachable
+
+logging.getLogger("python_http_client").setLevel(logging.INFO)  # DEBUG would print the key
+PAGE = 100
+SOON = timedelta(minutes=1)  # a send time closer than this is sent a minute from now
+
+
+class SendGridPlatform:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        name: str = "sendgrid",
+        host: str = "https://api.sendgrid.com",
+        timeout: float = 10.0,
+        clock: Any = None,
+    ) -> None:
+        self.name = name
+        self._api = SendGridAPIClient(api_key=api_key, host=host)
+        self._api.client.timeout = timeout
+        self._now = clock or (lambda: datetime.now(UTC))
+
+    # --- the port -------------------------------------------------------------------------
+    def scheduled(self) -> list[ExternalItem]:
+        out = []
+        for short in self._pages():
+            if short.get("status") == "scheduled":
+                full = self._get(str(short["id"]))
+                if full is not None and full.get("status") == "scheduled":
+                    out.append(self._item(full))
+        return out
+
+    def look(self, item: ExternalItem) -> ExternalItem | None:
+        full = self._get(_id(item))
+        return None if full is None else self._item(full)
+
+    def pause(self, item: ExternalItem) -> Mapping[str, Any]:
+        try:
+            self._call(lambda c: c.marketing.singlesends._(_id(item)).schedule.delete())
+        except SendFailed as exc:
+            # Already unscheduled (a pause repeated after a crash) is done, not an error.
+            now = self.look(item) if exc.provider_code == "404" else None
+            if now is None or now.active:
+                raise
+        return {}
+
+    def restore(self, item: ExternalItem) -> None:
+        # SendGrid's description wants a date-time (its prose also allows "now"): a time that
+        # has come is sent a minute from now.
+        soonest = self._now() + SOON
+        send_at = _iso(item.send_at if item.send_at and item.send_at > soonest else soonest)
+        self._call(
+            lambda c: c.marketing.singlesends._(_id(item)).schedule.put(
+                request_body={"send_at": send_at}
+            )
+        )
+
+    def discard(self, item: ExternalItem) -> None:
+        """A discarded Single Send stays a draft: nothing to ask SendGrid."""
+
+    # --- SendGrid -------------------------------------------------------------------------
+    def _pages(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        token: str | None = None
+        for _ in range(1000):  # a bound, not a limit anyone reaches
+            body = self._call(_page_of(token))
+            out += list(body.get("result") or [])
+            nxt = (body.get("_metadata") or {}).get("next")
+            tokens = parse_qs(urlparse(str(nxt)).query).get("page_token") if nxt else None
+            token = tokens[0] if tokens else None
+            if not token:
+                break
+        return out
+
+    def _get(self, sid: str) -> dict[str, Any] | None:
+        try:
+            return self._call(lambda c: c.marketing.singlesends._(sid).get())
+        except SendFailed as exc:
+            if exc.provider_code == "404":
+                return None
+            raise
+
+    def _call(self, fn: Any) -> dict[str, Any]:
+        try:
+            resp = fn(self._api.client)
+        except HTTPError as exc:
+            raise http_failure(
+                "SendGrid", int(exc.status_code), headers=_headers(exc), body=exc.body
+            ) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise unreachable("SendGrid", exc) from None
+        body = resp.to_dict if resp.body else {}
+        return body if isinstance(body, dict) else {}
+
+    def _item(self, s: Mapping[str, Any]) -> ExternalItem:
+        send_to = s.get("send_to") or {}
+        email = s.get("email_config") or {}
+        labels = {
+            "category": tuple(map(str, s.get("categories") or ())),
+            "list": tuple(map(str, send_to.get("list_ids") or ())),
+            "segment": tuple(map(str, send_to.get("segment_ids") or ())),
+        }
+        if send_to.get("all"):
+            labels["all"] = ("true",)
+        content = {
+            k: email.get(k)
+            for k in ("subject", "html_content", "plain_content", "design_id", "sender_id")
+        }
+        return ExternalItem(
+            ref=f"singlesend:{s['id']}",
+            kind="single_send",
+            title=str(s.get("name") or s["id"]),
+            send_at=_parse(s.get("send_at")),
+            labels=labels,
+            fingerprint=fingerprint(s.get("name"), s.get("categories"), send_to, content),
+            state={"id": str(s["id"])},
+            active=s.get("status") == "scheduled",
+        )
+
+
+def _page_of(token: str | None) -> Any:
+    params: dict[str, Any] = {"page_size": PAGE} | ({"page_token": token} if token else {})
+    return lambda c: c.marketing.singlesends.get(query_params=params)
+
+
+def _id(item: ExternalItem) -> str:
+    return str(item.state.get("id") or item.ref.removeprefix("singlesend:"))
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def _headers(exc: HTTPError) -> dict[str, str]:
+    raw = getattr(exc, "headers", None)
+    try:
+        return {str(k): str(v) for k, v in (raw.items() if raw is not None else [])}
+    except AttributeError:
+        return {}

@@ -1,0 +1,60 @@
+"""Conformance: our Mastodon connector, through Mastodon.py, against the Mastodon REST API's
+description (../shared/specs/mastodon/, community-maintained from Mastodon's documentation),
+served by Prism. A malformed request is shown to fail, so the check can fail.
+
+Prism runs without --errors here: the description's own example answers for scheduled
+statuses do not validate against its schemas, and --errors turns that (Prism's output, not
+our request) into a 500. Requests are validated either way: an invalid one gets 422."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from mastodon import Mastodon
+from mastodon.errors import MastodonAPIError
+
+from engine.kernel.errors import SendFailed
+from engine.kernel.ports import ExternalItem
+from notifiers.marketing.mastodon import MastodonPlatform
+from tests.prism import SPECS, prism, request_violations
+
+SPEC = SPECS / "specs" / "mastodon" / "schema.json"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    log = tmp_path_factory.mktemp("prism") / "mastodon.log"
+    with prism(SPEC, log) as url:
+        yield url, log
+
+
+def item(send_at: datetime | None) -> ExternalItem:
+    return ExternalItem("status:1234", "scheduled_status", "x", send_at, state={"id": "1234"})
+
+
+def test_every_request_of_the_connector_conforms(served: tuple[str, Path]) -> None:
+    url, log = served
+    platform = MastodonPlatform(base_url=url, access_token="token")
+    platform.scheduled()
+    with contextlib.suppress(SendFailed):  # Prism's example here is a list, not a status
+        platform.look(item(None))
+    platform.pause(item(None))
+    platform.restore(item(datetime.now(UTC) + timedelta(days=1)))
+    with contextlib.suppress(SendFailed):  # Prism answers an empty 200, Mastodon sends {}
+        platform.discard(item(None))
+    assert request_violations(log) == []
+    assert log.read_text().count("The request passed the validation rules") >= 5
+
+
+def test_a_malformed_request_fails_prisms_validation(served: tuple[str, Path]) -> None:
+    """The check can fail: a scheduled status listed with a limit that is not a number."""
+    url, log = served
+    api = Mastodon(access_token="token", api_base_url=url, version_check_mode="none")
+    with pytest.raises(MastodonAPIError) as err:
+        api._Mastodon__api_request("GET", "/api/v1/scheduled_statuses", {"limit": "many"})
+    assert "422" in str(err.value) or (len(err.value.args) > 1 and err.value.args[1] == 422)
+    assert any("limit must be integer" in v for v in request_violations(log))
