@@ -80,6 +80,19 @@ The status page answers from a per-process cache keyed by a weak ETag (one small
 request to learn whether anything was published); a conditional request costs the same query
 and no body.""",
     ),
+    Bench(
+        "Freeze connectors: declare → every platform confirmed (issue #14)",
+        ["bench/connectors.py"],
+        ["bench/connectors.py", "--runs", "2", "--items", "40"],
+        False,
+        """Freeze → connector confirmed for each platform: 100 scheduled items in scope, every call
+to the counterpart taking 100 ms, on the real outbox worker (8 threads) over SQLite. The
+counterparts are the stateful fakes and mastodon-mock (with a latency rule), not the real
+services. Time goes to the network: one scan (pages plus, for SendGrid, each scheduled Single
+Send's details, eight at a time) and then 100 pauses eight at a time, so about 13 rounds of
+100 ms after the scan. Before the details were read eight at a time, SendGrid took 12.4 s (8.1
+items/s): the scan read 100 details one by one.""",
+    ),
 ]
 
 

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from engine.kernel.errors import CrisisError
 from engine.kernel.ports import MarketingPlatform
 from engine.playbooks.connectors import Connector, missing
+from notifiers.marketing.klaviyo import KlaviyoPlatform
+from notifiers.marketing.mailchimp import MailchimpPlatform
 from notifiers.marketing.mastodon import MastodonPlatform
 from notifiers.marketing.sandbox import SandboxPlatform
 from notifiers.marketing.sendgrid import SendGridPlatform
@@ -48,13 +50,24 @@ def _adapter(c: Connector, env: Mapping[str, str]) -> MarketingPlatform:
             name=c.name,
             host=c.options.get("base_url", "https://api.sendgrid.com"),
         )
+    if c.kind == "klaviyo":
+        return KlaviyoPlatform(
+            api_key=_secret(c, "api_key", env), name=c.name, host=c.options.get("base_url", "")
+        )
+    if c.kind == "mailchimp":
+        return MailchimpPlatform(
+            api_key=_secret(c, "api_key", env),
+            server=c.options["server"],
+            name=c.name,
+            host=c.options.get("base_url"),
+        )
     if c.kind == "mastodon":
         return MastodonPlatform(
             base_url=c.options["base_url"],
             access_token=_secret(c, "access_token", env),
             name=c.name,
         )
-    raise ConnectorNotAvailable(f"connector {c.name!r}: no adapter for kind {c.kind!r} yet")
+    raise ConnectorNotAvailable(f"connector {c.name!r}: no adapter for kind {c.kind!r}")
 
 
 def seed_demo(platform: SandboxPlatform, now: datetime | None = None) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import urllib.error
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -31,6 +32,7 @@ from notifiers.marketing.base import fingerprint, http_failure, unreachable
 
 logging.getLogger("python_http_client").setLevel(logging.INFO)  # DEBUG would print the key
 PAGE = 100
+DETAILS = 8  # Single Sends read at once while scanning
 SOON = timedelta(minutes=1)  # a send time closer than this is sent a minute from now
 
 
@@ -51,13 +53,12 @@ class SendGridPlatform:
 
     # --- the port -------------------------------------------------------------------------
     def scheduled(self) -> list[ExternalItem]:
-        out = []
-        for short in self._pages():
-            if short.get("status") == "scheduled":
-                full = self._get(str(short["id"]))
-                if full is not None and full.get("status") == "scheduled":
-                    out.append(self._item(full))
-        return out
+        ids = [str(s["id"]) for s in self._pages() if s.get("status") == "scheduled"]
+        # The details, a few at a time (bench/connectors.py: one by one, 100 Single Sends at
+        # 100 ms each took ten seconds before the first pause).
+        with ThreadPoolExecutor(max_workers=DETAILS) as pool:
+            found = list(pool.map(self._get, ids))
+        return [self._item(f) for f in found if f is not None and f.get("status") == "scheduled"]
 
     def look(self, item: ExternalItem) -> ExternalItem | None:
         full = self._get(_id(item))

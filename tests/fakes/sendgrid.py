@@ -8,6 +8,7 @@ anything else with 404/400 the way SendGrid does, so a wrong path or body fails 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ class FakeSendGrid:
         self.requests: list[tuple[str, str, Any]] = []
         self.faults: list[tuple[int, dict[str, str]]] = []
         self.now = clock or (lambda: datetime.now(UTC))
+        self.latency = 0.0  # seconds every answer takes (benchmarks: a real network)
         self._lock = threading.Lock()
 
     # --- marketing's hands ------------------------------------------------------------------
@@ -63,6 +65,8 @@ class FakeSendGrid:
     # --- the API ----------------------------------------------------------------------------
     def route(self, method: str, path: str, query: dict[str, list[str]], body: Any,
               headers: dict[str, str]) -> Answer:  # fmt: skip
+        if self.latency:
+            time.sleep(self.latency)
         with self._lock:
             self.requests.append((method, path, body))
             if headers.get("Authorization") != f"Bearer {KEY}":
