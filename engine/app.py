@@ -83,7 +83,9 @@ class Crisis:
         self.calendar = Calendar(
             work, channels=self.channels, places=self.places, connectors=self.connectors
         )
-        self.platforms = Platforms(work, connectors=self.connectors, platforms=self.marketing)
+        self.platforms = Platforms(
+            work, connectors=self.connectors, platforms=self.marketing, places=self.places
+        )
         self.updates = Updates(work, catalog=catalog, channels=self.channels)
         self.audience = Audience(work, places=self.places, channels=self.channels)
         self.public = PublicPage(work, catalog=catalog)

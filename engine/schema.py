@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from engine.accounts._tables import api_tokens, users
 from engine.audience._tables import subscribers
-from engine.calendar._tables import connector_runs, external_items, freeze_gate, freezes, posts
+from engine.calendar._tables import (
+    connector_runs,
+    external_items,
+    freeze_gate,
+    freezes,
+    platform_batches,
+    posts,
+)
 from engine.delivery._tables import deliveries, early_receipts, inbound_seen, sandbox_messages
 from engine.kernel._tables import events, incidents, throttle_hits
 from engine.monitoring._tables import monitor_alerts, monitor_groups
@@ -35,6 +42,7 @@ __all__ = [
     "monitor_alerts",
     "monitor_groups",
     "overrides",
+    "platform_batches",
     "playbook_versions",
     "posts",
     "roster_members",

@@ -9,11 +9,11 @@ from typing import Any
 from flask import g, jsonify, request
 
 from engine.kernel.roles import Perm
-from web.api import api
+from web.api import api, created
 from web.auth import acting, crisis
 from web.errors import ApiError
-from web.present import external_item_out
-from web.schemas import EXTERNAL_ITEM, ITEM_REVIEW_IN
+from web.present import external_item_out, rfc3339
+from web.schemas import BATCH, BATCH_IN, EXTERNAL_ITEM, ITEM_REVIEW_IN
 
 ITEMS: dict[str, Any] = {"type": "array", "items": EXTERNAL_ITEM}
 
@@ -59,18 +59,45 @@ def platform_items() -> Any:
 )
 def review_platform_item(item_id: int) -> Any:
     """Decide on an item in review; its connector carries the decision out on the platform."""
-    when = None
-    if g.body.get("send_at"):
-        try:
-            when = datetime.fromisoformat(g.body["send_at"].replace("Z", "+00:00"))
-        except ValueError:
-            raise ApiError(
-                422, "send_at is not a time", details={"send_at": "e.g. 2026-12-20T09:00:00Z"}
-            ) from None
-        if when.tzinfo is None:
-            raise ApiError(422, "send_at needs a time zone", details={"send_at": "add Z"})
-        when = when.astimezone(UTC)
+    when = _instant(g.body["send_at"]) if g.body.get("send_at") else None
     item = crisis().platforms.review_item(
         actor=acting(), item_id=item_id, action=g.body["action"], send_at=when
     )
     return jsonify(external_item_out(item))
+
+
+@api.operation(
+    "/connectors/<name>/batches",
+    "POST",
+    perm=Perm.MANAGE_POSTS,
+    summary="Register a scheduled send a platform cannot list (a SendGrid batch_id send).",
+    body=BATCH_IN,
+    response=BATCH,
+    status=201,
+    errors=(404, 422),
+)
+def register_batch(name: str) -> Any:
+    """Marketing's sender tells us of a mail send scheduled with a batch_id, so a freeze can
+    pause it (SendGrid pauses only batches, no later than ten minutes before the send)."""
+    out = crisis().platforms.register_batch(
+        actor=acting(),
+        connector=name,
+        batch_id=g.body["batch_id"],
+        send_at=_instant(g.body["send_at"]),
+        title=g.body.get("title", ""),
+        tags=g.body.get("tags") or [],
+        regions=g.body.get("regions") or [],
+    )
+    return created(out | {"send_at": rfc3339(out["send_at"])}, f"/api/v1/connectors/{name}/batches")
+
+
+def _instant(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(
+            422, "send_at is not a time", details={"send_at": "e.g. 2026-12-20T09:00:00Z"}
+        ) from None
+    if when.tzinfo is None:
+        raise ApiError(422, "send_at needs a time zone", details={"send_at": "add Z"})
+    return when.astimezone(UTC)

@@ -207,6 +207,32 @@ ITEM_REVIEW_IN: Schema = {
     },
 }
 
+BATCH_IN: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["batch_id", "send_at"],
+    "properties": {
+        "batch_id": {"type": "string", "minLength": 1, "maxLength": 200},
+        "send_at": {"type": "string", "maxLength": 64},
+        "title": {"type": "string", "maxLength": 500},
+        "tags": NAME_LIST,
+        "regions": NAME_LIST,
+    },
+}
+
+BATCH: Schema = {
+    "type": "object",
+    "required": ["connector", "batch_id", "send_at", "title", "tags", "regions"],
+    "properties": {
+        "connector": {"type": "string"},
+        "batch_id": {"type": "string"},
+        "send_at": TIME,
+        "title": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "regions": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
 SCOPE: Schema = {
     "type": "object",
     "additionalProperties": False,

@@ -7,7 +7,14 @@ import sqlalchemy as sa
 
 from engine.store.columns import UTCDateTime, metadata
 
-__all__ = ["connector_runs", "external_items", "freeze_gate", "freezes", "posts"]
+__all__ = [
+    "connector_runs",
+    "external_items",
+    "freeze_gate",
+    "freezes",
+    "platform_batches",
+    "posts",
+]
 
 posts = sa.Table(
     "posts",
@@ -98,4 +105,21 @@ connector_runs = sa.Table(
     sa.Column("alerted_at", UTCDateTime),  # the comms lead was told it is unconfirmed
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# migration 0011: scheduled mail sends marketing registered (a platform that cannot list them,
+# like SendGrid's batch_id sends, learns of them here); our tags and regions, as declared.
+platform_batches = sa.Table(
+    "platform_batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("connector", sa.String(64), nullable=False),
+    sa.Column("batch_id", sa.String(200), nullable=False),
+    sa.Column("title", sa.String(500), nullable=False),
+    sa.Column("send_at", UTCDateTime, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("regions", sa.JSON, nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("connector", "batch_id", name="uq_platform_batches_batch"),
 )

@@ -11,12 +11,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from engine.calendar import batches
 from engine.calendar._tables import connector_runs, external_items, freezes
 from engine.calendar.external import (
     event,
     freeze_of,
     item_counts,
     item_job,
+    items_of,
     job,
     label,
     last_error,
@@ -55,7 +57,9 @@ class Results:
         lock_run(conn, f.id, c.name)
         op = m.meta.get("op")
         if op == "scan":
-            self._scanned(conn, c, f, receipt.data.get("items") or [], int(m.meta["scan"]), now)
+            found = receipt.data.get("items") or []
+            once = bool(m.meta.get("once"))  # a scan out of turn: the periodic one goes on
+            self._scanned(conn, c, f, found, int(m.meta["scan"]), now, once)
         elif op == "deadline":
             self._deadline(conn, c, f, now)
         elif op in ("pause", "restore", "discard"):
@@ -74,9 +78,18 @@ class Results:
         found: Sequence[Any],
         n: int,
         now: datetime,
+        once: bool = False,
     ) -> None:
         scope = Scope.from_json(f.scope)
         items = [ExternalItem.from_json(i) for i in found]
+        listed = {i.ref for i in items}
+        paused = {r.ref for r in items_of(conn, f.id) if r.state != "pausing"}
+        # What the platform cannot list (registered sends), unless this freeze paused it.
+        items += [
+            i
+            for i in batches.items(conn, c.name, now=now)
+            if i.ref not in listed and i.ref not in paused
+        ]
         held = [(i, item_facts(c, i.labels)) for i in items if i.active]
         held = [(i, facts) for i, facts in held if matches(scope, facts)]
         held.sort(key=lambda p: (p[0].send_at is not None, p[0].send_at or now))  # soonest first
@@ -89,7 +102,7 @@ class Results:
                 scans=connector_runs.c.scans + 1, last_scan_at=now, failing=None, updated_at=now
             )
         )
-        if f.lifted_at is None:
+        if f.lifted_at is None and not once:
             job(conn, c.name, "scan", freeze_id=f.id, key=f"cx:{f.id}:{c.name}:scan:{n + 1}",
                  now=now, not_before=now + c.rescan_every, meta={"scan": n + 1})  # fmt: skip
         self._confirm(conn, c, f, now)

@@ -249,6 +249,16 @@ def progress(
     return out
 
 
+def active_runs(conn: Connection, connector: str) -> list[int]:
+    """The active freezes whose runs include ``connector``."""
+    q = (
+        sa.select(connector_runs.c.freeze_id)
+        .join(freezes, freezes.c.id == connector_runs.c.freeze_id)
+        .where(connector_runs.c.connector == connector, freezes.c.lifted_at.is_(None))
+    )
+    return list(conn.execute(q).scalars())
+
+
 def paused_count() -> Any:
     """A scalar subquery: items paused (or being paused) on platforms right now."""
     return (

@@ -3,13 +3,14 @@ those items after a lift, what a freeze would pause now, and a read-only check o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from engine.calendar import external
+from engine.calendar import batches, external
 from engine.calendar._tables import posts
 from engine.calendar.freezes import active_scopes, facts, gate_share
 from engine.calendar.rules import Scope, holding, item_facts, matches
@@ -19,8 +20,10 @@ from engine.kernel.ports import MarketingPlatform
 from engine.kernel.roles import Perm, require
 from engine.kernel.uow import Work
 from engine.playbooks.connectors import Connector
+from engine.playbooks.places import Places
 
 REVIEW_ACTIONS = ("publish", "reschedule", "cancel")
+BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
 
 
 class Platforms:
@@ -30,8 +33,10 @@ class Platforms:
         *,
         connectors: Mapping[str, Connector],
         platforms: Mapping[str, MarketingPlatform] | None = None,
+        places: Places | None = None,
     ) -> None:
         self.work = work
+        self.places = places or Places()
         self.connectors = connectors
         self.platforms = dict(platforms or {})  # the adapters, for plan and check only
 
@@ -81,6 +86,45 @@ class Platforms:
             row = external.item_row(conn, item_id, lock=False)
             assert row is not None
             return external.item_json(row)
+
+    def register_batch(
+        self,
+        *,
+        actor: Actor,
+        connector: str,
+        batch_id: str,
+        send_at: datetime,
+        title: str = "",
+        tags: Sequence[str] = (),
+        regions: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Marketing's sender says a send is scheduled that the platform cannot list (a
+        SendGrid mail send with this ``batch_id``); an active freeze that holds it pauses it
+        at once, and every later freeze will."""
+        require(actor, Perm.MANAGE_POSTS, "register scheduled sends")
+        c = self.connectors.get(connector)
+        if c is None or c.kind != "sendgrid":
+            raise NotFound(f"no SendGrid connector {connector!r}")
+        problems = {}
+        if not BATCH_ID.fullmatch(batch_id or ""):
+            problems["batch_id"] = "letters, digits, - and _ (SendGrid's batch id)"
+        now = self.work.now()
+        if send_at <= now:
+            problems["send_at"] = "a future time"
+        if problems:
+            raise ValidationFailed("this send cannot be registered", details=problems)
+        clean = self.places.clean("regions", list(regions), field="regions") if regions else []
+        with self.work.transaction() as conn:
+            out = batches.register(
+                conn, connector=connector, batch_id=batch_id, title=title.strip() or batch_id,
+                send_at=send_at, tags=[t.casefold() for t in tags], regions=clean,
+                actor=actor.name, now=now,
+            )  # fmt: skip
+            for fid in external.active_runs(conn, connector):
+                external.job(conn, connector, "scan", freeze_id=fid, now=now,
+                             key=f"cx:{fid}:{connector}:batch:{batch_id}:{now.isoformat()}",
+                             meta={"scan": 0, "once": True})  # fmt: skip
+        return out
 
     def plan(self, *, scope: Scope) -> dict[str, Any]:
         """What a freeze with ``scope`` would hold now: our posts and each platform's items.

@@ -105,8 +105,10 @@ def item_facts(connector: Connector, labels: Mapping[str, Sequence[str]]) -> Pos
             )
         )
 
-    tags = tuple(sorted(set(connector.default_tags) | set(hits(connector.tags))))
-    return PostFacts(connector.channel, tags, hits(connector.regions))
+    ours_tags = set(labels.get("ours:tag", ()))  # a registered send: already our names
+    tags = tuple(sorted(set(connector.default_tags) | set(hits(connector.tags)) | ours_tags))
+    regions = tuple(sorted(set(hits(connector.regions)) | set(labels.get("ours:region", ()))))
+    return PostFacts(connector.channel, tags, regions)
 
 
 class Seen(Protocol):

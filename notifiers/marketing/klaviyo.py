@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from klaviyo_api import KlaviyoAPI
+from openapi_client import rest
 
 from engine.kernel.errors import SendFailed
 from engine.kernel.ports import ExternalItem
@@ -39,10 +40,15 @@ class KlaviyoPlatform:
         clock: Any = None,
         campaigns: bool = True,
         flows: bool = True,
+        timeout: float = 10.0,
     ) -> None:
         self.name = name
+        self._timeout = timeout
         self._campaigns, self._flows = campaigns, flows
         self._api = KlaviyoAPI(api_key, max_delay=0, max_retries=0, test_host=host)
+        # No retries below ours either: urllib3 would retry a timed-out read three times.
+        self._api.configuration.retries = 0
+        self._api.api_client.rest_client = rest.RESTClientObject(self._api.configuration)
         self._now = clock or (lambda: datetime.now(UTC))
 
     # --- the port -------------------------------------------------------------------------
@@ -52,14 +58,17 @@ class KlaviyoPlatform:
             filt = f"equals(messages.channel,'{channel}')"
             for doc in self._pages(
                 lambda cursor, f=filt: self._api.Campaigns.get_campaigns_without_preload_content(
-                    filter=f, include=["tags"], page_cursor=cursor
+                    filter=f, include=["tags"], page_cursor=cursor, _request_timeout=self._timeout
                 )
             ):
                 out += [self._campaign(c, doc, channel) for c in doc.get("data") or []]
         flows = (
             self._pages(
                 lambda cursor: self._api.Flows.get_flows_without_preload_content(
-                    filter="equals(status,'live')", include=["tags"], page_cursor=cursor
+                    filter="equals(status,'live')",
+                    include=["tags"],
+                    page_cursor=cursor,
+                    _request_timeout=self._timeout,
                 )
             )
             if self._flows
@@ -74,12 +83,14 @@ class KlaviyoPlatform:
         try:
             if kind == "flow":
                 doc = self._json(
-                    lambda: self._api.Flows.get_flow_without_preload_content(iid, include=["tags"])
+                    lambda: self._api.Flows.get_flow_without_preload_content(
+                        iid, include=["tags"], _request_timeout=self._timeout
+                    )
                 )
                 return self._flow(doc["data"], doc)
             doc = self._json(
                 lambda: self._api.Campaigns.get_campaign_without_preload_content(
-                    iid, include=["tags"]
+                    iid, include=["tags"], _request_timeout=self._timeout
                 )
             )
             return self._campaign(doc["data"], doc, str(item.state.get("channel") or "email"))
@@ -104,6 +115,7 @@ class KlaviyoPlatform:
                             "attributes": {"action": "revert"},
                         }
                     },
+                    _request_timeout=self._timeout,
                 )
             )
         except SendFailed as exc:  # already a draft (a pause repeated after a crash) is done
@@ -129,7 +141,7 @@ class KlaviyoPlatform:
             )
         self._json(
             lambda: self._api.Campaigns.create_campaign_send_job_without_preload_content(
-                {"data": {"type": "campaign-send-job", "id": iid}}
+                {"data": {"type": "campaign-send-job", "id": iid}}, _request_timeout=self._timeout
             )
         )
 
@@ -140,7 +152,9 @@ class KlaviyoPlatform:
     def _flow_status(self, iid: str, status: str) -> None:
         self._json(
             lambda: self._api.Flows.update_flow_without_preload_content(
-                iid, {"data": {"type": "flow", "id": iid, "attributes": {"status": status}}}
+                iid,
+                {"data": {"type": "flow", "id": iid, "attributes": {"status": status}}},
+                _request_timeout=self._timeout,
             )
         )
 

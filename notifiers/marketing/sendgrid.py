@@ -1,4 +1,4 @@
-"""SendGrid Marketing Campaigns through the official ``sendgrid`` client: Single Sends.
+"""SendGrid through the official ``sendgrid`` client: Single Sends, and scheduled mail sends.
 
 Listing reads ``GET /v3/marketing/singlesends`` (every page) and, for each one scheduled,
 ``GET /v3/marketing/singlesends/{id}`` for its lists, segments and content. Pausing is
@@ -8,6 +8,12 @@ keeping everything else); restoring schedules it again at the time it had
 publish).
 Discarding leaves it a draft. Labels: ``category`` (its categories), ``list`` and ``segment``
 (its recipients), ``all`` when it goes to every contact.
+
+Scheduled mail sends (``batch_id`` + ``send_at``) cannot be listed from SendGrid; marketing's
+sender registers them with us (engine.calendar.batches). Pausing one creates SendGrid's
+``pause`` for the batch (``POST /v3/user/scheduled_sends``), restoring deletes it, discarding
+makes it ``cancel``. SendGrid honours a pause only for batches created with a ``batch_id`` and
+no later than ten minutes before the send time.
 
 The API key travels only in the Authorization header; the client library's own DEBUG log
 prints headers, so its logger is held at INFO here.
@@ -19,6 +25,7 @@ import logging
 import urllib.error
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -61,10 +68,16 @@ class SendGridPlatform:
         return [self._item(f) for f in found if f is not None and f.get("status") == "scheduled"]
 
     def look(self, item: ExternalItem) -> ExternalItem | None:
+        if item.kind == "scheduled_send":
+            status = self._batch_status(_batch(item))
+            return replace(item, active=status is None)  # SendGrid says no more of a batch
         full = self._get(_id(item))
         return None if full is None else self._item(full)
 
     def pause(self, item: ExternalItem) -> Mapping[str, Any]:
+        if item.kind == "scheduled_send":
+            self._batch(_batch(item), "pause")
+            return {}
         try:
             self._call(lambda c: c.marketing.singlesends._(_id(item)).schedule.delete())
         except SendFailed as exc:
@@ -75,6 +88,13 @@ class SendGridPlatform:
         return {}
 
     def restore(self, item: ExternalItem) -> None:
+        if item.kind == "scheduled_send":  # deleting the pause lets the batch go at its time
+            try:
+                self._call(lambda c: c.user.scheduled_sends._(_batch(item)).delete())
+            except SendFailed as exc:
+                if exc.provider_code != "404":  # no pause left: already resumed
+                    raise
+            return
         # SendGrid's description wants a date-time (its prose also allows "now"): a time that
         # has come is sent a minute from now.
         soonest = self._now() + SOON
@@ -86,7 +106,40 @@ class SendGridPlatform:
         )
 
     def discard(self, item: ExternalItem) -> None:
-        """A discarded Single Send stays a draft: nothing to ask SendGrid."""
+        """A discarded batch is cancelled; a discarded Single Send stays a draft."""
+        if item.kind == "scheduled_send":
+            self._batch(_batch(item), "cancel")
+
+    # --- scheduled mail sends (batch_id) ---------------------------------------------------
+    def _batch_status(self, batch: str) -> str | None:
+        """``pause`` or ``cancel`` if the batch has one; None if it goes ahead."""
+        try:
+            resp = self._api.client.user.scheduled_sends._(batch).get()
+        except HTTPError as exc:
+            if int(exc.status_code) == 404:
+                return None
+            raise http_failure(
+                "SendGrid", int(exc.status_code), headers=_headers(exc), body=exc.body
+            ) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise unreachable("SendGrid", exc) from None
+        rows = resp.to_dict if resp.body else []
+        found = (
+            [r.get("status") for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+        )
+        return str(found[0]) if found else None
+
+    def _batch(self, batch: str, status: str) -> None:
+        current = self._batch_status(batch)
+        if current == status:
+            return  # repeated after a crash: done already
+        body = {"batch_id": batch, "status": status}
+        if current is None:
+            self._call(lambda c: c.user.scheduled_sends.post(request_body=body))
+        else:
+            self._call(
+                lambda c: c.user.scheduled_sends._(batch).patch(request_body={"status": status})
+            )
 
     # --- SendGrid -------------------------------------------------------------------------
     def _pages(self) -> list[dict[str, Any]]:
@@ -146,6 +199,10 @@ class SendGridPlatform:
             state={"id": str(s["id"])},
             active=s.get("status") == "scheduled",
         )
+
+
+def _batch(item: ExternalItem) -> str:
+    return str(item.state.get("batch_id") or item.ref.removeprefix("batch:"))
 
 
 def _page_of(token: str | None) -> Any:

@@ -21,6 +21,7 @@ KEY = "SG.test-key"
 class FakeSendGrid:
     def __init__(self, clock: Any = None) -> None:
         self.sends: dict[str, dict[str, Any]] = {}
+        self.batch_status: dict[str, str] = {}  # batch_id → pause | cancel
         self.requests: list[tuple[str, str, Any]] = []
         self.faults: list[tuple[int, dict[str, str]]] = []
         self.now = clock or (lambda: datetime.now(UTC))
@@ -75,6 +76,8 @@ class FakeSendGrid:
                 status, extra = self.faults.pop(0)
                 return status, _err(f"fault {status}"), extra
             parts = path.strip("/").split("/")
+            if parts[:3] == ["v3", "user", "scheduled_sends"]:
+                return self._scheduled_sends(method, parts[3:], body)
             if parts[:3] != ["v3", "marketing", "singlesends"]:
                 return 404, _err("no such path"), {}
             if len(parts) == 3 and method == "GET":
@@ -88,6 +91,36 @@ class FakeSendGrid:
             if len(parts) == 5 and parts[4] == "schedule":
                 return self._schedule(send, method, body)
             return 404, _err("no such path"), {}
+
+    def _scheduled_sends(self, method: str, rest: list[str], body: Any) -> Answer:
+        statuses = ("pause", "cancel")
+        if not rest and method == "POST":
+            ok = isinstance(body, dict) and set(body) <= {"batch_id", "status"}
+            batch = body.get("batch_id") if ok else None
+            if not isinstance(batch, str) or body.get("status") not in statuses:
+                return 400, _err("batch_id and a status of pause or cancel are required"), {}
+            if batch in self.batch_status:
+                return 400, _err("this batch already has a status; use PATCH"), {}
+            self.batch_status[batch] = body["status"]
+            return 201, {"batch_id": batch, "status": body["status"]}, {}
+        if not rest and method == "GET":
+            return 200, [{"batch_id": b, "status": st} for b, st in self.batch_status.items()], {}
+        if len(rest) != 1:
+            return 404, _err("no such path"), {}
+        batch = rest[0]
+        if batch not in self.batch_status:
+            return 404, _err("batch not found"), {}
+        if method == "GET":
+            return 200, [{"batch_id": batch, "status": self.batch_status[batch]}], {}
+        if method == "PATCH":
+            if not isinstance(body, dict) or body.get("status") not in statuses or len(body) != 1:
+                return 400, _err("status must be pause or cancel"), {}
+            self.batch_status[batch] = body["status"]
+            return 204, None, {}
+        if method == "DELETE":
+            del self.batch_status[batch]
+            return 204, None, {}
+        return 405, _err("method not allowed"), {}
 
     def _list(self, query: dict[str, list[str]]) -> Answer:
         size = int((query.get("page_size") or ["100"])[0])

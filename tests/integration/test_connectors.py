@@ -310,3 +310,77 @@ def test_a_worker_killed_mid_job_pauses_once_and_restores_once(
     assert [op for op, ref in platform.calls if op in ("pause", "restore")] == ["pause", "restore"]
     (item,) = crisis.platforms.items(freeze_id=fid)
     assert item["state"] == "restored" and platform.active() == ["once"]
+
+
+def test_a_worker_killed_mid_pause_leaves_it_paused_once(
+    crisis: Crisis, platform: SandboxPlatform, clock: FakeClock
+) -> None:
+    """The platform paused, the worker died before recording it: the lease runs out, another
+    worker pauses again (a no-op on the platform) and records it once."""
+    platform.schedule("p", title="p", send_at=clock.now() + timedelta(hours=6),
+                      labels={"category": ["promo"]})  # fmt: skip
+    f = crisis.calendar.create_freeze(
+        actor=COMMS, scope=Scope(tags=("promo",)), reason="storm", on_lift="resume"
+    )
+
+    def claim() -> list[outbox.Claimed]:
+        media = {"crm": "connector"}
+        return outbox.claim(crisis.store, now=clock.now(), limit=10, media=media,
+                            owners=crisis.owners)  # fmt: skip
+
+    (scan,) = claim()
+    outbox.record_success(
+        crisis.store, scan, ConnectorNotifier(platform).send(scan.message), now=clock.now(),
+        owners=crisis.owners,
+    )  # fmt: skip
+    (pause,) = [c for c in claim() if c.message.body == "pause"]
+    ConnectorNotifier(platform).send(pause.message)  # done on the platform; then the crash
+    assert platform.active() == []
+    clock.advance(outbox.LEASE + timedelta(seconds=1))
+    run(crisis, platform)
+    (item,) = crisis.platforms.items(freeze_id=f["id"])
+    assert item["state"] == "paused" and platform.active() == []
+    assert [op for op, _ in platform.calls].count("pause") == 2  # asked twice, paused once
+    (r,) = crisis.calendar.get_freeze(freeze_id=f["id"])["connectors"]
+    assert r["confirmed_at"] is not None and r["items"] == {"paused": 1}
+
+
+def test_a_platform_down_for_the_first_minute_is_confirmed_soon_after_it_returns(
+    crisis: Crisis, platform: SandboxPlatform, clock: FakeClock
+) -> None:
+    seed(platform, clock)
+    start = clock.now()
+    down = True
+
+    real = platform._call  # every call fails while the platform is down
+
+    def call(op: str, ref: str) -> None:
+        if down:
+            platform.calls.append((op, ref))
+            raise outbox_error()
+        real(op, ref)
+
+    platform._call = call  # type: ignore[method-assign]
+    incident_id = declare(crisis)
+    (fid,) = crisis.calendar.freeze_ids(incident_id=incident_id)
+    confirmed_at = None
+    while clock.now() < start + timedelta(minutes=10):
+        down = clock.now() < start + timedelta(minutes=1)
+        run(crisis, platform)
+        (r,) = crisis.calendar.get_freeze(freeze_id=fid)["connectors"]
+        if r["confirmed_at"] is not None:
+            confirmed_at = clock.now()
+            break
+        clock.advance(timedelta(seconds=5))
+    assert confirmed_at is not None and confirmed_at - start < timedelta(minutes=3)
+    assert platform.active() == ["c", "d"]
+    assert [ref for op, ref in platform.calls if op == "pause"].count("a") == 1
+    texts = [e["text"] for e in events(crisis, incident_id, "connector_failing")]
+    assert texts == ["crm (Sandbox platform): failing — crm answered 503, retrying"]
+    assert len(events(crisis, incident_id, "connector_confirmed")) == 1
+
+
+def outbox_error() -> Exception:
+    from notifiers.marketing.base import http_failure
+
+    return http_failure("crm", 503)

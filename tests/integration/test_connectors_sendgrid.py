@@ -12,6 +12,8 @@ import pytest
 
 from engine.app import Crisis
 from engine.calendar.rules import Scope
+from engine.kernel.errors import Forbidden, ValidationFailed
+from engine.kernel.models import Actor
 from engine.kernel.ports import FakeClock
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import parse_config
@@ -87,3 +89,44 @@ def test_freeze_and_lift_round_trip_on_sendgrid(
     assert states == {"Lille promo": "restored", "Promo to edit": "review", "Promo soon": "review"}
     puts = [p for m, p, _ in fake.requests if m == "PUT"]
     assert puts == [f"/v3/marketing/singlesends/{ahead}/schedule"]  # restored once, only it
+
+
+def test_registered_batch_sends_are_paused_by_a_freeze_and_resumed_by_deleting_the_pause(
+    crisis: Crisis, clock: FakeClock, sendgrid: tuple[FakeSendGrid, SendGridPlatform]
+) -> None:
+    fake, platform = sendgrid
+    marketer = Actor("mia", "marketer")
+    soon = clock.now() + timedelta(hours=3)
+    crisis.platforms.register_batch(
+        actor=marketer, connector="sendgrid", batch_id="QzZmY2Zj-promo", send_at=soon,
+        title="Christmas newsletter", tags=["Promo"], regions=["Lille"],
+    )  # fmt: skip
+    worker = lambda: outbox_worker(crisis, notifiers={"sendgrid": ConnectorNotifier(platform)})  # noqa: E731
+    f = crisis.calendar.create_freeze(
+        actor=COMMS, scope=Scope(tags=("promo",), regions=("lille",)), reason="storm",
+        on_lift="resume",
+    )  # fmt: skip
+    drain(worker())
+    assert fake.batch_status == {"QzZmY2Zj-promo": "pause"}
+    # One registered while the freeze is on is paused at once, not at the next scan.
+    crisis.platforms.register_batch(
+        actor=marketer, connector="sendgrid", batch_id="late-batch", send_at=soon,
+        title="Late promo", tags=["promo"],
+    )  # fmt: skip
+    drain(worker())
+    assert fake.batch_status == {"QzZmY2Zj-promo": "pause", "late-batch": "pause"}
+    (run,) = crisis.calendar.get_freeze(freeze_id=f["id"])["connectors"]
+    assert run["items"] == {"paused": 2}
+    crisis.calendar.lift_freeze(actor=COMMS, freeze_id=f["id"], reason="all clear")
+    drain(worker())
+    assert fake.batch_status == {}  # the pauses deleted: both go at their time
+    states = {i["title"]: i["state"] for i in crisis.platforms.items(freeze_id=f["id"])}
+    assert states == {"Christmas newsletter": "restored", "Late promo": "restored"}
+    with pytest.raises(ValidationFailed):
+        crisis.platforms.register_batch(
+            actor=marketer, connector="sendgrid", batch_id="x y", send_at=clock.now()
+        )
+    with pytest.raises(Forbidden):
+        crisis.platforms.register_batch(
+            actor=COMMS, connector="sendgrid", batch_id="b", send_at=soon
+        )

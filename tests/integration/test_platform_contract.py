@@ -5,6 +5,7 @@ fake; Mastodon's mastodon-mock). What the engine relies on holds for all of them
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,18 @@ class Counterpart:
     delete: Callable[[str], None]
     fail: Callable[[int], None]  # the next call answers this HTTP status
     label: tuple[str, str]  # a label kind and value every scheduled item carries
+    slow: Callable[[], None]  # the next call takes longer than the adapter waits (0.5 s)
+
+
+def delayed(route: Any, delays: list[float]) -> Any:
+    """``route``, answering the next request late when a delay is queued."""
+
+    def answer(*args: Any) -> Any:
+        if delays:
+            time.sleep(delays.pop(0))
+        return route(*args)
+
+    return answer
 
 
 def sandbox() -> Iterator[Counterpart]:
@@ -38,16 +51,22 @@ def sandbox() -> Iterator[Counterpart]:
         p.schedule(title, title=title, send_at=when, labels={"category": ["promo"]})
         return title
 
+    def slow() -> None:  # in memory nothing is slow: the adapter's answer to a timeout
+        p.fail_next(
+            SendFailed("sandbox unreachable: timed out", permanent=False, code="unreachable")
+        )
+
     yield Counterpart(
         p, schedule, lambda r: p.edit(r, body="changed"), p.delete, lambda s: p.fail_next(s),
-        ("category", "promo"),
+        ("category", "promo"), slow,
     )  # fmt: skip
 
 
 def sendgrid() -> Iterator[Counterpart]:
     fake = FakeSendGrid()
-    with serve(fake.route) as url:
-        p = SendGridPlatform(api_key=KEY, host=url)
+    delays: list[float] = []
+    with serve(delayed(fake.route, delays)) as url:
+        p = SendGridPlatform(api_key=KEY, host=url, timeout=0.5)
 
         def schedule(title: str, when: datetime) -> str:
             return "singlesend:" + fake.create(title, send_at=when, categories=["promo"])
@@ -58,6 +77,7 @@ def sendgrid() -> Iterator[Counterpart]:
         yield Counterpart(
             p, schedule, lambda r: fake.edit(sid(r), subject="changed"),
             lambda r: fake.delete(sid(r)), lambda s: fake.fail_next(s), ("category", "promo"),
+            lambda: delays.append(2.0),
         )  # fmt: skip
 
 
@@ -69,13 +89,18 @@ def mastodon() -> Iterator[Counterpart]:
     server = MockServer().start()
     try:
         marketing = server.client("alice")  # marketing's own tool, same account
-        p = MastodonPlatform(base_url=server.base_url, access_token="alice_token")
+        p = MastodonPlatform(base_url=server.base_url, access_token="alice_token", timeout=0.5)
 
         def schedule(title: str, when: datetime) -> str:
             return f"status:{marketing.status_post(f'{title} #promo', scheduled_at=when)['id']}"
 
         def fail(status: int) -> None:  # the mock's own fault control plane
-            rule = {"match": {}, "effect": {"type": "status", "status": status}, "count": 1}
+            fault({"match": {}, "effect": {"type": "status", "status": status}, "count": 1})
+
+        def slow() -> None:
+            fault({"match": {}, "effect": {"type": "latency", "delay_ms": 2000}, "count": 1})
+
+        def fault(rule: dict[str, Any]) -> None:
             req = urllib.request.Request(
                 f"{server.base_url}/api/v1/_mock/faults",
                 data=json.dumps(rule).encode(),
@@ -85,7 +110,7 @@ def mastodon() -> Iterator[Counterpart]:
 
         yield Counterpart(
             p, schedule, None, lambda r: marketing.scheduled_status_delete(r.split(":")[1]),
-            fail, ("hashtag", "promo"),
+            fail, ("hashtag", "promo"), slow,
         )  # fmt: skip
     finally:
         server.stop()
@@ -99,14 +124,16 @@ def klaviyo() -> Iterator[Counterpart]:
     fake = FakeKlaviyo()
     faults: list[int] = []
 
+    delays: list[float] = []
+
     def route(*args: Any) -> Any:  # a fault injected in front of the fake
         if faults:
             status = faults.pop(0)
             return status, {"errors": [{"detail": f"fault {status}"}]}, {}
         return fake.route(*args)
 
-    with serve(route) as url:
-        p = KlaviyoPlatform(api_key=KLAVIYO_KEY, host=url)
+    with serve(delayed(route, delays)) as url:
+        p = KlaviyoPlatform(api_key=KLAVIYO_KEY, host=url, timeout=0.5)
 
         def schedule(title: str, when: datetime) -> str:
             return "campaign:" + fake.campaign(title, send_at=when, tags=["promo"])
@@ -116,7 +143,7 @@ def klaviyo() -> Iterator[Counterpart]:
 
         yield Counterpart(
             p, schedule, lambda r: fake.rename(sid(r), "changed"), lambda r: fake.delete(sid(r)),
-            faults.append, ("tag", "promo"),
+            faults.append, ("tag", "promo"), lambda: delays.append(2.0),
         )  # fmt: skip
 
 
@@ -128,14 +155,16 @@ def mailchimp() -> Iterator[Counterpart]:
     fake = FakeMailchimp()
     faults: list[int] = []
 
+    delays: list[float] = []
+
     def route(*args: Any) -> Any:
         if faults:
             status = faults.pop(0)
             return status, {"title": f"fault {status}", "status": status}, {}
         return fake.route(*args)
 
-    with serve(route) as url:
-        p = MailchimpPlatform(api_key=MAILCHIMP_KEY, server="us1", host=f"{url}/3.0")
+    with serve(delayed(route, delays)) as url:
+        p = MailchimpPlatform(api_key=MAILCHIMP_KEY, server="us1", host=f"{url}/3.0", timeout=0.5)
 
         def schedule(title: str, when: datetime) -> str:
             return "campaign:" + fake.campaign(title, send_at=when, list_id="promo-list")
@@ -145,7 +174,7 @@ def mailchimp() -> Iterator[Counterpart]:
 
         yield Counterpart(
             p, schedule, lambda r: fake.retitle(sid(r), "changed"), lambda r: fake.delete(sid(r)),
-            faults.append, ("list", "promo-list"),
+            faults.append, ("list", "promo-list"), lambda: delays.append(2.0),
         )  # fmt: skip
 
 
@@ -244,3 +273,11 @@ def test_failures_are_classified_for_the_outbox(
     with pytest.raises(SendFailed) as err:
         cp.platform.scheduled()
     assert err.value.permanent is permanent and err.value.provider_code == str(status)
+
+
+def test_a_platform_slower_than_the_adapter_waits_is_a_transient_failure(cp: Counterpart) -> None:
+    cp.slow()
+    with pytest.raises(SendFailed) as err:
+        cp.platform.scheduled()
+    assert not err.value.permanent and err.value.provider_code == "unreachable"
+    assert cp.platform.scheduled() is not None  # and the next call works

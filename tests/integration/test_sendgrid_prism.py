@@ -63,3 +63,32 @@ def test_a_request_without_the_api_key_is_refused(sendgrid: str) -> None:
     with pytest.raises(SendFailed) as err:
         platform.scheduled()
     assert err.value.provider_code == "401" and not err.value.permanent
+
+
+SENDS = SPECS / "specs" / "sendgrid" / "tsg_scheduled_sends_v3.json"
+
+
+@pytest.fixture(scope="module")
+def scheduled_sends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    log = tmp_path_factory.mktemp("prism") / "sendgrid-sends.log"
+    with prism(SENDS, log, errors=True) as url:
+        yield url, log
+
+
+def test_every_batch_request_conforms(scheduled_sends: tuple[str, Path]) -> None:
+    url, log = scheduled_sends
+    platform = SendGridPlatform(api_key="SG.key", host=url)
+    bid = "HkJ5yLYULb7Rj8GKSx7u025ouWVlMgAi"
+    when = datetime.now(UTC) + timedelta(days=1)
+    batch = ExternalItem(f"batch:{bid}", "scheduled_send", "x", when, state={"batch_id": bid})
+    platform.look(batch)  # GET …/scheduled_sends/{batch_id}
+    platform.pause(batch)  # the example already has a status: PATCH to pause
+    platform.restore(batch)  # DELETE the pause
+    platform.discard(batch)  # PATCH to cancel
+    assert request_violations(log) == []
+    assert log.read_text().count("The request passed the validation rules") >= 4
+    api = SendGridAPIClient(api_key="SG.key", host=url)
+    with pytest.raises(HTTPError) as err:  # the check can fail: a status SendGrid has not
+        api.client.user.scheduled_sends.post(request_body={"batch_id": "b1", "status": "stop"})
+    assert err.value.status_code in (400, 422)  # the description's own 400 for a bad request
+    assert any("status" in v for v in request_violations(log))

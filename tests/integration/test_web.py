@@ -177,6 +177,13 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any] | None, dict[str, int]]] = [
         {"action": "cancel"},
         ONLY | {"comms": 404, "marketer": 404, "admin": 404},
     ),
+    (  # the test app has no SendGrid connector: those who may register learn so
+        "POST",
+        "/api/v1/connectors/{id}/batches",
+        lambda client, tokens: "sendgrid",
+        {"batch_id": "b1", "send_at": "2030-01-01T09:00:00Z"},
+        ONLY | {"marketer": 404, "admin": 404},
+    ),
     (
         "POST",
         "/api/v1/incidents/{id}/updates",
