@@ -80,6 +80,22 @@ def http_failure(
     return SendFailed(text, permanent=not transient, code=str(status), retry_after=retry)
 
 
+def parse_time(value: Any) -> datetime | None:
+    """A platform's ISO 8601 time (``Z`` or an offset) in UTC; None if absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def split_ref(item: ExternalItem) -> tuple[str, str]:
+    """An item's kind prefix and platform id (``campaign:123`` → ``campaign``, ``123``)."""
+    kind, _, iid = item.ref.partition(":")
+    return kind, str(item.state.get("id") or iid)
+
+
 def unreachable(what: str, exc: BaseException) -> SendFailed:
     return SendFailed(f"{what} unreachable: {exc}", permanent=False, code="unreachable")
 

@@ -25,7 +25,7 @@ from openapi_client import rest
 
 from engine.kernel.errors import SendFailed
 from engine.kernel.ports import ExternalItem
-from notifiers.marketing.base import fingerprint, http_failure, unreachable
+from notifiers.marketing.base import fingerprint, http_failure, parse_time, split_ref, unreachable
 
 CHANNELS = ("email", "sms")
 
@@ -79,7 +79,7 @@ class KlaviyoPlatform:
         return [i for i in out if i.active]
 
     def look(self, item: ExternalItem) -> ExternalItem | None:
-        kind, iid = _split(item)
+        kind, iid = split_ref(item)
         try:
             if kind == "flow":
                 doc = self._json(
@@ -100,7 +100,7 @@ class KlaviyoPlatform:
             raise
 
     def pause(self, item: ExternalItem) -> Mapping[str, Any]:
-        kind, iid = _split(item)
+        kind, iid = split_ref(item)
         if kind == "flow":
             self._flow_status(iid, "manual")
             return {}
@@ -125,11 +125,11 @@ class KlaviyoPlatform:
         return {}
 
     def restore(self, item: ExternalItem) -> None:
-        kind, iid = _split(item)
+        kind, iid = split_ref(item)
         if kind == "flow":
             self._flow_status(iid, "live")
             return
-        planned = _parse((item.state.get("send_strategy") or {}).get("datetime"))
+        planned = parse_time((item.state.get("send_strategy") or {}).get("datetime"))
         if item.send_at and planned and item.send_at != planned:
             # A new time is a change of the campaign's send strategy, which this client
             # version refuses to send on its own: it is done in Klaviyo.
@@ -196,7 +196,7 @@ class KlaviyoPlatform:
         a = dict(c.get("attributes") or {})
         audiences = a.get("audiences") or {}
         strategy = a.get("send_strategy") or {}
-        when = _parse(strategy.get("datetime") or a.get("scheduled_at") or a.get("send_time"))
+        when = parse_time(strategy.get("datetime") or a.get("scheduled_at") or a.get("send_time"))
         return ExternalItem(
             ref=f"campaign:{c['id']}",
             kind="campaign",
@@ -226,11 +226,6 @@ class KlaviyoPlatform:
         )
 
 
-def _split(item: ExternalItem) -> tuple[str, str]:
-    kind, _, iid = item.ref.partition(":")
-    return kind, str(item.state.get("id") or iid)
-
-
 def _tags(resource: Mapping[str, Any], doc: Mapping[str, Any]) -> tuple[str, ...]:
     ids = {
         t.get("id")
@@ -251,12 +246,3 @@ def _cursor(link: Any) -> str | None:
 
     found = parse_qs(urlparse(str(link)).query).get("page[cursor]")
     return found[0] if found else None
-
-
-def _parse(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None

@@ -22,7 +22,7 @@ from mailchimp_marketing.api_client import ApiClientError
 
 from engine.kernel.errors import SendFailed
 from engine.kernel.ports import ExternalItem
-from notifiers.marketing.base import fingerprint, http_failure, unreachable
+from notifiers.marketing.base import fingerprint, http_failure, parse_time, split_ref, unreachable
 
 PAGE = 1000
 QUARTER = 15  # minutes
@@ -54,7 +54,7 @@ class MailchimpPlatform:
         return [i for i in out if i.active]
 
     def look(self, item: ExternalItem) -> ExternalItem | None:
-        kind, iid = _split(item)
+        kind, iid = split_ref(item)
         try:
             if kind == "automation":
                 return self._automation(self._call(lambda: self._api.automations.get(iid)))
@@ -65,7 +65,7 @@ class MailchimpPlatform:
             raise
 
     def pause(self, item: ExternalItem) -> Mapping[str, Any]:
-        kind, iid = _split(item)
+        kind, iid = split_ref(item)
         try:
             if kind == "automation":
                 self._call(lambda: self._api.automations.pause_all_emails(iid))
@@ -78,7 +78,7 @@ class MailchimpPlatform:
         return {}
 
     def restore(self, item: ExternalItem) -> None:
-        kind, iid = _split(item)
+        kind, iid = split_ref(item)
         if kind == "automation":
             self._call(lambda: self._api.automations.start_all_emails(iid))
             return
@@ -111,7 +111,7 @@ class MailchimpPlatform:
             ref=f"campaign:{c['id']}",
             kind="campaign",
             title=str(settings.get("title") or settings.get("subject_line") or c["id"]),
-            send_at=_parse(c.get("send_time")),
+            send_at=parse_time(c.get("send_time")),
             labels={k: v for k, v in labels.items() if v},
             fingerprint=fingerprint(
                 {k: settings.get(k) for k in ("subject_line", "title", "from_name", "reply_to")},
@@ -144,17 +144,3 @@ def quarter_hour(when: datetime | None, *, now: datetime) -> datetime:
     if at.second or at.microsecond:  # never earlier than asked: up to the minute, then
         at = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
     return at + timedelta(minutes=(-at.minute) % QUARTER)
-
-
-def _split(item: ExternalItem) -> tuple[str, str]:
-    kind, _, iid = item.ref.partition(":")
-    return kind, str(item.state.get("id") or iid)
-
-
-def _parse(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None

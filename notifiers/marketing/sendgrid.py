@@ -35,7 +35,7 @@ from sendgrid import SendGridAPIClient
 
 from engine.kernel.errors import SendFailed
 from engine.kernel.ports import ExternalItem
-from notifiers.marketing.base import fingerprint, http_failure, unreachable
+from notifiers.marketing.base import fingerprint, http_failure, parse_time, unreachable
 
 logging.getLogger("python_http_client").setLevel(logging.INFO)  # DEBUG would print the key
 PAGE = 100
@@ -193,7 +193,7 @@ class SendGridPlatform:
             ref=f"singlesend:{s['id']}",
             kind="single_send",
             title=str(s.get("name") or s["id"]),
-            send_at=_parse(s.get("send_at")),
+            send_at=parse_time(s.get("send_at")),
             labels=labels,
             fingerprint=fingerprint(s.get("name"), s.get("categories"), send_to, content),
             state={"id": str(s["id"])},
@@ -216,15 +216,6 @@ def _id(item: ExternalItem) -> str:
 
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
 
 
 def _headers(exc: HTTPError) -> dict[str, str]:

@@ -6,7 +6,6 @@ passes the same contract tests as the real adapters: tests/integration/test_plat
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +20,8 @@ from engine.schema import deliveries
 from engine.store import Store
 from notifiers.marketing.base import ConnectorNotifier
 from notifiers.marketing.sandbox import SandboxPlatform
-from tests.conftest import CHANNELS, COMMS, OPERATOR
+from tests.conftest import COMMS, OPERATOR
+from tests.connectors import config_text as connectors_config
 from tests.outbox import drain, outbox_worker
 
 CONNECTORS = """
@@ -37,9 +37,7 @@ connectors:
 
 
 def config_text() -> str:
-    """The test channels with this file's connector in place of the shipped one."""
-    text = Path(CHANNELS).read_text()
-    return text.split("\n# Marketing platforms")[0].split("\nconnectors:")[0] + CONNECTORS
+    return connectors_config(CONNECTORS)
 
 
 @pytest.fixture

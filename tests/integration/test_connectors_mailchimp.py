@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,11 +14,11 @@ from engine.app import Crisis
 from engine.calendar.rules import Scope
 from engine.kernel.ports import FakeClock
 from engine.playbooks.catalog import Catalog
-from engine.playbooks.channels import parse_config
 from engine.store import Store
 from notifiers.marketing.base import ConnectorNotifier
 from notifiers.marketing.mailchimp import MailchimpPlatform, quarter_hour
-from tests.conftest import CHANNELS, COMMS
+from tests.conftest import COMMS
+from tests.connectors import crisis_with
 from tests.fakes.http import serve
 from tests.fakes.mailchimp import KEY, FakeMailchimp
 from tests.outbox import drain, outbox_worker
@@ -45,11 +44,7 @@ def mailchimp(clock: FakeClock) -> Iterator[tuple[FakeMailchimp, MailchimpPlatfo
 
 @pytest.fixture
 def crisis(store: Store, catalog: Catalog, clock: FakeClock) -> Crisis:
-    text = Path(CHANNELS).read_text().split("\n# Marketing platforms")[0] + CONFIG
-    channels, connectors = parse_config(text, file="channels.yaml")
-    return Crisis(
-        store=store, catalog=catalog, clock=clock, channels=channels, connectors=connectors
-    )
+    return crisis_with(CONFIG, store=store, catalog=catalog, clock=clock)
 
 
 def test_freeze_and_lift_round_trip_on_mailchimp(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +13,11 @@ import pytest
 from engine.app import Crisis
 from engine.calendar.rules import Scope
 from engine.playbooks.catalog import Catalog
-from engine.playbooks.channels import parse_config
 from engine.store import Store
 from notifiers.marketing.base import ConnectorNotifier
 from notifiers.marketing.mastodon import MastodonPlatform
-from tests.conftest import CHANNELS, COMMS
+from tests.conftest import COMMS
+from tests.connectors import crisis_with
 from tests.outbox import drain, outbox_worker
 
 CONFIG = """
@@ -48,11 +47,7 @@ def server() -> Iterator[Any]:
 
 @pytest.fixture
 def crisis(store: Store, catalog: Catalog) -> Crisis:
-    text = Path(CHANNELS).read_text().split("\n# Marketing platforms")[0] + CONFIG
-    channels, connectors = parse_config(text, file="channels.yaml")
-    return Crisis(
-        store=store, catalog=catalog, clock=Clock(), channels=channels, connectors=connectors
-    )
+    return crisis_with(CONFIG, store=store, catalog=catalog, clock=Clock())
 
 
 def scheduled(marketing: Any) -> dict[str, datetime]:

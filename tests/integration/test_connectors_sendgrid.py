@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,11 +15,11 @@ from engine.kernel.errors import Forbidden, ValidationFailed
 from engine.kernel.models import Actor
 from engine.kernel.ports import FakeClock
 from engine.playbooks.catalog import Catalog
-from engine.playbooks.channels import parse_config
 from engine.store import Store
 from notifiers.marketing.base import ConnectorNotifier
 from notifiers.marketing.sendgrid import SendGridPlatform
-from tests.conftest import CHANNELS, COMMS
+from tests.conftest import COMMS
+from tests.connectors import crisis_with
 from tests.fakes.http import serve
 from tests.fakes.sendgrid import KEY, FakeSendGrid
 from tests.outbox import drain, outbox_worker
@@ -45,11 +44,7 @@ def sendgrid(clock: FakeClock) -> Iterator[tuple[FakeSendGrid, SendGridPlatform]
 
 @pytest.fixture
 def crisis(store: Store, catalog: Catalog, clock: FakeClock) -> Crisis:
-    text = Path(CHANNELS).read_text().split("\n# Marketing platforms")[0] + CONFIG
-    channels, connectors = parse_config(text, file="channels.yaml")
-    return Crisis(
-        store=store, catalog=catalog, clock=clock, channels=channels, connectors=connectors
-    )
+    return crisis_with(CONFIG, store=store, catalog=catalog, clock=clock)
 
 
 def test_freeze_and_lift_round_trip_on_sendgrid(
