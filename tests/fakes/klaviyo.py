@@ -80,6 +80,8 @@ class FakeKlaviyo:
                 channel = flt.split("'")[1] if "'" in flt else None
                 rows = {k: v for k, v in self.campaigns.items() if v["channel"] == channel}
                 return 200, self._doc("campaign", rows), {}
+            if parts[:2] == ["api", "campaigns"] and len(parts) == 3 and method == "PATCH":
+                return self._patch_campaign(parts[2], body)
             if parts[:2] == ["api", "campaigns"] and len(parts) == 3 and method == "GET":
                 c = self.campaigns.get(parts[2])
                 return (
@@ -103,6 +105,26 @@ class FakeKlaviyo:
                     f["status"] = status
                 return 200, self._one("flow", parts[2], f), {}
             return 404, _err(404, "no such path"), {}
+
+    def _patch_campaign(self, cid: str, body: Any) -> Answer:
+        c = self.campaigns.get(cid)
+        data = (body or {}).get("data") or {}
+        attrs = data.get("attributes") or {}
+        if c is None:
+            return 404, _err(404, "not found"), {}
+        if (
+            data.get("type") != "campaign"
+            or data.get("id") != cid
+            or set(attrs) - {"send_strategy", "name"}
+        ):
+            return 400, _err(400, "invalid campaign update"), {}
+        if c["status"] != "Draft":
+            return 400, _err(400, "only a draft campaign can be changed"), {}
+        strategy = attrs.get("send_strategy") or {}
+        if strategy and (strategy.get("method") != "static" or not strategy.get("datetime")):
+            return 400, _err(400, "a static send strategy needs its datetime"), {}
+        c.update({k: v for k, v in attrs.items()})
+        return 200, self._one("campaign", cid, c), {}
 
     def _send_job(self, method: str, parts: list[str], body: Any) -> Answer:
         data = (body or {}).get("data") or {}

@@ -76,3 +76,24 @@ def test_freeze_and_lift_round_trip_on_klaviyo(
     states = {i["title"]: i["state"] for i in crisis.platforms.items(freeze_id=f["id"])}
     assert states["To be renamed"] == "review"
     assert {states[t] for t in ("Winter sale", "Text promo", "Welcome series")} == {"restored"}
+
+
+def test_a_review_reschedules_a_klaviyo_campaign_through_its_send_strategy(
+    crisis: Crisis, clock: FakeClock, klaviyo: tuple[FakeKlaviyo, KlaviyoPlatform]
+) -> None:
+    fake, platform = klaviyo
+    cid = fake.campaign("Winter sale", send_at=clock.now() + timedelta(hours=6), tags=["promo"])
+    f = crisis.calendar.create_freeze(
+        actor=COMMS, scope=Scope(tags=("promo",)), reason="storm", on_lift="review"
+    )
+    run = lambda: drain(outbox_worker(crisis, notifiers={"klaviyo": ConnectorNotifier(platform)}))  # noqa: E731
+    run()
+    crisis.calendar.lift_freeze(actor=COMMS, freeze_id=f["id"], reason="all clear")
+    (item,) = crisis.platforms.in_review()
+    later = clock.now() + timedelta(days=2)
+    crisis.platforms.review_item(
+        actor=COMMS, item_id=item["id"], action="reschedule", send_at=later
+    )
+    run()
+    assert fake.campaigns[cid]["status"] == "Scheduled"
+    assert fake.campaigns[cid]["send_strategy"]["datetime"] == later.isoformat()
