@@ -281,12 +281,17 @@ def _settle(
 
 
 def alerting(playbook_for: Any, channels: Mapping[str, Channel]) -> Any:
-    """The alert of an unconfirmed or failed freeze: the incident's comms lead, by the paging
-    path (a notice by SMS, else email). A freeze without an incident alerts nobody; its
-    state shows on the freeze itself."""
+    """The alert of an unconfirmed or failed freeze: the comms lead, by the paging path (a
+    notice by SMS, else email) — the incident's, or for a freeze made by hand whoever holds
+    the comms-lead role now."""
 
     def alert(conn: Connection, f: Row[Any], c: Connector, text: str, now: datetime) -> None:
+        key = f"cx-alert:{f.id}:{c.name}:{now.isoformat()}"
         if f.incident_id is None:
+            paging.notify_role_directly(
+                conn, role=COMMS_LEAD_ROLE, channels=dict(channels), now=now, key=key,
+                why="freeze not confirmed", subject=f"Freeze {f.id} ({f.reason})", message=text,
+            )  # fmt: skip
             return
         inc = find_incident(conn, f.incident_id, lock=True)
         if inc is None:
@@ -299,7 +304,7 @@ def alerting(playbook_for: Any, channels: Mapping[str, Channel]) -> Any:
             role=COMMS_LEAD_ROLE,
             channels=dict(channels),
             now=now,
-            key=f"cx-alert:{f.id}:{c.name}:{now.isoformat()}",
+            key=key,
             why="freeze not confirmed",
             message=text,
         )

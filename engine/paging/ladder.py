@@ -236,6 +236,43 @@ def notify_role(
     )
 
 
+def notify_role_directly(
+    conn: Connection,
+    *,
+    role: str,
+    channels: dict[str, Channel],
+    now: datetime,
+    key: str,
+    why: str,
+    subject: str,
+    message: str,
+) -> list[str]:
+    """A notice about no incident (a freeze made by hand) to whoever holds ``role`` now, by
+    SMS, else email; who was reached."""
+    reached = []
+    for person in people_for(conn, Target("role", role), at=now):
+        for name in ("sms", "email"):
+            channel = channels.get(name)
+            address = address_for(person, channel) if channel else None
+            if channel is None or not address:
+                continue
+            outbox.enqueue(
+                conn,
+                kind="notice",
+                user_id=person.id,
+                channel=name,
+                address=address,
+                subject=subject if channel.medium == "email" else None,
+                body=f"{subject}: {message}",
+                now=now,
+                dedupe_key=f"{key}:{person.id}:{name}",
+                meta={"why": why, "username": person.username},
+            )
+            reached.append(f"{person.username}/{name}")
+            break
+    return reached
+
+
 def lock_incident(conn: Connection, incident_id: int) -> Row[Any] | None:
     return find_incident(conn, incident_id, lock=True)
 

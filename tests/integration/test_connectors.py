@@ -382,3 +382,26 @@ def outbox_error() -> Exception:
     from notifiers.marketing.base import http_failure
 
     return http_failure("crm", 503)
+
+
+def test_a_freeze_made_by_hand_that_never_confirms_alerts_whoever_is_comms_lead(
+    roster: Crisis, store: Store, catalog: Catalog, clock: FakeClock, platform: SandboxPlatform
+) -> None:
+    channels, connectors = parse_config(config_text(), file="channels.yaml")
+    crisis = Crisis(
+        store=store, catalog=catalog, clock=clock, channels=channels, connectors=connectors
+    )
+    seed(platform, clock)
+    platform.fail_next(*([503] * 200))
+    manual_freeze(crisis, "review")
+    for _ in range(6):
+        clock.advance(timedelta(minutes=1))
+        run(crisis, platform)
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(deliveries.c.address, deliveries.c.body).where(
+                deliveries.c.kind == "notice", deliveries.c.body.contains("has not confirmed")
+            )
+        ).all()
+    assert [r.address for r in rows] == ["+15555550102"]  # Cam, the comms lead, by SMS
+    assert rows[0].body.startswith("Freeze 1 (storm): crm (Sandbox platform) has not confirmed")
