@@ -34,7 +34,7 @@ from engine.public.usecases import PublicPage
 from engine.store import Store
 from engine.timers import schedule
 from engine.timers.schedule import Handler
-from engine.updates import expiry
+from engine.updates import expiry, threads
 from engine.updates.usecases import Updates
 
 
@@ -104,8 +104,9 @@ class Crisis:
                 external.KIND: (jobs.moot, "nothing left to do (freeze lifted or item decided)"),
             },
             failed={"post": freezes.post_failed, external.KIND: jobs.failed},
-            sent={external.KIND: jobs.sent},
+            sent={external.KIND: jobs.sent, "update": threads.sent},
             retrying={external.KIND: jobs.retrying},
+            context={"update": threads.context},
             opt_out=subscriptions.opt_out,
         )
 

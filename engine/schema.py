@@ -23,7 +23,7 @@ from engine.playbooks._tables import playbook_versions
 from engine.public._tables import status_entries
 from engine.store.columns import UTCDateTime, metadata
 from engine.timers._tables import timers
-from engine.updates._tables import update_approvals, updates
+from engine.updates._tables import social_threads, update_approvals, updates
 
 __all__ = [
     "UTCDateTime",
@@ -48,6 +48,7 @@ __all__ = [
     "roster_members",
     "rotations",
     "sandbox_messages",
+    "social_threads",
     "status_entries",
     "subscribers",
     "throttle_hits",

@@ -22,6 +22,7 @@ from engine.public.status_page import StatusPageNotifier
 from engine.timers.schedule import Source
 from notifiers.email import EmailNotifier
 from notifiers.marketing.base import ConnectorNotifier
+from notifiers.mastodon import MastodonNotifier
 from notifiers.social import SocialNotifier
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
@@ -80,6 +81,14 @@ def _adapter(
     if kind == "social":
         return SocialNotifier(
             token=_secret(channel, "token", env), profile=opts.get("profile", channel.name)
+        )
+    if kind == "mastodon":
+        if "base_url" not in opts:
+            raise ChannelNotAvailable(f"channel {channel.name!r}: mastodon needs options.base_url")
+        return MastodonNotifier(
+            base_url=opts["base_url"],
+            access_token=_secret(channel, "access_token", env),
+            visibility=opts.get("visibility", "public"),
         )
     if kind == "email":
         if not channel.sender or "host" not in opts:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -97,6 +97,7 @@ MootRule = Callable[[Connection, Sequence[Any], datetime], set[int]]
 FailRule = Callable[[Connection, OutboundMessage, datetime], None]
 SentRule = Callable[[Connection, OutboundMessage, Receipt, datetime], None]
 RetryRule = Callable[[Connection, OutboundMessage, SendFailed, datetime], None]
+ContextRule = Callable[[Connection, OutboundMessage], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,16 @@ class Owners:
     ``sent``: per kind, what the provider's answer means to the owner, in the transaction that
     records the success (a connector's scan result, a pause done);
     ``retrying``: per kind, told of each transient failure before the retry (a connector's
-    progress says "failing, retrying").
+    progress says "failing, retrying");
+    ``context``: per kind, what the owner adds to a message's meta just before it is sent (the
+    post an update replies to, known only once the thread's earlier post went out).
     """
 
     moot: Mapping[str, tuple[MootRule, str]] = field(default_factory=dict)
     failed: Mapping[str, FailRule] = field(default_factory=dict)
     sent: Mapping[str, SentRule] = field(default_factory=dict)
     retrying: Mapping[str, RetryRule] = field(default_factory=dict)
+    context: Mapping[str, ContextRule] = field(default_factory=dict)
     opt_out: Callable[[Connection, int], None] | None = None
 
 
@@ -234,6 +238,16 @@ def _moot(
         if of_kind:
             out |= dict.fromkeys(rule(conn, of_kind, now), why)
     return out
+
+
+def with_context(store: Store, message: OutboundMessage, *, owners: Owners) -> OutboundMessage:
+    """The message with what its owner adds at send time (see ``Owners.context``)."""
+    rule = owners.context.get(message.kind)
+    if rule is None:
+        return message
+    with store.transaction() as conn:
+        extra = dict(rule(conn, message))
+    return replace(message, meta={**message.meta, **extra}) if extra else message
 
 
 def record_success(

@@ -93,7 +93,8 @@ class Worker:
             if not outbox.still_wanted(self.store, item, now=self.clock.now(), owners=self.owners):
                 log.info("delivery %s cancelled before sending", item.message.delivery_id)
                 return
-            receipt = notifier.send(item.message)
+            message = outbox.with_context(self.store, item.message, owners=self.owners)
+            receipt = notifier.send(message)
         except SendFailed as exc:
             self.metrics.provider_error(item.message.channel, exc.provider_code or "unknown")
             status = outbox.record_failure(

@@ -21,7 +21,17 @@ from engine.playbooks.connectors import Connector, ConnectorSpec, build
 from engine.playbooks.located import EnvName, Model, Name, Text, load, one_of, schema
 
 KINDS = frozenset(
-    {"sandbox", "twilio_sms", "twilio_voice", "email", "webhook", "slack", "social", "status_page"}
+    {
+        "sandbox",
+        "twilio_sms",
+        "twilio_voice",
+        "email",
+        "webhook",
+        "slack",
+        "social",
+        "mastodon",
+        "status_page",
+    }
 )
 MEDIA = frozenset({"sms", "voice", "email", "social", "newsletter", "webhook", "status_page"})
 

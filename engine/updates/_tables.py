@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from engine.store.columns import UTCDateTime, metadata
 
-__all__ = ["updates", "update_approvals"]
+__all__ = ["social_threads", "update_approvals", "updates"]
 
 updates = sa.Table(
     "updates",
@@ -43,4 +43,16 @@ update_approvals = sa.Table(
     sa.Column("by", sa.String(100), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("override_reason", sa.Text),
+)
+
+# migration 0012: one thread per incident and social channel; later posts reply to its last.
+social_threads = sa.Table(
+    "social_threads",
+    metadata,
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), primary_key=True),
+    sa.Column("channel", sa.String(64), primary_key=True),
+    sa.Column("root_id", sa.String(200), nullable=False),  # the provider's id of the first post
+    sa.Column("last_id", sa.String(200), nullable=False),  # what the next post replies to
+    sa.Column("posts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )

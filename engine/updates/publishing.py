@@ -47,7 +47,12 @@ def publish(
     for ch in aud.channels:
         channel = channels.get(ch)
         r = u.rendered.get(ch) or {}
-        meta = {"incident_id": inc.id, "update_id": update_id, "audience": aud.name}
+        meta = {
+            "incident_id": inc.id,
+            "update_id": update_id,
+            "audience": aud.name,
+            "locale": u.locale,
+        }
         if channel is None:
             continue
         if channel.medium in PERSONAL_MEDIA:

@@ -101,21 +101,7 @@ class MastodonPlatform:
                 raise
 
     def _call(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except MastodonRatelimitError:
-            reset = getattr(self._api, "ratelimit_reset", None)
-            wait = max(1.0, float(reset) - self._now().timestamp()) if reset else None
-            headers = {"Retry-After": str(int(wait))} if wait else {}
-            raise http_failure("Mastodon", 429, headers=headers) from None
-        except MastodonNotFoundError:
-            raise http_failure("Mastodon", 404) from None
-        except MastodonNetworkError as exc:
-            raise unreachable("Mastodon", exc) from None
-        except MastodonAPIError as exc:
-            status = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 500
-            detail = exc.args[3] if len(exc.args) > 3 else None
-            raise http_failure("Mastodon", status, body={"error": detail}) from None
+        return call(self._api, fn, now=self._now)
 
     def _item(self, s: Any) -> ExternalItem:
         if not isinstance(s, Mapping) or "id" not in s:
@@ -146,6 +132,26 @@ class MastodonPlatform:
             state={"id": str(s["id"])},
             active=when is not None and when < self._now() + PAUSED_AFTER,
         )
+
+
+def call(api: Mastodon, fn: Any, *, now: Any = None) -> Any:
+    """Run one Mastodon.py call, its errors as the outbox needs them (429 with Retry-After
+    from Mastodon's rate-limit reset, 404, network, any other status)."""
+    try:
+        return fn()
+    except MastodonRatelimitError:
+        reset = getattr(api, "ratelimit_reset", None)
+        at = (now or (lambda: datetime.now(UTC)))().timestamp()
+        headers = {"Retry-After": str(int(max(1.0, float(reset) - at)))} if reset else {}
+        raise http_failure("Mastodon", 429, headers=headers) from None
+    except MastodonNotFoundError:
+        raise http_failure("Mastodon", 404) from None
+    except MastodonNetworkError as exc:
+        raise unreachable("Mastodon", exc) from None
+    except MastodonAPIError as exc:
+        status = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 500
+        detail = exc.args[3] if len(exc.args) > 3 else None
+        raise http_failure("Mastodon", status, body={"error": detail}) from None
 
 
 def _id(item: ExternalItem) -> str:

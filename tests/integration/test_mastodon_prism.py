@@ -58,3 +58,21 @@ def test_a_malformed_request_fails_prisms_validation(served: tuple[str, Path]) -
         api._Mastodon__api_request("GET", "/api/v1/scheduled_statuses", {"limit": "many"})
     assert "422" in str(err.value) or (len(err.value.args) > 1 and err.value.args[1] == 422)
     assert any("limit must be integer" in v for v in request_violations(log))
+
+
+def test_the_status_notifier_conforms(served: tuple[str, Path]) -> None:
+    """Operational updates as statuses: the instance's limit, then a reply in the thread."""
+    from engine.kernel.ports import OutboundMessage
+    from notifiers.mastodon import MastodonNotifier
+
+    url, log = served
+    before = len(request_violations(log))
+    notifier = MastodonNotifier(base_url=url, access_token="token")
+    assert notifier.limit() > 0
+    msg = OutboundMessage(
+        delivery_id=9, kind="update", channel="mastodon", medium="social", address="@brand",
+        body="Trains between Lille and London are stopped. Next update by 10:20.",
+        meta={"incident_id": 7, "reply_to": "109", "locale": "en"},
+    )  # fmt: skip
+    assert notifier.send(msg).provider_id
+    assert request_violations(log)[before:] == []

@@ -127,7 +127,46 @@ def _db(tmp_path: Path) -> Store:
     return store
 
 
+def mastodon_harness() -> Harness:
+    """A Mastodon status on mastodon-mock (a stateful Mastodon), faults from its own control."""
+    import html
+    import re
+    import urllib.request
+
+    from mastodon_mock.testing import MockServer
+
+    from notifiers.mastodon import MastodonNotifier
+
+    server = MockServer().start()
+    me = server.client("alice").me()
+
+    def received() -> list[str]:
+        statuses = server.client("bob").account_statuses(me["id"])
+        return [html.unescape(re.sub(r"<[^>]+>", "", s["content"])) for s in statuses]
+
+    def fault(status: int) -> None:
+        rule = {"match": {"methods": ["POST"]}, "effect": {"type": "status", "status": status},
+                "count": 1}  # fmt: skip
+        req = urllib.request.Request(
+            f"{server.base_url}/api/v1/_mock/faults", data=json.dumps(rule).encode(),
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        urllib.request.urlopen(req, timeout=10).close()
+
+    h = Harness(
+        MastodonNotifier(base_url=server.base_url, access_token="alice_token", timeout=5),
+        "@brand",
+        received,
+        transient=lambda: fault(503),
+        permanent=lambda: fault(422),
+    )
+    h.cleanup.append(server.stop)
+    return h
+
+
 def build(kind: str, tmp_path: Path) -> Harness:
+    if kind == "mastodon":
+        return mastodon_harness()
     if kind in ("sandbox", "status_page"):
         store = _db(tmp_path)
         table = sandbox_messages if kind == "sandbox" else status_entries
@@ -215,8 +254,17 @@ def build(kind: str, tmp_path: Path) -> Harness:
     return h
 
 
-ALL = ["sandbox", "status_page", "webhook", "social", "email", "twilio_sms", "twilio_voice"]
-FALLIBLE = ["webhook", "social", "email", "twilio_sms", "twilio_voice"]
+ALL = [
+    "sandbox",
+    "status_page",
+    "webhook",
+    "social",
+    "mastodon",
+    "email",
+    "twilio_sms",
+    "twilio_voice",
+]
+FALLIBLE = ["webhook", "social", "mastodon", "email", "twilio_sms", "twilio_voice"]
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from engine.playbooks.channels import parse_channels
 from engine.public.status_page import StatusPageNotifier
 from engine.store import Store
 from notifiers.email import EmailNotifier
+from notifiers.mastodon import MastodonNotifier
 from notifiers.social import SocialNotifier
 from notifiers.twilio_sms import TwilioSmsNotifier
 from notifiers.twilio_voice import TwilioVoiceNotifier
@@ -32,6 +33,8 @@ channels:
           credentials: {secret: SLACK_SIGNING}}
   twitter: {kind: social, medium: social, options: {url: "https://buffer.example/api", profile: tw},
             credentials: {token: BUFFER_TOKEN}}
+  mastodon: {kind: mastodon, medium: social, options: {base_url: "https://mastodon.example"},
+             credentials: {access_token: MASTODON_TOKEN}}
   status_page: {kind: status_page}
   newsletter: {kind: sandbox, medium: newsletter}
 """
@@ -42,6 +45,7 @@ ENV = {
     "SMTP_PASSWORD": "hunter2",
     "SLACK_SIGNING": "sig",
     "BUFFER_TOKEN": "buf",
+    "MASTODON_TOKEN": "masto-secret",
     "CRISIS_PUBLIC_URL": "https://ops.example.org",
 }
 
@@ -66,6 +70,7 @@ def test_every_kind_gets_its_adapter(tmp_path: Path) -> None:
         "email": EmailNotifier,
         "slack": WebhookNotifier,
         "twitter": SocialNotifier,
+        "mastodon": MastodonNotifier,
         "status_page": StatusPageNotifier,
         "newsletter": SandboxNotifier,
     }
@@ -75,7 +80,7 @@ def test_every_kind_gets_its_adapter(tmp_path: Path) -> None:
     voice = built["voice"]
     assert isinstance(voice, TwilioVoiceNotifier)
     assert voice.gather_url == "https://ops.example.org/hooks/twilio/voice"
-    assert "hunter2" not in repr(built)
+    assert "hunter2" not in repr(built) and "masto-secret" not in repr(built)
 
 
 def test_a_missing_secret_is_refused_at_start_up_with_what_to_set(tmp_path: Path) -> None:
