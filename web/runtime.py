@@ -23,6 +23,7 @@ from engine.timers.schedule import Source
 from notifiers.email import EmailNotifier
 from notifiers.marketing.base import ConnectorNotifier
 from notifiers.mastodon import MastodonNotifier
+from notifiers.slack import SlackBotNotifier
 from notifiers.social import SocialNotifier
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
@@ -81,6 +82,10 @@ def _adapter(
     if kind == "social":
         return SocialNotifier(
             token=_secret(channel, "token", env), profile=opts.get("profile", channel.name)
+        )
+    if kind == "slack_bot":
+        return SlackBotNotifier(
+            token=_secret(channel, "token", env), public_url=public, base_url=opts.get("base_url")
         )
     if kind == "mastodon":
         if "base_url" not in opts:

@@ -28,12 +28,15 @@ KINDS = frozenset(
         "email",
         "webhook",
         "slack",
+        "slack_bot",
         "social",
         "mastodon",
         "status_page",
     }
 )
-MEDIA = frozenset({"sms", "voice", "email", "social", "newsletter", "webhook", "status_page"})
+MEDIA = frozenset(
+    {"sms", "voice", "email", "social", "newsletter", "webhook", "chat", "status_page"}
+)
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def parse_config(text: str, *, file: str) -> tuple[dict[str, Channel], dict[str,
         name: Channel(
             name=name,
             kind=c.kind,
-            medium=c.medium or _guess_medium(name),
+            medium=c.medium or ("chat" if c.kind == "slack_bot" else _guess_medium(name)),
             sender=c.sender,
             credentials=MappingProxyType(dict(c.credentials)),
             rate_per_second=c.rate_per_second,
@@ -179,5 +182,6 @@ def endpoint(channel: Channel) -> str:
     return (
         channel.options.get("url")
         or channel.options.get("list")
+        or channel.options.get("channel")
         or (f"{channel.kind}:{channel.name}")
     )

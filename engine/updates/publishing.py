@@ -52,6 +52,10 @@ def publish(
             "update_id": update_id,
             "audience": aud.name,
             "locale": u.locale,
+            # what a chat message shows beside the text (Slack's blocks)
+            "title": inc.title,
+            "severity": inc.severity,
+            "state": inc.state,
         }
         if channel is None:
             continue

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from engine.kernel.ports import OutboundMessage, Receipt
 from engine.updates._tables import social_threads
 
-THREADED = ("social",)  # the media whose posts thread
+THREADED = ("social", "chat")  # the media whose posts thread
 
 
 def context(conn: Connection, m: OutboundMessage) -> dict[str, Any]:

@@ -164,9 +164,31 @@ def mastodon_harness() -> Harness:
     return h
 
 
+def slack_harness() -> Harness:
+    """A Slack bot message on the loopback Slack that checks chat.postMessage's rules."""
+    from notifiers.slack import SlackBotNotifier
+    from tests.fakes.http import serve
+    from tests.fakes.slack import TOKEN, FakeSlack
+
+    fake = FakeSlack()
+    ctx = serve(fake.route)
+    url = ctx.__enter__()
+    h = Harness(
+        SlackBotNotifier(token=TOKEN, base_url=f"{url}/api", timeout=5),
+        "C0INCIDENTS",
+        lambda: [m["text"] for m in fake.messages],
+        transient=lambda: fake.fail_next(429, error="ratelimited", retry_after=3),
+        permanent=lambda: fake.fail_next(error="channel_not_found"),
+    )
+    h.cleanup.append(lambda: ctx.__exit__(None, None, None))
+    return h
+
+
 def build(kind: str, tmp_path: Path) -> Harness:
     if kind == "mastodon":
         return mastodon_harness()
+    if kind == "slack_bot":
+        return slack_harness()
     if kind in ("sandbox", "status_page"):
         store = _db(tmp_path)
         table = sandbox_messages if kind == "sandbox" else status_entries
@@ -260,11 +282,12 @@ ALL = [
     "webhook",
     "social",
     "mastodon",
+    "slack_bot",
     "email",
     "twilio_sms",
     "twilio_voice",
 ]
-FALLIBLE = ["webhook", "social", "mastodon", "email", "twilio_sms", "twilio_voice"]
+FALLIBLE = ["webhook", "social", "mastodon", "slack_bot", "email", "twilio_sms", "twilio_voice"]
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from engine.public.status_page import StatusPageNotifier
 from engine.store import Store
 from notifiers.email import EmailNotifier
 from notifiers.mastodon import MastodonNotifier
+from notifiers.slack import SlackBotNotifier
 from notifiers.social import SocialNotifier
 from notifiers.twilio_sms import TwilioSmsNotifier
 from notifiers.twilio_voice import TwilioVoiceNotifier
@@ -35,6 +36,7 @@ channels:
             credentials: {token: BUFFER_TOKEN}}
   mastodon: {kind: mastodon, medium: social, options: {base_url: "https://mastodon.example"},
              credentials: {access_token: MASTODON_TOKEN}}
+  incidents: {kind: slack_bot, options: {channel: C0INCIDENTS}, credentials: {token: SLACK_BOT}}
   status_page: {kind: status_page}
   newsletter: {kind: sandbox, medium: newsletter}
 """
@@ -46,6 +48,7 @@ ENV = {
     "SLACK_SIGNING": "sig",
     "BUFFER_TOKEN": "buf",
     "MASTODON_TOKEN": "masto-secret",
+    "SLACK_BOT": "xoxb-secret",
     "CRISIS_PUBLIC_URL": "https://ops.example.org",
 }
 
@@ -71,6 +74,7 @@ def test_every_kind_gets_its_adapter(tmp_path: Path) -> None:
         "slack": WebhookNotifier,
         "twitter": SocialNotifier,
         "mastodon": MastodonNotifier,
+        "incidents": SlackBotNotifier,
         "status_page": StatusPageNotifier,
         "newsletter": SandboxNotifier,
     }
@@ -80,7 +84,7 @@ def test_every_kind_gets_its_adapter(tmp_path: Path) -> None:
     voice = built["voice"]
     assert isinstance(voice, TwilioVoiceNotifier)
     assert voice.gather_url == "https://ops.example.org/hooks/twilio/voice"
-    assert "hunter2" not in repr(built) and "masto-secret" not in repr(built)
+    assert not any(s in repr(built) for s in ("hunter2", "masto-secret", "xoxb-secret"))
 
 
 def test_a_missing_secret_is_refused_at_start_up_with_what_to_set(tmp_path: Path) -> None:
