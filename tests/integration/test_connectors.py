@@ -15,13 +15,13 @@ from engine.calendar.rules import Scope
 from engine.delivery import outbox
 from engine.kernel.ports import FakeClock
 from engine.playbooks.catalog import Catalog
-from engine.playbooks.channels import parse_config
 from engine.schema import deliveries
 from engine.store import Store
 from notifiers.marketing.base import ConnectorNotifier
 from notifiers.marketing.sandbox import SandboxPlatform
 from tests.conftest import COMMS, OPERATOR
 from tests.connectors import config_text as connectors_config
+from tests.connectors import crisis_with
 from tests.outbox import drain, outbox_worker
 
 CONNECTORS = """
@@ -47,10 +47,7 @@ def platform() -> SandboxPlatform:
 
 @pytest.fixture
 def crisis(store: Store, catalog: Catalog, clock: FakeClock) -> Crisis:
-    channels, connectors = parse_config(config_text(), file="channels.yaml")
-    return Crisis(
-        store=store, catalog=catalog, clock=clock, channels=channels, connectors=connectors
-    )
+    return crisis_with(CONNECTORS, store=store, catalog=catalog, clock=clock)
 
 
 def run(crisis: Crisis, platform: SandboxPlatform) -> int:
@@ -241,10 +238,7 @@ def test_a_platform_down_at_first_is_retried_with_retry_after_and_the_timeline_t
 def test_a_pause_refused_for_good_and_an_unconfirmed_freeze_alert_the_comms_lead(
     roster: Crisis, store: Store, catalog: Catalog, clock: FakeClock, platform: SandboxPlatform
 ) -> None:
-    channels, connectors = parse_config(config_text(), file="channels.yaml")
-    crisis = Crisis(
-        store=store, catalog=catalog, clock=clock, channels=channels, connectors=connectors
-    )
+    crisis = crisis_with(CONNECTORS, store=store, catalog=catalog, clock=clock)
     seed(platform, clock)
     incident_id = declare(crisis)
     run(crisis, platform)  # the scan queues two pauses, which ran in the same drain
@@ -267,10 +261,7 @@ def test_a_pause_refused_for_good_and_an_unconfirmed_freeze_alert_the_comms_lead
 def test_a_connector_that_never_confirms_alerts_the_comms_lead_after_confirm_within(
     roster: Crisis, store: Store, catalog: Catalog, clock: FakeClock, platform: SandboxPlatform
 ) -> None:
-    channels, connectors = parse_config(config_text(), file="channels.yaml")
-    crisis = Crisis(
-        store=store, catalog=catalog, clock=clock, channels=channels, connectors=connectors
-    )
+    crisis = crisis_with(CONNECTORS, store=store, catalog=catalog, clock=clock)
     seed(platform, clock)
     platform.fail_next(*([503] * 200))
     incident_id = declare(crisis)
@@ -387,10 +378,7 @@ def outbox_error() -> Exception:
 def test_a_freeze_made_by_hand_that_never_confirms_alerts_whoever_is_comms_lead(
     roster: Crisis, store: Store, catalog: Catalog, clock: FakeClock, platform: SandboxPlatform
 ) -> None:
-    channels, connectors = parse_config(config_text(), file="channels.yaml")
-    crisis = Crisis(
-        store=store, catalog=catalog, clock=clock, channels=channels, connectors=connectors
-    )
+    crisis = crisis_with(CONNECTORS, store=store, catalog=catalog, clock=clock)
     seed(platform, clock)
     platform.fail_next(*([503] * 200))
     manual_freeze(crisis, "review")
