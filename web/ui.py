@@ -26,6 +26,7 @@ from engine.kernel.errors import (
     ValidationFailed,
 )
 from engine.kernel.roles import Perm, may
+from engine.playbooks.channels import text_limits
 from web.auth import acting, crisis, current_user, log_in, log_out, requires
 from web.errors import ApiError
 
@@ -420,6 +421,7 @@ def sandbox_inbox() -> Any:
 def _update_views(updates: list[dict[str, Any]], user: Any) -> list[dict[str, Any]]:
     """Add what the current user may do with each update, and who must approve it."""
     core = crisis()
+    limits = text_limits(core.channels)
     audiences: dict[int, Any] = {}
     out = []
     for u in updates:
@@ -437,6 +439,7 @@ def _update_views(updates: list[dict[str, Any]], user: Any) -> list[dict[str, An
                 "mine": u["author"] == user.username,
                 "approver": aud.approval if aud else None,
                 "two_person": bool(aud and aud.two_person),
+                "limits": limits,
             }
         )
     return out

@@ -166,6 +166,24 @@ def load_config(path: Path) -> tuple[dict[str, Channel], dict[str, Connector]]:
 
 
 PERSONAL_MEDIA = ("sms", "voice", "email", "newsletter")
+# The longest text each kind of platform takes, unless the channel says (options.max_characters,
+# e.g. a Mastodon instance that allows more): a draft over it is a policy problem.
+KIND_LIMITS: Mapping[str, tuple[int, str]] = MappingProxyType(
+    {"mastodon": (500, "Mastodon"), "slack_bot": (3000, "a Slack message section")}
+)
+
+
+def text_limits(channels: Mapping[str, Channel]) -> dict[str, tuple[int, str]]:
+    """Per channel: the platform's text limit and its name, where it has one."""
+    out: dict[str, tuple[int, str]] = {}
+    for name, c in channels.items():
+        limit, label = KIND_LIMITS.get(c.kind, (0, c.kind))
+        given = c.options.get("max_characters", "")
+        if given.isdigit() and int(given) > 0:
+            limit = int(given)
+        if limit:
+            out[name] = (limit, label)
+    return out
 
 
 def personal_address(channel: Channel, *, phone: str | None, email: str | None) -> str | None:

@@ -18,7 +18,7 @@ from engine.kernel.journal import append_event
 from engine.kernel.models import Incident
 from engine.kernel.roles import Perm, may
 from engine.paging import rosterdb
-from engine.playbooks.channels import Channel
+from engine.playbooks.channels import Channel, text_limits
 from engine.playbooks.playbook import Audience, Playbook
 from engine.updates._tables import update_approvals, updates
 from engine.updates.expiry import plan_expiry
@@ -84,6 +84,7 @@ def _render(
         rendered=rendered,
         media=media,
         closing=bool(tpl and tpl.closing),
+        limits=text_limits(channels),
     )
     return rendered, found
 

@@ -109,8 +109,10 @@ def violations(
     rendered: Mapping[str, Rendered],
     media: Mapping[str, str],
     closing: bool = False,
+    limits: Mapping[str, tuple[int, str]] | None = None,
 ) -> list[dict[str, str]]:
-    """Every breach of the playbook's rules of engagement, per channel.
+    """Every breach of the playbook's rules of engagement, per channel, and every text longer
+    than its platform takes (``limits``: channel → (limit, platform)).
 
     A closing update (the last word after resolution) need not promise a next update.
     """
@@ -136,6 +138,15 @@ def violations(
                     "channel": ch,
                     "rule": "max_length",
                     "message": f"{len(r.text)} characters; the limit is {limit}",
+                }
+            )
+        most, platform = (limits or {}).get(ch, (0, ""))
+        if most and len(r.text) > most:
+            out.append(
+                {
+                    "channel": ch,
+                    "rule": "platform_limit",
+                    "message": f"{len(r.text)} characters; {platform} takes {most}",
                 }
             )
         if audience.public and not closing and "next_update" in policy.public_requires:
