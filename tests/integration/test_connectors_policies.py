@@ -5,6 +5,7 @@ time. (mastodon-mock and the sandbox have their own round trips.)"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -54,10 +55,19 @@ def test_each_policy_on_each_platform(
     f = crisis.calendar.create_freeze(
         actor=COMMS, scope=Scope(tags=("promo",)), reason="storm", on_lift=policy
     )
-    run()
+
+    def settled(waiting: tuple[str, ...]) -> None:  # a retry waits out its backoff (real time)
+        for _ in range(40):
+            run()
+            states = {i["state"] for i in crisis.platforms.items(freeze_id=f["id"])}
+            if states and not states & set(waiting):
+                return
+            time.sleep(0.5)
+
+    settled(("pausing",))
     assert not {i.ref for i in counterpart.platform.scheduled()} & set(refs)
     crisis.calendar.lift_freeze(actor=COMMS, freeze_id=f["id"], reason="all clear")
-    run()
+    settled(("restoring", "discarding"))
     live = {i.ref: i for i in counterpart.platform.scheduled()}
     states = {i["ref"]: i["state"] for i in crisis.platforms.items(freeze_id=f["id"])}
     if policy == "resume":

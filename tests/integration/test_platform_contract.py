@@ -21,6 +21,11 @@ from notifiers.marketing.sendgrid import SendGridPlatform
 from tests.fakes.http import serve
 from tests.fakes.sendgrid import KEY, FakeSendGrid
 
+# How long an adapter waits here, and how late a "slow" answer comes: generous, since a busy
+# CI machine must not turn an ordinary answer into a timeout (the round trips reuse these).
+TIMEOUT = 3.0
+SLOW = 4.5
+
 
 @dataclass
 class Counterpart:
@@ -30,7 +35,7 @@ class Counterpart:
     delete: Callable[[str], None]
     fail: Callable[[int], None]  # the next call answers this HTTP status
     label: tuple[str, str]  # a label kind and value every scheduled item carries
-    slow: Callable[[], None]  # the next call takes longer than the adapter waits (0.5 s)
+    slow: Callable[[], None]  # the next call takes longer than the adapter waits (TIMEOUT)
 
 
 def delayed(route: Any, delays: list[float]) -> Any:
@@ -66,7 +71,7 @@ def sendgrid() -> Iterator[Counterpart]:
     fake = FakeSendGrid()
     delays: list[float] = []
     with serve(delayed(fake.route, delays)) as url:
-        p = SendGridPlatform(api_key=KEY, host=url, timeout=0.5)
+        p = SendGridPlatform(api_key=KEY, host=url, timeout=TIMEOUT)
 
         def schedule(title: str, when: datetime) -> str:
             return "singlesend:" + fake.create(title, send_at=when, categories=["promo"])
@@ -77,7 +82,7 @@ def sendgrid() -> Iterator[Counterpart]:
         yield Counterpart(
             p, schedule, lambda r: fake.edit(sid(r), subject="changed"),
             lambda r: fake.delete(sid(r)), lambda s: fake.fail_next(s), ("category", "promo"),
-            lambda: delays.append(2.0),
+            lambda: delays.append(SLOW),
         )  # fmt: skip
 
 
@@ -89,7 +94,7 @@ def mastodon() -> Iterator[Counterpart]:
     server = MockServer().start()
     try:
         marketing = server.client("alice")  # marketing's own tool, same account
-        p = MastodonPlatform(base_url=server.base_url, access_token="alice_token", timeout=0.5)
+        p = MastodonPlatform(base_url=server.base_url, access_token="alice_token", timeout=TIMEOUT)
 
         def schedule(title: str, when: datetime) -> str:
             return f"status:{marketing.status_post(f'{title} #promo', scheduled_at=when)['id']}"
@@ -98,7 +103,13 @@ def mastodon() -> Iterator[Counterpart]:
             fault({"match": {}, "effect": {"type": "status", "status": status}, "count": 1})
 
         def slow() -> None:
-            fault({"match": {}, "effect": {"type": "latency", "delay_ms": 2000}, "count": 1})
+            fault(
+                {
+                    "match": {},
+                    "effect": {"type": "latency", "delay_ms": int(SLOW * 1000)},
+                    "count": 1,
+                }
+            )
 
         def fault(rule: dict[str, Any]) -> None:
             req = urllib.request.Request(
@@ -133,7 +144,7 @@ def klaviyo() -> Iterator[Counterpart]:
         return fake.route(*args)
 
     with serve(delayed(route, delays)) as url:
-        p = KlaviyoPlatform(api_key=KLAVIYO_KEY, host=url, timeout=0.5)
+        p = KlaviyoPlatform(api_key=KLAVIYO_KEY, host=url, timeout=TIMEOUT)
 
         def schedule(title: str, when: datetime) -> str:
             return "campaign:" + fake.campaign(title, send_at=when, tags=["promo"])
@@ -143,7 +154,7 @@ def klaviyo() -> Iterator[Counterpart]:
 
         yield Counterpart(
             p, schedule, lambda r: fake.rename(sid(r), "changed"), lambda r: fake.delete(sid(r)),
-            faults.append, ("tag", "promo"), lambda: delays.append(2.0),
+            faults.append, ("tag", "promo"), lambda: delays.append(SLOW),
         )  # fmt: skip
 
 
@@ -164,7 +175,9 @@ def mailchimp() -> Iterator[Counterpart]:
         return fake.route(*args)
 
     with serve(delayed(route, delays)) as url:
-        p = MailchimpPlatform(api_key=MAILCHIMP_KEY, server="us1", host=f"{url}/3.0", timeout=0.5)
+        p = MailchimpPlatform(
+            api_key=MAILCHIMP_KEY, server="us1", host=f"{url}/3.0", timeout=TIMEOUT
+        )
 
         def schedule(title: str, when: datetime) -> str:
             return "campaign:" + fake.campaign(title, send_at=when, list_id="promo-list")
@@ -174,7 +187,7 @@ def mailchimp() -> Iterator[Counterpart]:
 
         yield Counterpart(
             p, schedule, lambda r: fake.retitle(sid(r), "changed"), lambda r: fake.delete(sid(r)),
-            faults.append, ("list", "promo-list"), lambda: delays.append(2.0),
+            faults.append, ("list", "promo-list"), lambda: delays.append(SLOW),
         )  # fmt: skip
 
 
