@@ -40,14 +40,6 @@ def users_by_ids(conn: Connection, ids: Iterable[int], *, active_only: bool) -> 
     return {int(r.id): r for r in conn.execute(q).all()}
 
 
-def users_by_names(conn: Connection, names: Iterable[str]) -> dict[str, Row[Any]]:
-    wanted = set(names)
-    if not wanted:
-        return {}
-    rows = conn.execute(sa.select(users).where(users.c.username.in_(wanted))).all()
-    return {str(r.username): r for r in rows}
-
-
 def active_admins(conn: Connection) -> list[Row[Any]]:
     q = sa.select(users).where(users.c.role == "admin", users.c.active.is_(True))
     return list(conn.execute(q.order_by(users.c.username)).all())

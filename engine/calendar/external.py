@@ -178,7 +178,7 @@ def review(
     reschedule to ``send_at``, or cancel it on the platform."""
     if action == "cancel":
         set_state(conn, row.id, state="discarding", now=now)
-        item_job(conn, row, "discard", now=now, n=_nth(row))
+        item_job(conn, row, "discard", now=now, n=_decision(now))
         return
     item = dict(row.item)
     when = send_at if action == "reschedule" and send_at else max(row.send_at or now, now)
@@ -189,11 +189,12 @@ def review(
         .values(state="restoring", item=item, send_at=when, updated_at=now)
     )
     row = conn.execute(sa.select(external_items).where(external_items.c.id == row.id)).one()
-    item_job(conn, row, "restore", now=now, n=_nth(row))
+    item_job(conn, row, "restore", now=now, n=_decision(now))
 
 
-def _nth(row: Row[Any]) -> int:
-    return int(row.updated_at.timestamp() * 1000) % 10**9  # a fresh dedupe key per decision
+def _decision(now: datetime) -> int:
+    """A fresh dedupe key per decision (an item is decided once per review, at ``now``)."""
+    return int(now.timestamp() * 1_000_000)
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -10,11 +10,11 @@ from sqlalchemy.engine import Connection, Row
 
 from engine.accounts import people as accounts
 from engine.kernel.journal import append_event
+from engine.kernel.records import find_incident
 from engine.paging import escalation, state
 from engine.paging.ladder import (
     PlaybookFor,
     ladder_is_live,
-    lock_incident,
     notify_role,
     send_notice,
     send_pages,
@@ -46,7 +46,7 @@ class Effects:
 
     def step(self, conn: Connection, timer: Row[Any], now: datetime) -> str:
         p = timer.payload
-        inc = lock_incident(conn, timer.incident_id)
+        inc = find_incident(conn, timer.incident_id, lock=True)
         if inc is None or not ladder_is_live(conn, inc, p["generation"]):
             return "skipped"
         pb = self.playbook_for(conn, inc.playbook_version)
@@ -87,7 +87,7 @@ class Effects:
 
     def deferred_page(self, conn: Connection, timer: Row[Any], now: datetime) -> str:
         p = timer.payload
-        inc = lock_incident(conn, timer.incident_id)
+        inc = find_incident(conn, timer.incident_id, lock=True)
         if inc is None or not ladder_is_live(conn, inc, p["generation"]):
             return "skipped"
         row = accounts.user_by_id(conn, p["user_id"])
@@ -121,7 +121,7 @@ class Effects:
         return "paged"
 
     def exhausted(self, conn: Connection, timer: Row[Any], now: datetime) -> str:
-        inc = lock_incident(conn, timer.incident_id)
+        inc = find_incident(conn, timer.incident_id, lock=True)
         if inc is None or not ladder_is_live(conn, inc, timer.payload["generation"]):
             return "skipped"
         state.spent(conn, inc.id)
@@ -151,7 +151,7 @@ class Effects:
 
     def cadence(self, conn: Connection, timer: Row[Any], now: datetime) -> str:
         p = timer.payload
-        inc = lock_incident(conn, timer.incident_id)
+        inc = find_incident(conn, timer.incident_id, lock=True)
         if inc is None or inc.resolved_at is not None:
             return "skipped"
         due = inc.next_update_due_at

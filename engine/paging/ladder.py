@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Row
 
 from engine.delivery import outbox
-from engine.kernel.records import find_incident, unresolved, update_incident
+from engine.kernel.records import unresolved, update_incident
 from engine.paging import escalation, state
 from engine.paging.rosterdb import Person, people_for
 from engine.playbooks.channels import Channel, endpoint, personal_address
@@ -271,10 +271,6 @@ def notify_role_directly(
             reached.append(f"{person.username}/{name}")
             break
     return reached
-
-
-def lock_incident(conn: Connection, incident_id: int) -> Row[Any] | None:
-    return find_incident(conn, incident_id, lock=True)
 
 
 def plan_cadence(
