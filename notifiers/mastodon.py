@@ -4,8 +4,8 @@ Each update is one status: public (or the channel's ``visibility``), never behin
 warning (people stuck on a train must read it at a glance), in the update's language, and a
 reply to the incident's previous post when there is one (``reply_to`` in the message's meta:
 one thread per incident). Its length is checked against the instance's own limit, read once
-from ``/api/v2/instance`` (500 if the instance does not say): a post over it is refused, not
-cut. ``Idempotency-Key`` is the delivery's id, so a retry after a lost answer posts once.
+from ``/api/v2/instance`` (500 if the instance does not say) and counted as Mastodon counts
+(URLs as 23, graphemes): a post over it is refused, not cut. ``Idempotency-Key`` is the delivery's id, so a retry after a lost answer posts once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from mastodon import Mastodon
 
 from engine.kernel.errors import SendFailed
+from engine.kernel.lengths import mastodon as mastodon_length
 from engine.kernel.ports import OutboundMessage, Receipt
 from notifiers.marketing.mastodon import call
 
@@ -64,9 +65,9 @@ class MastodonNotifier:
     def send(self, message: OutboundMessage) -> Receipt:
         text = message.body
         limit = self.limit()
-        if len(text) > limit:
+        if (n := mastodon_length(text)) > limit:
             raise SendFailed(
-                f"the post has {len(text)} characters; this Mastodon instance takes {limit}",
+                f"the post has {n} characters; this Mastodon instance takes {limit}",
                 permanent=True,
                 code="too_long",
             )

@@ -25,10 +25,12 @@ from notifiers.marketing.base import ConnectorNotifier
 from notifiers.mastodon import MastodonNotifier
 from notifiers.slack import SlackBotNotifier
 from notifiers.social import SocialNotifier
+from notifiers.teams import TeamsNotifier
 from notifiers.twilio_common import make_client
 from notifiers.twilio_sms import TwilioSmsNotifier
 from notifiers.twilio_voice import TwilioVoiceNotifier
 from notifiers.webhook import WebhookNotifier
+from notifiers.x import XNotifier
 from web.alarm import AlarmClock
 
 
@@ -87,6 +89,16 @@ def _adapter(
         return SlackBotNotifier(
             token=_secret(channel, "token", env), public_url=public, base_url=opts.get("base_url")
         )
+    if kind == "x":
+        return XNotifier(
+            consumer_key=_secret(channel, "consumer_key", env),
+            consumer_secret=_secret(channel, "consumer_secret", env),
+            access_token=_secret(channel, "access_token", env),
+            access_token_secret=_secret(channel, "access_token_secret", env),
+            base_url=opts.get("base_url"),
+        )
+    if kind == "teams":
+        return TeamsNotifier(url=_secret(channel, "url", env), public_url=public)
     if kind == "mastodon":
         if "base_url" not in opts:
             raise ChannelNotAvailable(f"channel {channel.name!r}: mastodon needs options.base_url")

@@ -439,7 +439,16 @@ def _update_views(updates: list[dict[str, Any]], user: Any) -> list[dict[str, An
                 "mine": u["author"] == user.username,
                 "approver": aud.approval if aud else None,
                 "two_person": bool(aud and aud.two_person),
-                "limits": limits,
+                "lengths": {
+                    ch: {
+                        "n": lim.count(text),
+                        "most": lim.most,
+                        "unit": lim.unit,
+                        "platform": lim.platform,
+                    }  # fmt: skip
+                    for ch, text in (u.get("rendered") or {}).items()
+                    if (lim := limits.get(ch))
+                },
             }
         )
     return out

@@ -8,7 +8,7 @@ it, the sender, and the *names* of the environment variables that hold its crede
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any
@@ -17,6 +17,7 @@ from pydantic import AfterValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from engine.kernel.errors import PlaybookInvalid
+from engine.kernel.lengths import TextLimit
 from engine.playbooks.connectors import Connector, ConnectorSpec, build
 from engine.playbooks.located import EnvName, Model, Name, Text, load, one_of, schema
 
@@ -29,8 +30,11 @@ KINDS = frozenset(
         "webhook",
         "slack",
         "slack_bot",
+        "teams",
         "social",
         "mastodon",
+        "bluesky",
+        "x",
         "status_page",
     }
 )
@@ -50,6 +54,12 @@ class Channel:
     credentials: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     rate_per_second: float | None = None
     options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+# What a kind carries when the channel does not say.
+KIND_MEDIA: Mapping[str, str] = MappingProxyType(
+    {"slack_bot": "chat", "teams": "chat", "mastodon": "social", "bluesky": "social", "x": "social"}
+)
 
 
 def _guess_medium(name: str) -> str:
@@ -135,7 +145,7 @@ def parse_config(text: str, *, file: str) -> tuple[dict[str, Channel], dict[str,
         name: Channel(
             name=name,
             kind=c.kind,
-            medium=c.medium or ("chat" if c.kind == "slack_bot" else _guess_medium(name)),
+            medium=c.medium or KIND_MEDIA.get(c.kind) or _guess_medium(name),
             sender=c.sender,
             credentials=MappingProxyType(dict(c.credentials)),
             rate_per_second=c.rate_per_second,
@@ -168,21 +178,26 @@ def load_config(path: Path) -> tuple[dict[str, Channel], dict[str, Connector]]:
 PERSONAL_MEDIA = ("sms", "voice", "email", "newsletter")
 # The longest text each kind of platform takes, unless the channel says (options.max_characters,
 # e.g. a Mastodon instance that allows more): a draft over it is a policy problem.
-KIND_LIMITS: Mapping[str, tuple[int, str]] = MappingProxyType(
-    {"mastodon": (500, "Mastodon"), "slack_bot": (3000, "a Slack message section")}
+KIND_LIMITS: Mapping[str, TextLimit] = MappingProxyType(
+    {
+        "mastodon": TextLimit(500, "Mastodon", "mastodon"),
+        "bluesky": TextLimit(300, "Bluesky", "graphemes"),
+        "x": TextLimit(280, "X", "x_weighted"),
+        "slack_bot": TextLimit(3000, "a Slack message section"),
+    }
 )
 
 
-def text_limits(channels: Mapping[str, Channel]) -> dict[str, tuple[int, str]]:
-    """Per channel: the platform's text limit and its name, where it has one."""
-    out: dict[str, tuple[int, str]] = {}
+def text_limits(channels: Mapping[str, Channel]) -> dict[str, TextLimit]:
+    """Per channel: the platform's text limit, its name and how it counts, where it has one."""
+    out: dict[str, TextLimit] = {}
     for name, c in channels.items():
-        limit, label = KIND_LIMITS.get(c.kind, (0, c.kind))
+        limit = KIND_LIMITS.get(c.kind, TextLimit(0, c.kind))
         given = c.options.get("max_characters", "")
         if given.isdigit() and int(given) > 0:
-            limit = int(given)
-        if limit:
-            out[name] = (limit, label)
+            limit = replace(limit, most=int(given))
+        if limit.most:
+            out[name] = limit
     return out
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.kernel import linear
+from engine.kernel.lengths import TextLimit
 from engine.kernel.roles import Perm, may, satisfies
 from engine.playbooks.playbook import DEFAULT_LOCALE, Audience, Playbook, Template
 from engine.playbooks.templating import environment, undeclared_variables
@@ -109,10 +110,10 @@ def violations(
     rendered: Mapping[str, Rendered],
     media: Mapping[str, str],
     closing: bool = False,
-    limits: Mapping[str, tuple[int, str]] | None = None,
+    limits: Mapping[str, TextLimit] | None = None,
 ) -> list[dict[str, str]]:
     """Every breach of the playbook's rules of engagement, per channel, and every text longer
-    than its platform takes (``limits``: channel → (limit, platform)).
+    than its platform takes (``limits``: channel → the platform's limit, counted its way).
 
     A closing update (the last word after resolution) need not promise a next update.
     """
@@ -140,13 +141,13 @@ def violations(
                     "message": f"{len(r.text)} characters; the limit is {limit}",
                 }
             )
-        most, platform = (limits or {}).get(ch, (0, ""))
-        if most and len(r.text) > most:
+        platform = (limits or {}).get(ch)
+        if platform and (n := platform.count(r.text)) > platform.most:
             out.append(
                 {
                     "channel": ch,
                     "rule": "platform_limit",
-                    "message": f"{len(r.text)} characters; {platform} takes {most}",
+                    "message": f"{n} {platform.unit}; {platform.platform} takes {platform.most}",
                 }
             )
         if audience.public and not closing and "next_update" in policy.public_requires:

@@ -184,7 +184,54 @@ def slack_harness() -> Harness:
     return h
 
 
+def teams_harness() -> Harness:
+    """An Adaptive Card on the loopback Workflows webhook that checks Teams' rules."""
+    from notifiers.teams import TeamsNotifier
+    from tests.fakes.http import serve
+    from tests.fakes.teams import FakeTeams, url
+
+    fake = FakeTeams()
+    ctx = serve(fake.route)
+    base = ctx.__enter__()
+    h = Harness(
+        TeamsNotifier(url=url(base), public_url="https://ops.example.org", timeout=5),
+        "teams",
+        fake.texts,
+        transient=lambda: fake.fail_next(429, retry_after=3),
+        permanent=lambda: fake.fail_next(400),
+    )
+    h.cleanup.append(lambda: ctx.__exit__(None, None, None))
+    return h
+
+
+def x_harness() -> Harness:
+    """A post on the loopback X that checks OAuth 1.0a signatures and POST /2/tweets' rules."""
+    from notifiers.x import XNotifier
+    from tests.fakes.http import serve
+    from tests.fakes.x import ACCESS, CONSUMER, FakeX
+
+    fake = FakeX()
+    ctx = serve(fake.route)
+    base = ctx.__enter__()
+    notifier = XNotifier(consumer_key=CONSUMER[0], consumer_secret=CONSUMER[1],
+                         access_token=ACCESS[0], access_token_secret=ACCESS[1],
+                         base_url=base, timeout=5)  # fmt: skip
+    h = Harness(
+        notifier,
+        "@brand",
+        fake.texts,
+        transient=lambda: fake.fail_next(429, reset_in=3),
+        permanent=lambda: fake.fail_next(400),
+    )
+    h.cleanup.append(lambda: ctx.__exit__(None, None, None))
+    return h
+
+
 def build(kind: str, tmp_path: Path) -> Harness:
+    if kind == "x":
+        return x_harness()
+    if kind == "teams":
+        return teams_harness()
     if kind == "mastodon":
         return mastodon_harness()
     if kind == "slack_bot":
@@ -283,11 +330,23 @@ ALL = [
     "social",
     "mastodon",
     "slack_bot",
+    "teams",
+    "x",
     "email",
     "twilio_sms",
     "twilio_voice",
 ]
-FALLIBLE = ["webhook", "social", "mastodon", "slack_bot", "email", "twilio_sms", "twilio_voice"]
+FALLIBLE = [
+    "webhook",
+    "social",
+    "mastodon",
+    "slack_bot",
+    "teams",
+    "x",
+    "email",
+    "twilio_sms",
+    "twilio_voice",
+]
 
 
 @pytest.fixture

@@ -128,9 +128,9 @@ def test_every_problem_is_reported_at_once_with_its_place() -> None:
     with pytest.raises(PlaybookInvalid) as info:
         parse_channels(text, file="c.yaml")
     assert [str(p) for p in info.value.problems] == [
-        "c.yaml:3:11: channels.sms.kind: unknown kind 'twilio_smss' (expected one of: email, "
-        "mastodon, sandbox, slack, slack_bot, social, status_page, twilio_sms, twilio_voice, "
-        "webhook)",
+        "c.yaml:3:11: channels.sms.kind: unknown kind 'twilio_smss' (expected one of: bluesky, "
+        "email, mastodon, sandbox, slack, slack_bot, social, status_page, teams, twilio_sms, "
+        "twilio_voice, webhook, x)",
         "c.yaml:4:26: channels.sms.credentials.token: name an environment variable "
         "(e.g. TWILIO_AUTH_TOKEN), never the secret itself",
         "c.yaml:5:22: channels.sms.rate_per_second: expected a positive number",
