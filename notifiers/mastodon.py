@@ -5,7 +5,8 @@ warning (people stuck on a train must read it at a glance), in the update's lang
 reply to the incident's previous post when there is one (``reply_to`` in the message's meta:
 one thread per incident). Its length is checked against the instance's own limit, read once
 from ``/api/v2/instance`` (500 if the instance does not say) and counted as Mastodon counts
-(URLs as 23, graphemes): a post over it is refused, not cut. ``Idempotency-Key`` is the delivery's id, so a retry after a lost answer posts once.
+(URLs as 23, graphemes): a post over it is refused, not cut. ``Idempotency-Key`` is the
+delivery's id, so a retry after a lost answer posts once.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from engine.kernel.ports import Metrics, Notifier
 from engine.playbooks.channels import Channel
 from engine.public.status_page import StatusPageNotifier
 from engine.timers.schedule import Source
+from notifiers.bluesky import BlueskyNotifier
 from notifiers.email import EmailNotifier
 from notifiers.marketing.base import ConnectorNotifier
 from notifiers.mastodon import MastodonNotifier
@@ -81,32 +82,9 @@ def _adapter(
         return StatusPageNotifier(store=crisis.store, clock=crisis.clock)
     if kind in ("webhook", "slack"):
         return WebhookNotifier(secret=_secret(channel, "secret", env), slack=kind == "slack")
-    if kind == "social":
-        return SocialNotifier(
-            token=_secret(channel, "token", env), profile=opts.get("profile", channel.name)
-        )
-    if kind == "slack_bot":
-        return SlackBotNotifier(
-            token=_secret(channel, "token", env), public_url=public, base_url=opts.get("base_url")
-        )
-    if kind == "x":
-        return XNotifier(
-            consumer_key=_secret(channel, "consumer_key", env),
-            consumer_secret=_secret(channel, "consumer_secret", env),
-            access_token=_secret(channel, "access_token", env),
-            access_token_secret=_secret(channel, "access_token_secret", env),
-            base_url=opts.get("base_url"),
-        )
-    if kind == "teams":
-        return TeamsNotifier(url=_secret(channel, "url", env), public_url=public)
-    if kind == "mastodon":
-        if "base_url" not in opts:
-            raise ChannelNotAvailable(f"channel {channel.name!r}: mastodon needs options.base_url")
-        return MastodonNotifier(
-            base_url=opts["base_url"],
-            access_token=_secret(channel, "access_token", env),
-            visibility=opts.get("visibility", "public"),
-        )
+    social = _social_adapter(channel, env=env, public=public)
+    if social is not None:
+        return social
     if kind == "email":
         if not channel.sender or "host" not in opts:
             raise ChannelNotAvailable(
@@ -145,6 +123,49 @@ def _adapter(
             gather_url=f"{public}/hooks/twilio/voice" if public else None,
         )
     raise ChannelNotAvailable(f"channel {channel.name!r}: unknown kind {kind!r}")
+
+
+def _social_adapter(channel: Channel, *, env: Mapping[str, str], public: str) -> Notifier | None:
+    """The adapters of social networks and chat, or None for another kind."""
+    kind, opts = channel.kind, channel.options
+    if kind == "social":
+        return SocialNotifier(
+            token=_secret(channel, "token", env), profile=opts.get("profile", channel.name)
+        )
+    if kind == "slack_bot":
+        return SlackBotNotifier(
+            token=_secret(channel, "token", env), public_url=public, base_url=opts.get("base_url")
+        )
+    if kind == "bluesky":
+        handle = opts.get("handle") or channel.sender
+        if not handle:
+            raise ChannelNotAvailable(
+                f"channel {channel.name!r}: bluesky needs the account's handle (sender)"
+            )
+        return BlueskyNotifier(
+            handle=handle,
+            app_password=_secret(channel, "app_password", env),
+            base_url=opts.get("base_url", "https://bsky.social"),
+        )
+    if kind == "x":
+        return XNotifier(
+            consumer_key=_secret(channel, "consumer_key", env),
+            consumer_secret=_secret(channel, "consumer_secret", env),
+            access_token=_secret(channel, "access_token", env),
+            access_token_secret=_secret(channel, "access_token_secret", env),
+            base_url=opts.get("base_url"),
+        )
+    if kind == "teams":
+        return TeamsNotifier(url=_secret(channel, "url", env), public_url=public)
+    if kind == "mastodon":
+        if "base_url" not in opts:
+            raise ChannelNotAvailable(f"channel {channel.name!r}: mastodon needs options.base_url")
+        return MastodonNotifier(
+            base_url=opts["base_url"],
+            access_token=_secret(channel, "access_token", env),
+            visibility=opts.get("visibility", "public"),
+        )
+    return None
 
 
 class Runtime:

@@ -2,7 +2,8 @@
 problem before approval, never a failed send after it.
 
 - **Bluesky** counts grapheme clusters (a flag, a family emoji or an accented letter is one):
-  300 per post.
+  300 per post — and, as its lexicon also says, at most 3,000 bytes of UTF-8 (300 family
+  emoji are 5,400: the reference PDS refuses them).
 - **X** counts *weighted* characters (twitter-text 3): most Latin, Greek, Cyrillic, Hebrew and
   Arabic code points and some punctuation weigh 1, everything else (CJK, emoji) 2; an emoji
   sequence counts 2 however many code points it has; every URL counts 23 whatever its length
@@ -75,6 +76,7 @@ class TextLimit:
     most: int
     platform: str
     counter: str = "characters"  # one of COUNTERS, or plain code points
+    max_bytes: int = 0  # a cap on the UTF-8 size as well, where the platform has one
 
     @property
     def unit(self) -> str:
@@ -83,3 +85,11 @@ class TextLimit:
     def count(self, text: str) -> int:
         fn = COUNTERS.get(self.counter)
         return fn(text) if fn else len(text)
+
+    def problem(self, text: str) -> str | None:
+        """Why ``text`` is too long for this platform, or None."""
+        if (n := self.count(text)) > self.most:
+            return f"{n} {self.unit}; {self.platform} takes {self.most}"
+        if self.max_bytes and (size := len(text.encode())) > self.max_bytes:
+            return f"{size} bytes; {self.platform} takes {self.max_bytes} bytes"
+        return None

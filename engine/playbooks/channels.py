@@ -181,7 +181,7 @@ PERSONAL_MEDIA = ("sms", "voice", "email", "newsletter")
 KIND_LIMITS: Mapping[str, TextLimit] = MappingProxyType(
     {
         "mastodon": TextLimit(500, "Mastodon", "mastodon"),
-        "bluesky": TextLimit(300, "Bluesky", "graphemes"),
+        "bluesky": TextLimit(300, "Bluesky", "graphemes", max_bytes=3000),
         "x": TextLimit(280, "X", "x_weighted"),
         "slack_bot": TextLimit(3000, "a Slack message section"),
     }

@@ -142,14 +142,8 @@ def violations(
                 }
             )
         platform = (limits or {}).get(ch)
-        if platform and (n := platform.count(r.text)) > platform.most:
-            out.append(
-                {
-                    "channel": ch,
-                    "rule": "platform_limit",
-                    "message": f"{n} {platform.unit}; {platform.platform} takes {platform.most}",
-                }
-            )
+        if platform and (problem := platform.problem(r.text)):
+            out.append({"channel": ch, "rule": "platform_limit", "message": problem})
         if audience.public and not closing and "next_update" in policy.public_requires:
             if not r.cites_next_update:
                 out.append(

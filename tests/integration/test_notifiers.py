@@ -227,7 +227,47 @@ def x_harness() -> Harness:
     return h
 
 
+def bluesky_harness(tmp_path: Path) -> Harness:
+    """A post in the reference PDS on loopback; faults from a proxy in front of it."""
+    from atproto import Client
+
+    from notifiers.bluesky import BlueskyNotifier
+    from tests.fakes.proxy import fault_proxy
+    from tests.pds import pds
+
+    server_ctx = pds(tmp_path / "pds.log")
+    server = server_ctx.__enter__()
+    proxy_ctx = fault_proxy(server.url, on="createRecord")
+    proxy, url = proxy_ctx.__enter__()
+    notifier = BlueskyNotifier(handle=server.handle, app_password=server.password, base_url=url)
+
+    def received() -> list[str]:
+        reader = Client(base_url=server.url)
+        reader.login(server.handle, server.password, fetch_bsky_profile=False)
+        got = reader.com.atproto.repo.list_records(
+            {"repo": server.did, "collection": "app.bsky.feed.post"}
+        )
+        reader.request.close()
+        return [r.value.text for r in got.records]
+
+    h = Harness(
+        notifier,
+        "@brand.test",
+        received,
+        transient=lambda: proxy.fail_next(503, {"error": "InternalServerError"}),
+        permanent=lambda: proxy.fail_next(400, {"error": "InvalidRequest", "message": "bad"}),
+    )
+    h.cleanup += [
+        notifier.close,
+        lambda: proxy_ctx.__exit__(None, None, None),
+        lambda: server_ctx.__exit__(None, None, None),
+    ]
+    return h
+
+
 def build(kind: str, tmp_path: Path) -> Harness:
+    if kind == "bluesky":
+        return bluesky_harness(tmp_path)
     if kind == "x":
         return x_harness()
     if kind == "teams":
@@ -332,6 +372,7 @@ ALL = [
     "slack_bot",
     "teams",
     "x",
+    "bluesky",
     "email",
     "twilio_sms",
     "twilio_voice",
@@ -343,6 +384,7 @@ FALLIBLE = [
     "slack_bot",
     "teams",
     "x",
+    "bluesky",
     "email",
     "twilio_sms",
     "twilio_voice",

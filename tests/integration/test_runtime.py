@@ -13,13 +13,16 @@ from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import parse_channels
 from engine.public.status_page import StatusPageNotifier
 from engine.store import Store
+from notifiers.bluesky import BlueskyNotifier
 from notifiers.email import EmailNotifier
 from notifiers.mastodon import MastodonNotifier
 from notifiers.slack import SlackBotNotifier
 from notifiers.social import SocialNotifier
+from notifiers.teams import TeamsNotifier
 from notifiers.twilio_sms import TwilioSmsNotifier
 from notifiers.twilio_voice import TwilioVoiceNotifier
 from notifiers.webhook import WebhookNotifier
+from notifiers.x import XNotifier
 from web.runtime import ChannelNotAvailable, build_notifiers
 
 CHANNELS = """\
@@ -37,6 +40,10 @@ channels:
   mastodon: {kind: mastodon, medium: social, options: {base_url: "https://mastodon.example"},
              credentials: {access_token: MASTODON_TOKEN}}
   incidents: {kind: slack_bot, options: {channel: C0INCIDENTS}, credentials: {token: SLACK_BOT}}
+  teams: {kind: teams, credentials: {url: TEAMS_WORKFLOW_URL}}
+  bluesky: {kind: bluesky, sender: brand.bsky.social, credentials: {app_password: BSKY_APP_PW}}
+  x: {kind: x, credentials: {consumer_key: X_KEY, consumer_secret: X_SECRET,
+                             access_token: X_TOKEN, access_token_secret: X_TOKEN_SECRET}}
   status_page: {kind: status_page}
   newsletter: {kind: sandbox, medium: newsletter}
 """
@@ -49,6 +56,12 @@ ENV = {
     "BUFFER_TOKEN": "buf",
     "MASTODON_TOKEN": "masto-secret",
     "SLACK_BOT": "xoxb-secret",
+    "TEAMS_WORKFLOW_URL": "https://prod.example.logic.azure.com/workflows/1?sig=teams-secret",
+    "BSKY_APP_PW": "bsky-secret",
+    "X_KEY": "k",
+    "X_SECRET": "x-secret",
+    "X_TOKEN": "t",
+    "X_TOKEN_SECRET": "x-token-secret",
     "CRISIS_PUBLIC_URL": "https://ops.example.org",
 }
 
@@ -75,6 +88,9 @@ def test_every_kind_gets_its_adapter(tmp_path: Path) -> None:
         "twitter": SocialNotifier,
         "mastodon": MastodonNotifier,
         "incidents": SlackBotNotifier,
+        "teams": TeamsNotifier,
+        "bluesky": BlueskyNotifier,
+        "x": XNotifier,
         "status_page": StatusPageNotifier,
         "newsletter": SandboxNotifier,
     }
@@ -84,7 +100,11 @@ def test_every_kind_gets_its_adapter(tmp_path: Path) -> None:
     voice = built["voice"]
     assert isinstance(voice, TwilioVoiceNotifier)
     assert voice.gather_url == "https://ops.example.org/hooks/twilio/voice"
-    assert not any(s in repr(built) for s in ("hunter2", "masto-secret", "xoxb-secret"))
+    secrets = ("hunter2", "masto-secret", "xoxb-secret", "teams-secret", "bsky-secret",
+               "x-secret", "x-token-secret")  # fmt: skip
+    assert not any(s in repr(built) for s in secrets)
+    media = {n: c.medium for n, c in parse_channels(CHANNELS, file="c.yaml").items()}
+    assert (media["teams"], media["bluesky"], media["x"]) == ("chat", "social", "social")
 
 
 def test_a_missing_secret_is_refused_at_start_up_with_what_to_set(tmp_path: Path) -> None:
