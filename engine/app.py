@@ -34,7 +34,7 @@ from engine.public.usecases import PublicPage
 from engine.store import Store
 from engine.timers import schedule
 from engine.timers.schedule import Handler
-from engine.updates import expiry, threads
+from engine.updates import cards, expiry, threads
 from engine.updates.usecases import Updates
 
 
@@ -103,10 +103,14 @@ class Crisis:
                 "post": (freezes.frozen_posts, "held by a freeze"),
                 external.KIND: (jobs.moot, "nothing left to do (freeze lifted or item decided)"),
             },
-            failed={"post": freezes.post_failed, external.KIND: jobs.failed},
-            sent={external.KIND: jobs.sent, "update": threads.sent},
+            failed={
+                "post": freezes.post_failed,
+                external.KIND: jobs.failed,
+                cards.KIND: cards.failed,
+            },
+            sent={external.KIND: jobs.sent, "update": threads.sent, cards.KIND: cards.sent},
             retrying={external.KIND: jobs.retrying},
-            context={"update": threads.context},
+            context={"update": threads.context, cards.KIND: cards.context},
             opt_out=subscriptions.opt_out,
         )
 

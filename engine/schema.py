@@ -23,11 +23,12 @@ from engine.playbooks._tables import playbook_versions
 from engine.public._tables import status_entries
 from engine.store.columns import UTCDateTime, metadata
 from engine.timers._tables import timers
-from engine.updates._tables import social_threads, update_approvals, updates
+from engine.updates._tables import chat_cards, social_threads, update_approvals, updates
 
 __all__ = [
     "UTCDateTime",
     "api_tokens",
+    "chat_cards",
     "connector_runs",
     "deliveries",
     "early_receipts",

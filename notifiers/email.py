@@ -112,6 +112,7 @@ class EmailNotifier:
                 f"SMTP {exc.smtp_code}: {exc.smtp_error!r}",
                 permanent=permanent,
                 code=str(exc.smtp_code),
+                credentials=isinstance(exc, smtplib.SMTPAuthenticationError),
             ) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise SendFailed(

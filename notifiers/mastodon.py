@@ -6,7 +6,8 @@ reply to the incident's previous post when there is one (``reply_to`` in the mes
 one thread per incident). Its length is checked against the instance's own limit, read once
 from ``/api/v2/instance`` (500 if the instance does not say) and counted as Mastodon counts
 (URLs as 23, graphemes): a post over it is refused, not cut. ``Idempotency-Key`` is the
-delivery's id, so a retry after a lost answer posts once.
+delivery's id, so a retry after a lost answer posts once. A correction edits the published
+status in place (``PUT /api/v1/statuses/:id``; Mastodon marks it edited and keeps its history).
 """
 
 from __future__ import annotations
@@ -72,6 +73,16 @@ class MastodonNotifier:
                 permanent=True,
                 code="too_long",
             )
+        request = getattr(self._api, "_Mastodon__api_request")  # noqa: B009
+        edit = message.meta.get("edit_of")
+        if edit:  # a correction: the published status is edited (Mastodon shows "edited")
+            changes: dict[str, Any] = {"status": text}
+            if language := str(message.meta.get("locale") or "")[:2]:
+                changes["language"] = language
+            status = self._call(
+                lambda: request("PUT", f"/api/v1/statuses/{edit}", changes, use_json=True)
+            )
+            return Receipt(provider_id=str(status["id"]), final=True)
         reply_to = message.meta.get("reply_to")
         params: dict[str, Any] = {"status": text, "visibility": self.visibility}
         if reply_to:
@@ -81,7 +92,6 @@ class MastodonNotifier:
             params["language"] = language
         # JSON, as Mastodon's API description lists it (Mastodon.py's helper sends a form);
         # through the client's own request path, so errors and limits are the same.
-        request = getattr(self._api, "_Mastodon__api_request")  # noqa: B009
         key = f"crisiscomms-{message.delivery_id}"
         status = self._call(
             lambda: request(

@@ -26,6 +26,7 @@ PERMANENT_CODES = frozenset(
     }
 )
 UNSUBSCRIBED = 21610
+AUTHENTICATION = 20003  # the account SID or auth token is wrong (revoked, rotated)
 # Twilio's message and call statuses as provider-neutral receipt stages (engine.delivery.receipts).
 RECEIPT_STAGES = {
     "accepted": "accepted",
@@ -110,7 +111,11 @@ def classify(exc: BaseException, *, retry_after: float | None = None) -> SendFai
             )
         if code in PERMANENT_CODES or (isinstance(status, int) and 400 <= status < 500):
             return SendFailed(
-                text, permanent=True, code=str(code or status), unsubscribed=code == UNSUBSCRIBED
+                text,
+                permanent=True,
+                code=str(code or status),
+                unsubscribed=code == UNSUBSCRIBED,
+                credentials=code == AUTHENTICATION or status == 401,
             )
         return SendFailed(text, permanent=False, code=str(code or status or "twilio"))
     return SendFailed(

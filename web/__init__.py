@@ -48,6 +48,7 @@ def create_app(
         monitor_hooks,  # noqa: F401 - registers the monitoring hooks on hooks.bp
         ops,
         public,
+        slack_hooks,
         ui,
     )
     from web.bootstrap import build_crisis
@@ -76,6 +77,7 @@ def create_app(
         str(core.store.engine.url.render_as_string(hide_password=False))
     )
     app.config["TWILIO_TOKEN_ENV"] = hooks.twilio_token_env(core.channels)
+    app.config["SLACK_SIGNING_ENV"] = slack_hooks.slack_signing_env(core.channels)
     public_url = config.public_url
     # Links in emails and feeds never come from the Host header: the configured public URL,
     # else the address `crisis serve` listens on. Requests naming any other host are refused.
@@ -143,6 +145,8 @@ def _refuse_unstorable_forms() -> None:
         "application/x-www-form-urlencoded",
         "multipart/form-data",
     ):
+        if request.mimetype == "application/x-www-form-urlencoded":
+            request.get_data(cache=True)  # kept: a signed hook checks the exact bytes (Slack)
         bad = {k: PROBLEM for k, v in request.form.items(multi=True) if UNSTORABLE.search(v)}
         if bad:
             raise ApiError(400, "some text cannot be stored", details=bad)

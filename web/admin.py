@@ -69,6 +69,7 @@ def users(errors: dict[str, str] | None = None, status: int = 200) -> Any:
         render_template(
             "admin_users.html",
             users=crisis().accounts.list_users(),
+            slack=crisis().accounts.slack_links(),
             roles=ROLES,
             errors=errors or {},
             form=request.form,
@@ -113,16 +114,23 @@ def change_user(username: str) -> Any:
             crisis().accounts.update_user(
                 actor=acting(), username=username, active=action == "activate"
             )
+        elif action == "slack":
+            crisis().accounts.update_user(
+                actor=acting(), username=username, slack_user=f.get("slack_user", "").strip()
+            )
         elif action == "password":
             crisis().accounts.update_user(
                 actor=acting(), username=username, password=f.get("password", "")
             )
         else:
             raise ValidationFailed(
-                "unknown action", details={"action": "role, activate, deactivate or password"}
+                "unknown action",
+                details={"action": "role, activate, deactivate, slack or password"},
             )
     except ValidationFailed as exc:
         flash("; ".join(str(v) for v in exc.details.values()) or str(exc), "error")
+    except Conflict as exc:
+        flash(str(exc), "error")
     else:
         flash(f"Changed {username}.")
     return redirect(url_for("admin.users"), code=303)

@@ -10,7 +10,15 @@ from engine.kernel.roles import Perm
 from web.api import api, created
 from web.auth import acting, crisis
 from web.present import rfc3339
-from web.schemas import APPROVE_IN, REJECT_IN, REVISE_IN, UPDATE, UPDATE_IN, page_of
+from web.schemas import (
+    APPROVE_IN,
+    CORRECTION_IN,
+    REJECT_IN,
+    REVISE_IN,
+    UPDATE,
+    UPDATE_IN,
+    page_of,
+)
 
 
 def update_out(u: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +102,23 @@ def revise_update(update_id: int) -> Any:
         channel_texts=g.body.get("channels"),
     )
     return jsonify(update_out(u))
+
+
+@api.operation(
+    "/updates/<int:update_id>/corrections",
+    "POST",
+    perm=Perm.DRAFT,
+    summary="Correct a published update: edits the post where the platform allows it "
+    "(Mastodon, Slack), else a new message; approved like any update.",
+    body=CORRECTION_IN,
+    response=UPDATE,
+    status=201,
+    errors=(404, 422),
+)
+def correct_update(update_id: int) -> Any:
+    """Draft a correction of a published update."""
+    u = crisis().updates.draft_correction(actor=acting(), update_id=update_id, body=g.body["body"])
+    return created(update_out(u), f"/api/v1/updates/{u['id']}")
 
 
 @api.operation(

@@ -56,6 +56,22 @@ def build_notifiers(crisis: Crisis, env: Mapping[str, str] | None = None) -> dic
     return out
 
 
+def slack_client(crisis: Crisis, env: Mapping[str, str] | None = None) -> SlackBotNotifier | None:
+    """The Slack bot that answers buttons and commands: the approvals channel's (else the
+    first slack_bot channel's); None when Slack is not configured or its token is not set."""
+    env = os.environ if env is None else env
+    bots = [c for c in crisis.channels.values() if c.kind == "slack_bot"]
+    bots.sort(key=lambda c: c.options.get("approvals", "").lower() not in ("true", "yes", "1"))
+    for channel in bots:
+        try:
+            built = _social_adapter(channel, env=env, public=env.get("CRISIS_PUBLIC_URL", ""))
+        except ChannelNotAvailable:
+            continue
+        if isinstance(built, SlackBotNotifier):
+            return built
+    return None
+
+
 def _secret(channel: Channel, key: str, env: Mapping[str, str], *, required: bool = True) -> str:
     name = channel.credentials.get(key, "")
     value = env.get(name, "") if name else ""

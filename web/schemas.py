@@ -389,6 +389,13 @@ REJECT_IN: Schema = {
     "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}},
 }
 
+CORRECTION_IN: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["body"],
+    "properties": {"body": {"type": "string", "minLength": 1, "maxLength": 5000}},
+}
+
 UPDATE: Schema = {
     "type": "object",
     "required": [
@@ -431,5 +438,6 @@ UPDATE: Schema = {
         "policy_violations": {"type": "array", "items": {"type": "object"}},
         "approvals": {"type": "array", "items": {"type": "object"}},
         "deliveries": {"type": "object"},
+        "corrects": {"type": ["integer", "null"], "description": "the update this corrects"},
     },
 }

@@ -26,7 +26,7 @@ from engine.kernel.errors import (
     ValidationFailed,
 )
 from engine.kernel.roles import Perm, may
-from engine.playbooks.channels import text_limits
+from engine.playbooks.channels import EDITS_IN_PLACE, text_limits
 from web.auth import acting, crisis, current_user, log_in, log_out, requires
 from web.errors import ApiError
 
@@ -216,7 +216,18 @@ def incident(incident_id: int) -> Any:
         can_ack=can_ack,
         age=ago(inc.declared_at, core.clock.now()),
         monitoring_offer=_monitoring_offer(timeline, inc.resolved_at is None),
+        credentials=_credential_problems(core, incident_id),
     )
+
+
+def _credential_problems(core: Any, incident_id: int) -> list[dict[str, Any]]:
+    """Channels whose provider refuses our credentials, with the variables that hold them."""
+    out = []
+    for p in core.delivery.credential_problems(incident_id=incident_id):
+        channel = core.channels.get(p["channel"])
+        names = sorted(set(channel.credentials.values())) if channel else []
+        out.append(p | {"kind": channel.kind if channel else "", "variables": names})
+    return out
 
 
 def _still_open(updates: list[dict[str, Any]], freezes: list[dict[str, Any]]) -> list[str]:
@@ -439,6 +450,13 @@ def _update_views(updates: list[dict[str, Any]], user: Any) -> list[dict[str, An
                 "mine": u["author"] == user.username,
                 "approver": aud.approval if aud else None,
                 "two_person": bool(aud and aud.two_person),
+                "can_correct": may(user.role, Perm.DRAFT)
+                and u["status"] in ("sending", "sent", "partially_failed"),
+                "edits_in_place": [
+                    ch
+                    for ch in u.get("channels", [])
+                    if (c := core.channels.get(ch)) and c.kind in EDITS_IN_PLACE
+                ],  # fmt: skip
                 "lengths": {
                     ch: {
                         "n": lim.count(text),
@@ -482,6 +500,22 @@ def draft_update(incident_id: int) -> Any:
     except ValidationFailed as exc:
         flash("Not drafted: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")
     return redirect(url_for("ui.incident", incident_id=incident_id) + "#updates")
+
+
+@bp.post("/updates/<int:update_id>/correct")
+@requires(Perm.DRAFT)
+def correct_update(update_id: int) -> Any:
+    """Draft a correction of a published update (approved like any update)."""
+    try:
+        u = crisis().updates.draft_correction(
+            actor=acting(), update_id=update_id, body=request.form.get("body", "")
+        )
+        flash(f"Correction {u['id']} of update {update_id} drafted: "
+              f"{u['status'].replace('_', ' ')}.", "ok")  # fmt: skip
+    except ValidationFailed as exc:
+        flash("Not drafted: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")
+        u = crisis().updates.get_update(update_id=update_id)
+    return redirect(url_for("ui.incident", incident_id=u["incident_id"]) + "#updates")
 
 
 @bp.post("/updates/<int:update_id>/decide")

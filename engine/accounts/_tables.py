@@ -27,6 +27,9 @@ users = sa.Table(
     sa.Column("quiet_hours", sa.String(11)),  # "23:00-07:00" in the user's timezone
     # migration 0008: logout, a password or role change and deactivation end every session
     sa.Column("session_version", sa.Integer, nullable=False, server_default="0"),
+    # migration 0013: the user's Slack member id, for approvals and commands from Slack
+    sa.Column("slack_user", sa.String(32)),
+    sa.Index("ix_users_slack_user", "slack_user", unique=True),
 )
 
 

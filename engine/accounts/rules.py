@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from engine.kernel.backoff import Backoff
 from engine.kernel.roles import ROLES
 
 TOKEN_SCOPES = ("full", "read", "metrics", "monitoring")
+SLACK_MEMBER = re.compile(r"[UW][A-Z0-9]{6,20}")  # a Slack member id: U… (or W… on Enterprise Grid)
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most once a minute
 LOGIN_PAIR = Backoff(5, timedelta(seconds=1), timedelta(minutes=5), timedelta(minutes=15))
 LOGIN_CLIENT = Backoff(20, timedelta(seconds=2), timedelta(minutes=15), timedelta(minutes=15))

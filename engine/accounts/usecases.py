@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from engine.accounts._tables import api_tokens, users
 from engine.accounts.rules import (
+    SLACK_MEMBER,
     TOKEN_SCOPES,
     TOKEN_USE_RESOLUTION,
     login_keys,
@@ -166,10 +167,16 @@ class Accounts:
         role: str | None = None,
         active: bool | None = None,
         password: str | None = None,
+        slack_user: str | None = None,
     ) -> User:
-        """Change a user's role, deactivate or reactivate them, or set a new password."""
+        """Change a user's role, deactivate or reactivate them, set a new password, or link
+        their Slack member id (``""`` unlinks)."""
         require(actor, Perm.ADMIN, "manage users")
         problems = user_problems(role=role, password=password)
+        if slack_user and not SLACK_MEMBER.fullmatch(slack_user):
+            problems["slack_user"] = (
+                "a Slack member id, e.g. U024BE7LH (Slack: profile → ⋮ → Copy member ID)"
+            )
         if actor.name == username and (active is False or role not in (None, "admin")):
             problems["username"] = "you cannot demote or deactivate yourself"
         if problems:
@@ -181,10 +188,20 @@ class Accounts:
             values["active"] = active
         if password is not None:
             values.update(password_hash=hash_password(password), failed_logins=0, locked_until=None)
+        if slack_user is not None:
+            values["slack_user"] = slack_user or None
         with self.work.transaction() as conn:
             row = conn.execute(sa.select(users).where(users.c.username == username)).first()
             if row is None:
                 raise NotFound(f"no user {username!r}")
+            if slack_user:
+                other = conn.execute(
+                    sa.select(users.c.username).where(
+                        users.c.slack_user == slack_user, users.c.id != row.id
+                    )
+                ).scalar()
+                if other:
+                    raise Conflict(f"Slack member {slack_user} is already linked to {other}")
             if password is not None or role not in (None, row.role) or active is False:
                 # A new password, another role or deactivation ends every open session.
                 values["session_version"] = users.c.session_version + 1
@@ -260,12 +277,25 @@ class Accounts:
                 )
         return user_of(row), str(row.scope or "full")
 
+    def user_by_slack(self, *, slack_user: str) -> User | None:
+        """The active user linked to a Slack member id (approvals and commands from Slack)."""
+        return self._active_user(users.c.slack_user == slack_user) if slack_user else None
+
+    def slack_links(self) -> dict[str, str]:
+        """username → Slack member id, for the users that have one."""
+        with self.work.read() as conn:
+            rows = conn.execute(
+                sa.select(users.c.username, users.c.slack_user).where(
+                    users.c.slack_user.is_not(None)
+                )
+            ).all()
+        return {r.username: r.slack_user for r in rows}
+
     def user_by_phone(self, *, phone: str) -> User | None:
         wanted = addresses.normalise_phone(phone)
-        if wanted is None:
-            return None
+        return None if wanted is None else self._active_user(users.c.phone == wanted)
+
+    def _active_user(self, where: Any) -> User | None:
         with self.work.read() as conn:
-            row = conn.execute(
-                sa.select(users).where(users.c.phone == wanted, users.c.active.is_(True))
-            ).first()
+            row = conn.execute(sa.select(users).where(where, users.c.active.is_(True))).first()
         return user_of(row) if row else None

@@ -31,6 +31,7 @@ deliveries = sa.Table(
     sa.Column("provider_status", sa.String(32)),
     sa.Column("last_error", sa.Text),
     sa.Column("error_code", sa.String(32)),
+    sa.Column("error_kind", sa.String(16)),  # migration 0013: "credentials" (a person must fix)
     sa.Column("dedupe_key", sa.String(200), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),

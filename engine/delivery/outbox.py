@@ -316,6 +316,7 @@ def record_failure(
         "updated_at": now,
         "last_error": str(error)[:1000],
         "error_code": error.provider_code,
+        "error_kind": "credentials" if error.credentials else None,
     }
     if status == "pending":
         values["next_attempt_at"] = now + timedelta(

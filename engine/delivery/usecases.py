@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.delivery import receipts
+from engine.delivery import ledger, receipts
 from engine.delivery._tables import inbound_seen, sandbox_messages
 from engine.kernel.uow import Work
 
@@ -21,6 +21,11 @@ class Delivery:
         with self.work.read() as conn:
             rows = conn.execute(sa.select(sandbox_messages).order_by(m.id.desc()).limit(limit))
             return [dict(r._mapping) for r in rows]
+
+    def credential_problems(self, *, incident_id: int) -> list[dict[str, Any]]:
+        """Channels whose provider refuses our credentials for this incident's messages."""
+        with self.work.read() as conn:
+            return ledger.credential_problems(conn, incident_id=incident_id)
 
     def first_sight(self, *, sid: str, kind: str) -> bool:
         """Remember a signed inbound request's id; False if it was seen before (a replay)."""

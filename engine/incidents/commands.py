@@ -312,7 +312,7 @@ class Incidents(IncidentReads):
                 at=now,
                 data={"state": dest},
             )
-            closing.withdraw_open(conn, pb, row, actor=actor.name, now=now)
+            closing.withdraw_open(conn, pb, row, actor=actor.name, channels=self.channels, now=now)
             closing.announce_resolution(conn, pb, row, state=dest, actor=actor.name, now=now)
             closing.close_out(  # drafted by the playbook: the resolver may approve it
                 conn,

@@ -129,6 +129,7 @@ class SendFailed(CrisisError):
         code: str | None = None,
         retry_after: float | None = None,
         unsubscribed: bool = False,
+        credentials: bool = False,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
@@ -137,3 +138,6 @@ class SendFailed(CrisisError):
         # The recipient opted out at the provider (e.g. replied STOP): the core opts them out
         # here too. Notifiers translate their provider's codes into this; the core reads no code.
         self.unsubscribed = unsubscribed
+        # The provider refused our credentials (a revoked token, a rotated secret, a disabled
+        # app): a person must fix the channel's configuration. Shown on the incident page.
+        self.credentials = credentials

@@ -176,6 +176,11 @@ def load_config(path: Path) -> tuple[dict[str, Channel], dict[str, Connector]]:
 
 
 PERSONAL_MEDIA = ("sms", "voice", "email", "newsletter")
+# The kinds whose published posts a correction edits in place (the others get the correction
+# as a new message: a reply in the incident's thread where they thread).
+EDITS_IN_PLACE = frozenset({"mastodon", "slack_bot"})
+# The kinds that show approval cards with buttons (``options.approvals: true``).
+APPROVAL_CARDS = frozenset({"slack_bot"})
 # The longest text each kind of platform takes, unless the channel says (options.max_characters,
 # e.g. a Mastodon instance that allows more): a draft over it is a policy problem.
 KIND_LIMITS: Mapping[str, TextLimit] = MappingProxyType(

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from engine.store.columns import UTCDateTime, metadata
 
-__all__ = ["social_threads", "update_approvals", "updates"]
+__all__ = ["chat_cards", "social_threads", "update_approvals", "updates"]
 
 updates = sa.Table(
     "updates",
@@ -22,6 +22,7 @@ updates = sa.Table(
     sa.Column("author", sa.String(100), nullable=False),
     sa.Column("body", sa.Text),
     sa.Column("channel_texts", sa.JSON, nullable=False),
+    sa.Column("corrects", sa.Integer),  # migration 0013: the published update this corrects
     sa.Column("rendered", sa.JSON, nullable=False),
     sa.Column("violations", sa.JSON, nullable=False),
     sa.Column("override_reason", sa.Text),
@@ -54,5 +55,16 @@ social_threads = sa.Table(
     sa.Column("root_id", sa.String(200), nullable=False),  # the provider's id of the first post
     sa.Column("last_id", sa.String(200), nullable=False),  # what the next post replies to
     sa.Column("posts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+chat_cards = sa.Table(  # the approval card of an update in a chat channel (migration 0013)
+    "chat_cards",
+    metadata,
+    sa.Column("update_id", sa.Integer, sa.ForeignKey("updates.id"), primary_key=True),
+    sa.Column("channel", sa.String(64), primary_key=True),
+    sa.Column("provider_id", sa.String(200)),  # the message's id; None while being posted
+    sa.Column("poster", sa.Integer, nullable=False),  # the delivery that posts it
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )

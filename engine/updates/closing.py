@@ -15,12 +15,19 @@ from engine.kernel.journal import append_event
 from engine.playbooks.channels import Channel
 from engine.playbooks.playbook import Playbook
 from engine.public import projection as public
+from engine.updates import cards
 from engine.updates._tables import updates
 from engine.updates.flow import draft
 
 
 def withdraw_open(
-    conn: Connection, pb: Playbook, inc: Row[Any], *, actor: str, now: datetime
+    conn: Connection,
+    pb: Playbook,
+    inc: Row[Any],
+    *,
+    actor: str,
+    channels: Mapping[str, Channel],
+    now: datetime,
 ) -> list[int]:
     """Withdraw the incident's pending drafts when it resolves (closing updates stay)."""
     rows = conn.execute(
@@ -45,6 +52,8 @@ def withdraw_open(
             at=now,
             data={"update": r.id, "revision": r.revision, "reason": "the incident resolved"},
         )
+        cards.refresh(conn, update_id=r.id, incident_id=inc.id, status="withdrawn",
+                      revision=r.revision, channels=channels, now=now)  # fmt: skip
         gone.append(int(r.id))
     return gone
 

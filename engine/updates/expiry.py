@@ -14,6 +14,7 @@ from engine.paging import ladder as paging
 from engine.playbooks.channels import Channel
 from engine.playbooks.playbook import COMMS_LEAD_ROLE, Audience
 from engine.timers import schedule as timers
+from engine.updates import cards
 from engine.updates._tables import updates
 
 
@@ -72,6 +73,8 @@ def make_handlers(playbook_for: Any, channels: dict[str, Channel]) -> dict[str, 
                 at=now,
                 data={"update": u.id, "revision": u.revision},
             )
+            cards.refresh(conn, update_id=u.id, incident_id=inc.id, status="expired",
+                          revision=u.revision, channels=channels, now=now)  # fmt: skip
             return "expired"
         role = aud.backup_approver or COMMS_LEAD_ROLE
         reached, missing = paging.notify_role(

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from engine.kernel.errors import Conflict, Forbidden, ValidationFailed
@@ -18,12 +19,13 @@ from engine.kernel.journal import append_event
 from engine.kernel.models import Incident
 from engine.kernel.roles import Perm, may
 from engine.paging import rosterdb
-from engine.playbooks.channels import Channel, text_limits
+from engine.playbooks.channels import EDITS_IN_PLACE, Channel, text_limits
 from engine.playbooks.playbook import Audience, Playbook
+from engine.updates import cards
 from engine.updates._tables import update_approvals, updates
 from engine.updates.expiry import plan_expiry
 from engine.updates.publishing import load_update, publish
-from engine.updates.rules import Rendered, may_approve, render, violations
+from engine.updates.rules import Rendered, correction_texts, may_approve, render, violations
 
 OPEN = ("pending_approval",)
 
@@ -57,6 +59,7 @@ def _render(
     locale: str,
     channels: Mapping[str, Channel],
     now: datetime,
+    correction: bool = False,
 ) -> tuple[dict[str, Rendered], list[dict[str, str]]]:
     from jinja2 import TemplateError
 
@@ -83,7 +86,7 @@ def _render(
         audience=audience,
         rendered=rendered,
         media=media,
-        closing=bool(tpl and tpl.closing),
+        closing=bool(tpl and tpl.closing) or correction,  # neither promises another update
         limits=text_limits(channels),
     )
     return rendered, found
@@ -103,6 +106,7 @@ def draft(
     now: datetime,
     hold: bool = False,
     role: str | None = None,
+    corrects: int | None = None,
 ) -> tuple[int, bool]:
     """Create an update; returns (id, whether it went straight out as pre-approved).
 
@@ -121,7 +125,11 @@ def draft(
     if not template and not (body and body.strip()):
         problems["body"] = "give a template or a body"
     chosen = pb.templates.get(template) if template else None
-    if inc.resolved_at is not None and not (chosen and chosen.closing):
+    texts: dict[str, str] = {}
+    if corrects is not None and aud is not None and body and body.strip():
+        texts = _correction_of(conn, inc, aud, corrects, body=body, locale=locale,
+                               channels=channels, problems=problems)  # fmt: skip
+    if inc.resolved_at is not None and not (chosen and chosen.closing) and corrects is None:
         closing = [t.name for t in pb.templates.values() if t.closing]
         problems["incident"] = "the incident is resolved" + (
             f" (closing templates: {', '.join(closing)})" if closing else ""
@@ -134,10 +142,11 @@ def draft(
         audience=aud,
         template=template,
         body=body,
-        channel_texts={},
+        channel_texts=texts,
         locale=locale,
         channels=channels,
         now=now,
+        correction=corrects is not None,
     )
     preapproved = bool(
         template and inc.severity in pb.templates[template].preapproved and not found and not hold
@@ -154,7 +163,8 @@ def draft(
                 revision=1,
                 author=actor,
                 body=body,
-                channel_texts={},
+                channel_texts=texts,
+                corrects=corrects,
                 rendered={k: asdict(v) for k, v in rendered.items()},
                 violations=found,
                 created_at=now,
@@ -169,7 +179,8 @@ def draft(
         type="drafted",
         actor=actor,
         at=now,
-        data={"update": uid, "audience": audience, "template": template, "violations": len(found)},
+        data={"update": uid, "audience": audience, "template": template, "violations": len(found)}
+        | ({"corrects": corrects} if corrects is not None else {}),
     )
     if preapproved:
         append_event(
@@ -191,7 +202,35 @@ def draft(
         publish(conn, pb, inc, update_id=uid, channels=channels, now=now)
     else:
         plan_expiry(conn, aud, incident_id=inc.id, update_id=uid, revision=1, now=now)
+        cards.refresh(conn, update_id=uid, incident_id=inc.id, status="pending_approval",
+                      revision=1, channels=channels, now=now)  # fmt: skip
     return uid, preapproved
+
+
+def _correction_of(
+    conn: Connection,
+    inc: Row[Any],
+    aud: Audience,
+    corrects: int,
+    *,
+    body: str,
+    locale: str,
+    channels: Mapping[str, Channel],
+    problems: dict[str, str],
+) -> dict[str, str]:
+    """The per-channel texts of a correction of update ``corrects`` (problems noted)."""
+    found = conn.execute(sa.select(updates).where(updates.c.id == corrects)).first()
+    if found is None or found.incident_id != inc.id:
+        problems["corrects"] = f"no update {corrects} in INC-{inc.id}"
+        return {}
+    if found.status not in ("sending", "sent"):
+        problems["corrects"] = f"update {corrects} is {found.status}: only a published one"
+        return {}
+    if found.audience != aud.name:
+        problems["audience"] = f"a correction goes to the same audience ({found.audience})"
+        return {}
+    edits = [n for n in aud.channels if (c := channels.get(n)) and c.kind in EDITS_IN_PLACE]
+    return correction_texts(body, locale=locale, channels=aud.channels, edits_in_place=edits)
 
 
 def revise(
@@ -219,7 +258,11 @@ def revise(
             details={"channels": f"not approved for {aud.name}: {', '.join(sorted(unknown))}"},
         )
     texts = dict(channel_texts)
-    if body is not None:
+    if body is not None and u.corrects is not None:
+        edits = [n for n in aud.channels if (c := channels.get(n)) and c.kind in EDITS_IN_PLACE]
+        texts = correction_texts(body, locale=u.locale, channels=aud.channels,
+                                 edits_in_place=edits) | texts  # fmt: skip
+    elif body is not None:
         texts = {ch: body for ch in aud.channels} | texts
     rendered, found = _render(
         pb,
@@ -231,6 +274,7 @@ def revise(
         locale=u.locale,
         channels=channels,
         now=now,
+        correction=u.corrects is not None,
     )
     conn.execute(
         updates.update()
@@ -257,6 +301,8 @@ def revise(
     plan_expiry(
         conn, aud, incident_id=inc.id, update_id=update_id, revision=u.revision + 1, now=now
     )
+    cards.refresh(conn, update_id=update_id, incident_id=inc.id, status="pending_approval",
+                  revision=u.revision + 1, channels=channels, now=now)  # fmt: skip
 
 
 def approve(
@@ -324,6 +370,8 @@ def approve(
         },
     )
     publish(conn, pb, inc, update_id=update_id, channels=channels, now=now)
+    cards.refresh(conn, update_id=update_id, incident_id=inc.id, status="sending",
+                  revision=u.revision, channels=channels, now=now)  # fmt: skip
 
 
 def authors(u: Row[Any]) -> list[str]:
@@ -334,7 +382,7 @@ def authors(u: Row[Any]) -> list[str]:
 def _refuse_if_closed(pb: Playbook, inc: Row[Any], u: Row[Any]) -> None:
     """A draft of a resolved incident goes out only if the playbook calls it closing."""
     tpl = pb.templates.get(u.template) if u.template else None
-    if inc.resolved_at is not None and not (tpl and tpl.closing):
+    if inc.resolved_at is not None and not (tpl and tpl.closing) and u.corrects is None:
         raise Conflict(
             f"INC-{inc.id} is resolved: update {u.id} was withdrawn and can no longer be "
             "approved (only a closing template's update can)"
@@ -342,7 +390,14 @@ def _refuse_if_closed(pb: Playbook, inc: Row[Any], u: Row[Any]) -> None:
 
 
 def reject(
-    conn: Connection, inc: Row[Any], *, update_id: int, actor: str, reason: str, now: datetime
+    conn: Connection,
+    inc: Row[Any],
+    *,
+    update_id: int,
+    actor: str,
+    reason: str,
+    channels: Mapping[str, Channel],
+    now: datetime,
 ) -> None:
     u = load_update(conn, update_id, lock=True)
     if u.status != "pending_approval":
@@ -362,3 +417,5 @@ def reject(
         at=now,
         data={"update": update_id, "revision": u.revision, "reason": reason.strip()},
     )
+    cards.refresh(conn, update_id=update_id, incident_id=inc.id, status="rejected",
+                  revision=u.revision, channels=channels, now=now)  # fmt: skip

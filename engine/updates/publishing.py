@@ -16,7 +16,13 @@ from engine.delivery import outbox
 from engine.kernel.errors import NotFound
 from engine.kernel.journal import append_event
 from engine.paging import ladder as paging
-from engine.playbooks.channels import PERSONAL_MEDIA, Channel, endpoint, personal_address
+from engine.playbooks.channels import (
+    EDITS_IN_PLACE,
+    PERSONAL_MEDIA,
+    Channel,
+    endpoint,
+    personal_address,
+)
 from engine.playbooks.playbook import Playbook
 from engine.updates._tables import update_approvals, updates
 
@@ -57,6 +63,10 @@ def publish(
             "severity": inc.severity,
             "state": inc.state,
         }
+        if u.corrects is not None:  # a correction: edit the published post where it can be
+            meta["corrects"] = u.corrects
+            if channel is not None and channel.kind in EDITS_IN_PLACE:
+                meta["edit_update"] = u.corrects
         if channel is None:
             continue
         if channel.medium in PERSONAL_MEDIA:
@@ -196,4 +206,5 @@ def update_json(conn: Connection, u: Row[Any]) -> dict[str, Any]:
         "created_at": u.created_at,
         "published_at": u.published_at,
         "reject_reason": u.reject_reason,
+        "corrects": u.corrects,
     }

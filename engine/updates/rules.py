@@ -53,6 +53,19 @@ def _pick(variants: Mapping[str, str], locale: str) -> str:
     return variants.get(locale) or variants.get(DEFAULT_LOCALE) or next(iter(variants.values()))
 
 
+CORRECTION = {"en": "Correction:", "fr": "Rectificatif :", "de": "Korrektur:", "nl": "Correctie:"}
+
+
+def correction_texts(
+    body: str, *, locale: str, channels: Sequence[str], edits_in_place: Sequence[str]
+) -> dict[str, str]:
+    """What a correction says on each channel: the corrected text itself where the published
+    post is edited in place, else the text under the locale's "Correction:"."""
+    word = CORRECTION.get(locale.split("-")[0].lower(), CORRECTION["en"])
+    text = body.strip()
+    return {ch: text if ch in edits_in_place else f"{word} {text}" for ch in channels}
+
+
 def render(
     *,
     playbook: Playbook,

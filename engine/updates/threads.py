@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from engine.delivery import ledger
 from engine.kernel.ports import OutboundMessage, Receipt
 from engine.updates._tables import social_threads
 
@@ -18,10 +19,16 @@ THREADED = ("social", "chat")  # the media whose posts thread
 
 
 def context(conn: Connection, m: OutboundMessage) -> dict[str, Any]:
-    """``reply_to``: the newest post of this incident's thread on the message's channel."""
+    """``reply_to``: the newest post of this incident's thread on the message's channel; for
+    a correction that edits in place, ``edit_of``: the corrected update's post there."""
     incident_id = m.meta.get("incident_id")
     if m.medium not in THREADED or not isinstance(incident_id, int):
         return {}
+    corrected = m.meta.get("edit_update")
+    if isinstance(corrected, int):
+        post = ledger.provider_id_of(conn, kind="update", ref_id=corrected, channel=m.channel)
+        if post:
+            return {"edit_of": post}
     t = social_threads.c
     row = conn.execute(
         sa.select(t.root_id, t.last_id).where(t.incident_id == incident_id, t.channel == m.channel)
@@ -34,6 +41,11 @@ def sent(conn: Connection, m: OutboundMessage, receipt: Receipt, now: datetime) 
     incident_id = m.meta.get("incident_id")
     if m.medium not in THREADED or not isinstance(incident_id, int) or not receipt.provider_id:
         return
+    corrected = m.meta.get("edit_update")
+    if isinstance(corrected, int) and receipt.provider_id == ledger.provider_id_of(
+        conn, kind="update", ref_id=corrected, channel=m.channel
+    ):
+        return  # the corrected post was edited in place: the thread is as it was
     t = social_threads.c
     key = sa.and_(t.incident_id == incident_id, t.channel == m.channel)
     done = conn.execute(

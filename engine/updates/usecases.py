@@ -39,23 +39,30 @@ class Updates:
     ) -> dict[str, Any]:
         """Draft an update from a template or free text; pre-approved ones go out at once."""
         require(actor, Perm.DRAFT, "draft updates")
+        return self._draft(
+            actor, incident_id, audience=audience, template=template, body=body, locale=locale
+        )
+
+    def draft_correction(self, *, actor: Actor, update_id: int, body: str) -> dict[str, Any]:
+        """Draft a correction of a published update, for its audience: approved like any
+        update; where a platform edits posts (Mastodon, Slack) the post is edited, elsewhere
+        the correction goes out as a new message (a reply in the incident's thread)."""
+        require(actor, Perm.DRAFT, "draft updates")
+        original = self.get_update(update_id=update_id)  # checked again in the transaction
+        return self._draft(
+            actor, original["incident_id"], audience=original["audience"], template=None,
+            body=body, locale=original["locale"], corrects=update_id,
+        )  # fmt: skip
+
+    def _draft(self, actor: Actor, incident_id: int, **options: Any) -> dict[str, Any]:
         now = self.work.now()
         with self.work.transaction(rearm=True) as conn:
             row = incident_row(conn, incident_id, lock=True)
             pb = self.catalog.pinned(conn, row.playbook_version)
             uid, _ = update_flow.draft(
-                conn,
-                pb,
-                row,
-                actor=actor.name,
-                audience=audience,
-                template=template,
-                body=body,
-                locale=locale,
-                channels=self.channels,
-                now=now,
-                role=actor.role,
-            )
+                conn, pb, row, actor=actor.name, channels=self.channels, now=now,
+                role=actor.role, **options,
+            )  # fmt: skip
         return self.get_update(update_id=uid)
 
     def revise_update(
@@ -115,6 +122,7 @@ class Updates:
                 update_id=update_id,
                 actor=actor.name,
                 reason=reason,
+                channels=self.channels,
                 now=self.work.now(),
             )
         return self.get_update(update_id=update_id)

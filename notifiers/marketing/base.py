@@ -77,7 +77,13 @@ def http_failure(
         + (f" {words}" if words else "")
         + (f": {detail}" if detail else "")
     )
-    return SendFailed(text, permanent=not transient, code=str(status), retry_after=retry)
+    return SendFailed(
+        text,
+        permanent=not transient,
+        code=str(status),
+        retry_after=retry,
+        credentials=status in (401, 403),
+    )
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -5,8 +5,6 @@ reset, 5xx, a timeout) from a loopback stand-in."""
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +14,7 @@ from atproto import Client
 from engine.kernel.errors import SendFailed
 from engine.kernel.ports import OutboundMessage
 from notifiers.bluesky import BlueskyNotifier
-from tests.fakes.http import serve
+from tests.fakes.http import serve, silent
 from tests.pds import Pds, pds
 
 
@@ -164,36 +162,9 @@ def test_rate_limits_server_errors_and_timeouts_are_retried() -> None:
         assert bad.value.permanent and "InvalidRequest" in str(bad.value)
         assert n.send(msg("Trains are stopped.")).provider_id.endswith("|bafyreib2rxk3rh6kzwq")
         n.close()
-    with _silent() as url:
+    with silent() as url:
         n = BlueskyNotifier(handle="brand.test", app_password="pw", base_url=url, timeout=1)
         with pytest.raises(SendFailed) as slow:
             n.send(msg("Trains are stopped."))
         assert not slow.value.permanent and slow.value.provider_code == "unreachable"
         n.close()
-
-
-class _silent:
-    """A port that accepts connections and never answers."""
-
-    def __enter__(self) -> str:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.held: list[socket.socket] = []
-        self.stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def _accept(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self.stop.is_set():
-            try:
-                self.held.append(self.sock.accept()[0])
-            except OSError:
-                continue
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for s in self.held:
-            s.close()
-        self.sock.close()

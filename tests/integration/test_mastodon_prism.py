@@ -18,7 +18,7 @@ from mastodon import Mastodon
 from mastodon.errors import MastodonAPIError
 
 from engine.kernel.errors import SendFailed
-from engine.kernel.ports import ExternalItem
+from engine.kernel.ports import ExternalItem, OutboundMessage
 from notifiers.marketing.mastodon import MastodonPlatform
 from tests.prism import SPECS, prism, request_violations
 
@@ -62,17 +62,37 @@ def test_a_malformed_request_fails_prisms_validation(served: tuple[str, Path]) -
 
 def test_the_status_notifier_conforms(served: tuple[str, Path]) -> None:
     """Operational updates as statuses: the instance's limit, then a reply in the thread."""
-    from engine.kernel.ports import OutboundMessage
     from notifiers.mastodon import MastodonNotifier
 
     url, log = served
     before = len(request_violations(log))
     notifier = MastodonNotifier(base_url=url, access_token="token")
     assert notifier.limit() > 0
-    msg = OutboundMessage(
-        delivery_id=9, kind="update", channel="mastodon", medium="social", address="@brand",
-        body="Trains between Lille and London are stopped. Next update by 10:20.",
-        meta={"incident_id": 7, "reply_to": "109", "locale": "en"},
-    )  # fmt: skip
+    msg = status(
+        "Trains between Lille and London are stopped. Next update by 10:20.", reply_to="109"
+    )
     assert notifier.send(msg).provider_id
     assert request_violations(log)[before:] == []
+
+
+def test_a_correction_edits_the_status_as_the_description_says(served: tuple[str, Path]) -> None:
+    """A correction is ``PUT /api/v1/statuses/{id}`` with the new text: validated by Prism."""
+    from notifiers.mastodon import MastodonNotifier
+
+    url, log = served
+    before = log.read_text().count("The request passed the validation rules")
+    n_violations = len(request_violations(log))
+    notifier = MastodonNotifier(base_url=url, access_token="token")
+    msg = status("Trains between Lille and London leave from platform 4, not 5.", edit_of="109")
+    assert notifier.send(msg).provider_id
+    assert request_violations(log)[n_violations:] == []
+    text = log.read_text()
+    assert "PUT" in text and "/api/v1/statuses/109" in text
+    assert text.count("The request passed the validation rules") > before
+
+
+def status(body: str, **meta: str) -> OutboundMessage:
+    return OutboundMessage(
+        delivery_id=10, kind="update", channel="mastodon", medium="social", address="@brand",
+        body=body, meta={"incident_id": 7, "locale": "en", **meta},
+    )  # fmt: skip

@@ -47,8 +47,8 @@ def test_logging_lease_and_metrics_settings_are_read_into_config() -> None:
 
 def test_web_reads_the_environment_only_for_secrets_named_in_configuration() -> None:
     """Every other setting goes through Config: the remaining reads are credentials whose
-    variable names come from channels.yaml (channels and connectors), the Twilio token, and
-    `--password-env`."""
+    variable names come from channels.yaml (channels and connectors), the Twilio token, the
+    Slack app's signing secret, and `--password-env`."""
     import re
     from pathlib import Path
 
@@ -58,6 +58,7 @@ def test_web_reads_the_environment_only_for_secrets_named_in_configuration() -> 
         "web/connectors.py",
         "web/logs.py",
         "web/hooks.py",
+        "web/slack_hooks.py",
         "web/cli/people.py",
     }
     root = Path(__file__).resolve().parents[2]

@@ -67,6 +67,24 @@ def users_add(
     click.echo(f"added {user.username} ({user.role})")
 
 
+@users.command("link-slack")
+@click.argument("username")
+@click.argument("member_id", required=False, default="")
+@click.option("--unlink", is_flag=True, help="Forget the user's Slack member id.")
+@click.pass_context
+@handles_errors
+def users_link_slack(ctx: click.Context, username: str, member_id: str, unlink: bool) -> None:
+    """Link a user to their Slack member id (Slack: profile → ⋮ → Copy member ID), so their
+    buttons and /incident commands in Slack act as them."""
+    if not unlink and not member_id:
+        _fail("give the Slack member id (e.g. U024BE7LH), or --unlink")
+    core = _crisis(ctx)
+    user = core.accounts.update_user(
+        actor=_actor(core, None), username=username, slack_user="" if unlink else member_id
+    )
+    click.echo(f"{user.username}: " + ("unlinked from Slack" if unlink else f"Slack {member_id}"))
+
+
 @users.command("list")
 @click.pass_context
 @handles_errors
