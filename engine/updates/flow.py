@@ -11,7 +11,6 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from engine.kernel.errors import Conflict, Forbidden, ValidationFailed
@@ -19,13 +18,13 @@ from engine.kernel.journal import append_event
 from engine.kernel.models import Incident
 from engine.kernel.roles import Perm, may
 from engine.paging import rosterdb
-from engine.playbooks.channels import EDITS_IN_PLACE, Channel, text_limits
+from engine.playbooks.channels import Channel, text_limits
 from engine.playbooks.playbook import Audience, Playbook
-from engine.updates import cards
+from engine.updates import cards, corrections
 from engine.updates._tables import update_approvals, updates
 from engine.updates.expiry import plan_expiry
 from engine.updates.publishing import load_update, publish
-from engine.updates.rules import Rendered, correction_texts, may_approve, render, violations
+from engine.updates.rules import Rendered, may_approve, render, violations
 
 OPEN = ("pending_approval",)
 
@@ -127,8 +126,8 @@ def draft(
     chosen = pb.templates.get(template) if template else None
     texts: dict[str, str] = {}
     if corrects is not None and aud is not None and body and body.strip():
-        texts = _correction_of(conn, inc, aud, corrects, body=body, locale=locale,
-                               channels=channels, problems=problems)  # fmt: skip
+        texts = corrections.texts_of(conn, inc, aud, corrects, body=body, locale=locale,
+                                     channels=channels, problems=problems)  # fmt: skip
     if inc.resolved_at is not None and not (chosen and chosen.closing) and corrects is None:
         closing = [t.name for t in pb.templates.values() if t.closing]
         problems["incident"] = "the incident is resolved" + (
@@ -207,32 +206,6 @@ def draft(
     return uid, preapproved
 
 
-def _correction_of(
-    conn: Connection,
-    inc: Row[Any],
-    aud: Audience,
-    corrects: int,
-    *,
-    body: str,
-    locale: str,
-    channels: Mapping[str, Channel],
-    problems: dict[str, str],
-) -> dict[str, str]:
-    """The per-channel texts of a correction of update ``corrects`` (problems noted)."""
-    found = conn.execute(sa.select(updates).where(updates.c.id == corrects)).first()
-    if found is None or found.incident_id != inc.id:
-        problems["corrects"] = f"no update {corrects} in INC-{inc.id}"
-        return {}
-    if found.status not in ("sending", "sent"):
-        problems["corrects"] = f"update {corrects} is {found.status}: only a published one"
-        return {}
-    if found.audience != aud.name:
-        problems["audience"] = f"a correction goes to the same audience ({found.audience})"
-        return {}
-    edits = [n for n in aud.channels if (c := channels.get(n)) and c.kind in EDITS_IN_PLACE]
-    return correction_texts(body, locale=locale, channels=aud.channels, edits_in_place=edits)
-
-
 def revise(
     conn: Connection,
     pb: Playbook,
@@ -259,9 +232,7 @@ def revise(
         )
     texts = dict(channel_texts)
     if body is not None and u.corrects is not None:
-        edits = [n for n in aud.channels if (c := channels.get(n)) and c.kind in EDITS_IN_PLACE]
-        texts = correction_texts(body, locale=u.locale, channels=aud.channels,
-                                 edits_in_place=edits) | texts  # fmt: skip
+        texts = corrections.texts(body, aud, locale=u.locale, channels=channels) | texts
     elif body is not None:
         texts = {ch: body for ch in aud.channels} | texts
     rendered, found = _render(

@@ -49,6 +49,7 @@ EXPECTED = {
     "ui.sandbox_inbox": Perm.READ,
     "ui.approvals": Perm.READ,
     "ui.draft_update": Perm.DRAFT,
+    "ui.correct_update": Perm.DRAFT,
     "ui.decide_update": Perm.READ,  # the service refuses those who may not approve
 }
 

@@ -88,6 +88,13 @@ def new_update(client: FlaskClient, tokens: dict[str, str]) -> int:
     )
 
 
+def published_update(client: FlaskClient, tokens: dict[str, str]) -> int:
+    uid = new_update(client, tokens)
+    client.post(f"/api/v1/updates/{uid}/approve", headers=bearer(tokens["comms"]),
+                json={"revision": 1})  # fmt: skip
+    return uid
+
+
 def new_freeze(client: FlaskClient, tokens: dict[str, str]) -> int:
     return int(
         client.post(
@@ -206,6 +213,13 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any] | None, dict[str, int]]] = [
         new_update,
         {"revision": 1},
         ONLY | {"comms": 200, "admin": 200},
+    ),
+    (
+        "POST",
+        "/api/v1/updates/{id}/corrections",
+        published_update,
+        {"body": "Leeds is closed today and tomorrow."},
+        ONLY | {"operator": 201, "comms": 201, "admin": 201},
     ),
     (
         "POST",
