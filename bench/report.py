@@ -93,6 +93,17 @@ Send's details, eight at a time) and then 100 pauses eight at a time, so about 1
 100 ms after the scan. Before the details were read eight at a time, SendGrid took 12.4 s (8.1
 items/s): the scan read 100 details one by one.""",
     ),
+    Bench(
+        "Work that must not slow down as it accumulates (issue #22)",
+        ["bench/scale.py"],
+        ["bench/scale.py", "--backlogs", "500,5000", "--opens", "20,200", "--recipients", "5000"],
+        False,
+        """Goals (issue #22): claim at 100,000 pending within 2× of 1,000 with the index used;
+declare at 4,000 open incidents within 1.2× of 100; publish to 100,000 ≤ 2 s. A claim takes
+64 rows (and they are put back, so the backlog stays the same size). A declare is
+rail-disruption at sev2 on SQLite. The publish is a staff update (no approval) to 100,000
+subscribers on PostgreSQL, timed until every outbox row is written.""",
+    ),
 ]
 
 

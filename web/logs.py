@@ -137,3 +137,18 @@ def configure(channels: Iterable[Any] = (), *, fmt: str = "json", level: str = "
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # we write our own request lines
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # /readyz asks it every probe
+    quiet(level)
+
+
+# Provider clients that log every request at INFO (twilio: 11 lines an SMS; httpx, under
+# atproto: one a post). The outbox records each outcome and /metrics counts them; the
+# clients' per-request detail is for DEBUG.
+CHATTY = ("twilio", "httpx", "httpcore", "slack_sdk", "tweepy", "urllib3", "mastodon")
+
+
+def quiet(level: str) -> None:
+    """Provider clients speak at WARNING unless the level is DEBUG."""
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(
+            logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
+        )

@@ -36,7 +36,8 @@ deliveries = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("delivered_at", UTCDateTime),
-    sa.Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+    sa.Index("ix_deliveries_status_next", "status", "next_attempt_at", "id"),  # 0014: with id
+    sa.Index("ix_deliveries_status_lease", "status", "lease_until", "id"),  # 0014
     sa.Index("ix_deliveries_provider_id", "provider_id"),
 )
 

@@ -21,13 +21,15 @@ from sqlalchemy.engine import Connection
 
 from engine.delivery import receipts
 from engine.delivery._tables import deliveries
+from engine.delivery.queue import enqueue as enqueue  # adding rows: queue.py; callers say
+from engine.delivery.queue import enqueue_many as enqueue_many  # outbox.enqueue, as ever
+from engine.delivery.queue import row as row
 from engine.kernel import keys
 from engine.kernel.errors import SendFailed
 from engine.kernel.journal import append_event
 from engine.kernel.ports import OutboundMessage, Receipt
 from engine.kernel.records import lock_incident
 from engine.store import Store
-from engine.store.queries import insert_ignore
 
 BASE_DELAY = 2.0
 MAX_DELAY = 300.0
@@ -42,46 +44,6 @@ def backoff(
     jitter = rng.random() if rng is not None else random.random()
     delay = ceiling * (0.5 + jitter / 2)
     return max(delay, retry_after or 0.0)
-
-
-def enqueue(
-    conn: Connection,
-    *,
-    kind: str,
-    channel: str,
-    address: str,
-    body: str,
-    now: datetime,
-    dedupe_key: str,
-    incident_id: int | None = None,
-    ref_id: int | None = None,
-    user_id: int | None = None,
-    subject: str | None = None,
-    meta: Mapping[str, Any] | None = None,
-    max_attempts: int = 12,  # transient failures retried for about 20 minutes
-    not_before: datetime | None = None,
-) -> None:
-    """Add a delivery (once per dedupe key) in the caller's transaction."""
-    insert_ignore(
-        conn,
-        deliveries,
-        kind=kind,
-        incident_id=incident_id,
-        ref_id=ref_id,
-        user_id=user_id,
-        channel=channel,
-        address=address,
-        subject=subject,
-        body=body,
-        meta=dict(meta or {}),
-        status="pending",
-        attempts=0,
-        max_attempts=max_attempts,
-        next_attempt_at=not_before or now,
-        dedupe_key=dedupe_key,
-        created_at=now,
-        updated_at=now,
-    )
 
 
 @dataclass(frozen=True)
@@ -139,40 +101,50 @@ def claim(
     resolved; a post a freeze now holds) are cancelled here instead of being sent.
     """
     d = deliveries.c
-    due = sa.or_(
-        sa.and_(d.status == "pending", d.next_attempt_at <= now),
-        sa.and_(d.status == "sending", d.lease_until < now),
-    )
-    q = (
+    # Two queries, each served by its own index (an OR of the two would scan the table and
+    # sort it on disk at a big backlog): claims whose holder died first, then due rows.
+    expired = (
         sa.select(deliveries)
-        .where(due)
-        .order_by(d.next_attempt_at, d.id)
+        .where(d.status == "sending", d.lease_until < now)
+        .order_by(d.lease_until, d.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     out: list[Claimed] = []
     with store.transaction() as conn:
         link_keys = keys.of(conn)
-        rows = conn.execute(q).all()
+        rows = list(conn.execute(expired).all())
+        if len(rows) < limit:
+            due = (
+                sa.select(deliveries)
+                .where(d.status == "pending", d.next_attempt_at <= now)
+                .order_by(d.next_attempt_at, d.id)
+                .limit(limit - len(rows))
+                .with_for_update(skip_locked=True)
+            )
+            rows += conn.execute(due).all()
         moot = _moot(conn, owners, rows, now=now)
-        for r in rows:
-            if r.id in moot:
-                conn.execute(
-                    deliveries.update()
-                    .where(d.id == r.id)
-                    .values(status="cancelled", last_error=moot[r.id], updated_at=now)
-                )
-                continue
+        for why in set(moot.values()):  # one statement per reason, one for the claims
             conn.execute(
                 deliveries.update()
-                .where(d.id == r.id)
+                .where(d.id.in_([i for i, w in moot.items() if w == why]))
+                .values(status="cancelled", last_error=why, updated_at=now)
+            )
+        taken = [r.id for r in rows if r.id not in moot]
+        if taken:
+            conn.execute(
+                deliveries.update()
+                .where(d.id.in_(taken))
                 .values(
                     status="sending",
-                    attempts=r.attempts + 1,
+                    attempts=d.attempts + 1,
                     lease_until=now + lease,
                     updated_at=now,
                 )
             )
+        for r in rows:
+            if r.id in moot:
+                continue
             out.append(
                 Claimed(
                     OutboundMessage(

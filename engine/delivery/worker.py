@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -133,20 +133,50 @@ class Worker:
         self._thread.start()
 
     def _loop(self) -> None:
+        """Keep every slot busy: claim as slots free up, never waiting for a whole batch, so
+        one slow send (a 15 s read timeout) does not idle the others. At most ``window``
+        claimed rows are in this process at once (each has its own lease), so memory stays
+        flat whatever the backlog."""
         swept = 0.0
+        window = self.concurrency * 2  # the senders, and as many waiting for a free sender
+        in_flight: set[Future[None]] = set()
+        lock = threading.Lock()
+        full = threading.Event()  # the window is full: a finished send wakes the loop
+
+        def done(f: Future[None]) -> None:
+            with lock:
+                in_flight.discard(f)
+            if full.is_set():
+                self._wake.set()
+
         while not self._stop.is_set():
+            with lock:
+                free = window - len(in_flight)
+            n = 0
             try:
-                n = self.run_once()
+                if free > 0:
+                    claimed = outbox.claim(
+                        self.store, now=self.clock.now(), limit=min(free, self.batch),
+                        media=self.media, owners=self.owners, lease=self.lease,
+                    )  # fmt: skip
+                    n = len(claimed)
+                    for item in claimed:
+                        f = self._pool.submit(self._send, item)
+                        with lock:
+                            in_flight.add(f)
+                        f.add_done_callback(done)
                 if time.monotonic() - swept > SWEEP_EVERY:  # receipts that crossed their row
                     swept = time.monotonic()
                     with self.store.transaction() as conn:
                         receipts.sweep(conn, now=self.clock.now())
             except sa.exc.SQLAlchemyError:
                 log.exception("worker could not reach the database; retrying")
-                n = 0
-            if n < self.batch:
+            if free <= 0 or n < min(free, self.batch):  # full, or nothing more is due now
+                if free <= 0:
+                    full.set()
                 self._wake.wait(self.idle)
                 self._wake.clear()
+                full.clear()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming; let in-flight sends finish and record their outcome; give back the

@@ -18,8 +18,9 @@ def insert_ignore(conn: Connection, table: sa.Table, **values: Any) -> None:
 
 
 def insert_ignore_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows in one statement, skipping those whose key exists."""
+    """Insert many rows, skipping those whose key exists: one compiled statement, sent in
+    batches of many rows each (SQLAlchemy's "insertmanyvalues"), however many rows."""
     if not rows:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).values(rows).on_conflict_do_nothing())
+    conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)

@@ -26,4 +26,5 @@ timers = sa.Table(
     sa.Column("fired_by", sa.String(100)),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_timers_state_due", "state", "due_at"),
+    sa.Index("ix_timers_incident_state", "incident_id", "state"),  # 0014: an incident's timers
 )

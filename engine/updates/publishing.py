@@ -70,27 +70,30 @@ def publish(
         if channel is None:
             continue
         if channel.medium in PERSONAL_MEDIA:
+            rows = []  # one set-based insert per channel, however many people
             for p in people:
                 address = personal_address(channel, phone=p.phone, email=p.email)
                 if not address:
                     continue
                 fallback = _fallback(aud.fallback.get(ch), p, u, update_id, channels)
-                outbox.enqueue(
-                    conn,
-                    kind="update",
-                    incident_id=inc.id,
-                    ref_id=update_id,
-                    channel=ch,
-                    address=address,
-                    subject=r.get("subject"),
-                    body=r.get("text", ""),
-                    now=now,
-                    meta=meta
-                    | {"subscriber_id": p.id, **fallback}
-                    | ({"html": r["html"]} if r.get("html") else {}),
-                    dedupe_key=f"update:{update_id}:{ch}:{p.id}",
+                rows.append(
+                    outbox.row(
+                        kind="update",
+                        incident_id=inc.id,
+                        ref_id=update_id,
+                        channel=ch,
+                        address=address,
+                        subject=r.get("subject"),
+                        body=r.get("text", ""),
+                        now=now,
+                        meta=meta
+                        | {"subscriber_id": p.id, **fallback}
+                        | ({"html": r["html"]} if r.get("html") else {}),
+                        dedupe_key=f"update:{update_id}:{ch}:{p.id}",
+                    )
                 )
-                queued += 1
+            outbox.enqueue_many(conn, rows)
+            queued += len(rows)
         else:
             outbox.enqueue(
                 conn,

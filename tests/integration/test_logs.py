@@ -105,3 +105,20 @@ def test_worker_lines_carry_the_incident_and_no_secret(svc: Crisis, captured: io
     failures = [x for x in lines(captured) if x["logger"] == "crisis.worker"]
     assert failures and all(x["incident_id"] == inc.id for x in failures)
     assert all("error" in x for x in failures if x["level"] == "error")
+
+
+def test_provider_clients_log_requests_only_at_debug() -> None:
+    """Twilio's client logs 11 lines an SMS at INFO: quiet unless the level is DEBUG."""
+    import logging
+
+    from web.logs import CHATTY, quiet
+
+    try:
+        quiet("INFO")
+        assert not any(logging.getLogger(n).isEnabledFor(logging.INFO) for n in CHATTY)
+        assert logging.getLogger("twilio.http_client").isEnabledFor(logging.WARNING)
+        quiet("DEBUG")
+        assert logging.getLogger("twilio.http_client").isEnabledFor(logging.DEBUG)
+    finally:
+        for n in CHATTY:
+            logging.getLogger(n).setLevel(logging.NOTSET)

@@ -1,0 +1,216 @@
+"""Work that must not slow down as it accumulates (issue #22).
+
+1. The outbox claim (64 rows, SKIP LOCKED) at 1,000 and at 100,000 pending rows, SQLite and
+   PostgreSQL: median ms per claim and the ratio; on PostgreSQL the plans of both claim
+   queries (EXPLAIN), to show which index serves them.
+2. Declare at 100 and at 4,000 open incidents (SQLite, the embedded default): median ms per
+   declare of rail-disruption at sev2 (incident, escalation and cadence timers, timeline) and
+   the ratio.
+3. Publishing an update to 100,000 people (PostgreSQL): the draft of a staff update (no
+   approval) until every outbox row is written, in the drafting transaction.
+
+    python bench/scale.py [--backlogs 1000,100000] [--opens 100,4000] [--claims 30]
+
+PostgreSQL is taken from CRISIS_BENCH_POSTGRES_URL or CRISIS_TEST_POSTGRES_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._pg import base_url, schema_url  # noqa: E402
+from engine.app import Crisis  # noqa: E402
+from engine.delivery import outbox  # noqa: E402
+from engine.kernel.models import Actor  # noqa: E402
+from engine.kernel.ports import FakeClock  # noqa: E402
+from engine.playbooks.catalog import Catalog  # noqa: E402
+from engine.playbooks.channels import load_channels  # noqa: E402
+from engine.schema import deliveries, subscribers  # noqa: E402
+from engine.store import Store  # noqa: E402
+
+OPERATOR = Actor("bench", "operator")
+
+
+def fill(store: Store, n: int, now: datetime) -> None:
+    """``n`` pending rows, due now, in chunks (a realistic shape: one update's fan-out)."""
+    rows = [
+        {
+            "kind": "update",
+            "channel": "sms",
+            "address": f"+1555{i:07d}",
+            "body": "Trains stopped.",
+            "meta": {},
+            "status": "pending",
+            "attempts": 0,
+            "max_attempts": 12,
+            "next_attempt_at": now - timedelta(seconds=i % 600),
+            "dedupe_key": f"bench:{i}",
+            "created_at": now,
+            "updated_at": now,
+        }  # fmt: skip
+        for i in range(n)
+    ]
+    with store.transaction() as conn:
+        for i in range(0, n, 5000):
+            conn.execute(deliveries.insert(), rows[i : i + 5000])
+
+
+def claim_ms(store: Store, *, claims: int, now: datetime) -> float:
+    times = []
+    for _ in range(claims):
+        started = time.perf_counter()
+        got = outbox.claim(store, now=now, limit=64, media={"sms": "sms"}, owners=outbox.Owners())
+        times.append((time.perf_counter() - started) * 1000)
+        ids = [c.message.delivery_id for c in got]
+        with store.transaction() as conn:  # put them back: the backlog stays the same size
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(ids))
+                .values(status="pending", lease_until=None, attempts=0)
+            )
+    return statistics.median(times)
+
+
+DUE = (
+    "SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= :now "
+    "ORDER BY next_attempt_at, id LIMIT 64 FOR UPDATE SKIP LOCKED"
+)
+EXPIRED = (
+    "SELECT id FROM deliveries WHERE status = 'sending' AND lease_until < :now "
+    "ORDER BY lease_until, id LIMIT 64 FOR UPDATE SKIP LOCKED"
+)
+
+
+def plans(store: Store, now: datetime) -> list[str]:
+    """The claim queries' plans (PostgreSQL): which index serves each."""
+    out = []
+    with store.engine.connect() as conn:
+        conn.execute(sa.text("ANALYZE deliveries"))
+        for name, q in (("due", DUE), ("expired leases", EXPIRED)):
+            lines = [r[0] for r in conn.execute(sa.text("EXPLAIN " + q), {"now": now})]
+            used = [ln.strip() for ln in lines if "Index" in ln or "Seq Scan" in ln]
+            out.append(f"{name}: {'; '.join(used) or lines[0].strip()}")
+    return out
+
+
+def bench_claims(backlogs: list[int], claims: int) -> None:
+    now = datetime.now(UTC)
+    backends = ["sqlite"] + (["postgres"] if base_url() else [])
+    for backend in backends:
+        results = {}
+        for n in backlogs:
+            if backend == "sqlite":
+                tmp = tempfile.TemporaryDirectory()
+                store = Store.from_url(f"sqlite:///{tmp.name}/claims.db")
+                store.upgrade()
+                fill(store, n, now)
+                results[n] = claim_ms(store, claims=claims, now=now)
+                store.dispose()
+                tmp.cleanup()
+            else:
+                with schema_url(str(base_url())) as url:
+                    store = Store.from_url(url)
+                    store.upgrade()
+                    fill(store, n, now)
+                    results[n] = claim_ms(store, claims=claims, now=now)
+                    if n == max(backlogs):
+                        for line in plans(store, now):
+                            print(f"  plan at {n:,} ({backend}): {line}")
+                    store.dispose()
+        lo, hi = min(backlogs), max(backlogs)
+        for n in backlogs:
+            print(f"claim 64 at {n:>7,} pending ({backend:8}): median {results[n]:6.2f} ms")
+        print(f"claim ratio {hi:,}/{lo:,} ({backend}): {results[hi] / results[lo]:.2f}")
+
+
+def bench_declares(opens: list[int], declares: int) -> None:
+    channels = load_channels(ROOT / "config" / "channels.yaml")
+    catalog = Catalog.load([ROOT / "playbooks"], channels=frozenset(channels))
+    results = {}
+    for n in opens:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store.from_url(f"sqlite:///{tmp}/declares.db")
+            store.upgrade()
+            crisis = Crisis(store=store, catalog=catalog, clock=FakeClock(), channels=channels)
+            for i in range(n):
+                crisis.incidents.declare(actor=OPERATOR, playbook="rail-disruption",
+                                         severity="sev2", title=f"open {i}")  # fmt: skip
+            times = []
+            for i in range(declares):
+                started = time.perf_counter()
+                crisis.incidents.declare(actor=OPERATOR, playbook="rail-disruption",
+                                         severity="sev2", title=f"timed {i}")  # fmt: skip
+                times.append((time.perf_counter() - started) * 1000)
+            results[n] = statistics.median(times)
+            store.dispose()
+    lo, hi = min(opens), max(opens)
+    for n in opens:
+        print(f"declare at {n:>5,} open incidents (sqlite): median {results[n]:6.2f} ms")
+    print(f"declare ratio {hi:,}/{lo:,} (sqlite): {results[hi] / results[lo]:.2f}")
+
+
+def bench_publish(recipients: int) -> None:
+    """Approve an update to ``recipients`` passengers (staff: no approval needed, so the
+    draft publishes at once): time until every outbox row is written (PostgreSQL)."""
+    if not base_url():
+        print("publish: not run (no PostgreSQL)")
+        return
+    channels = load_channels(ROOT / "config" / "channels.yaml")
+    catalog = Catalog.load([ROOT / "playbooks"], channels=frozenset(channels))
+    now = datetime.now(UTC)
+    with schema_url(str(base_url())) as url:
+        store = Store.from_url(url)
+        store.upgrade()
+        people = [
+            {
+                "audience": "staff",
+                "phone": f"+1555{i:07d}",
+                "opted_in": True,
+                "created_at": now,
+                "confirmed_at": now,
+                "source": "admin",
+            }  # fmt: skip
+            for i in range(recipients)
+        ]
+        with store.transaction() as conn:
+            for i in range(0, recipients, 5000):
+                conn.execute(subscribers.insert(), people[i : i + 5000])
+        crisis = Crisis(store=store, catalog=catalog, clock=FakeClock(), channels=channels)
+        inc = crisis.incidents.declare(actor=OPERATOR, playbook="rail-disruption",
+                                       severity="sev2", title="bench")  # fmt: skip
+        started = time.perf_counter()
+        crisis.updates.draft_update(actor=OPERATOR, incident_id=inc.id, audience="staff",
+                                    body="Stand by. Next update by 10:00.")  # fmt: skip
+        took = time.perf_counter() - started
+        with store.engine.connect() as conn:
+            rows = conn.execute(sa.select(sa.func.count()).select_from(deliveries)).scalar_one()
+        store.dispose()
+    print(f"publish to {recipients:,} (postgres): {rows:,} outbox rows written in {took:.2f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--backlogs", default="1000,100000")
+    ap.add_argument("--opens", default="100,4000")
+    ap.add_argument("--claims", type=int, default=30)
+    ap.add_argument("--declares", type=int, default=50)
+    ap.add_argument("--recipients", type=int, default=100_000)
+    args = ap.parse_args()
+    bench_claims([int(x) for x in args.backlogs.split(",")], args.claims)
+    bench_declares([int(x) for x in args.opens.split(",")], args.declares)
+    bench_publish(args.recipients)
+
+
+if __name__ == "__main__":
+    main()
