@@ -8,6 +8,7 @@
    the ratio.
 3. Publishing an update to 100,000 people (PostgreSQL): the draft of a staff update (no
    approval) until every outbox row is written, in the drafting transaction.
+4. Importing a list of 100,000 subscribers (CSV), SQLite and PostgreSQL.
 
     python bench/scale.py [--backlogs 1000,100000] [--opens 100,4000] [--claims 30]
 
@@ -199,6 +200,33 @@ def bench_publish(recipients: int) -> None:
     print(f"publish to {recipients:,} (postgres): {rows:,} outbox rows written in {took:.2f} s")
 
 
+def bench_import(rows: int) -> None:
+    """``crisis subscribers import`` of a CSV of ``rows`` people (SQLite, and PostgreSQL)."""
+    channels = load_channels(ROOT / "config" / "channels.yaml")
+    catalog = Catalog.load([ROOT / "playbooks"], channels=frozenset(channels))
+    text = "audience,name,phone,email,region,language\n" + "".join(
+        f"passengers,Person {i},+4477009{i:05d},p{i}@example.org,,en\n" for i in range(rows)
+    )
+    admin = Actor("bench", "admin")
+    targets = [("sqlite", None)] + ([("postgres", base_url())] if base_url() else [])
+    for backend, pg in targets:
+        with tempfile.TemporaryDirectory() as tmp:
+            ctx = schema_url(str(pg)) if pg else None
+            url = ctx.__enter__() if ctx else f"sqlite:///{tmp}/import.db"
+            store = Store.from_url(url)
+            store.upgrade()
+            crisis = Crisis(store=store, catalog=catalog, clock=FakeClock(), channels=channels)
+            started = time.perf_counter()
+            result = crisis.audience.import_subscribers(actor=admin, text=text)
+            took = time.perf_counter() - started
+            store.dispose()
+            if ctx:
+                ctx.__exit__(None, None, None)
+        print(
+            f"import {rows:,} subscribers ({backend:8}): {result['added']:,} added in {took:.2f} s"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backlogs", default="1000,100000")
@@ -210,6 +238,7 @@ def main() -> None:
     bench_claims([int(x) for x in args.backlogs.split(",")], args.claims)
     bench_declares([int(x) for x in args.opens.split(",")], args.declares)
     bench_publish(args.recipients)
+    bench_import(args.recipients)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,12 @@ class Crisis:
             work, connectors=self.connectors, platforms=self.marketing, places=self.places
         )
         self.updates = Updates(work, catalog=catalog, channels=self.channels)
-        self.audience = Audience(work, places=self.places, channels=self.channels)
+        self.audience = Audience(
+            work,
+            places=self.places,
+            channels=self.channels,
+            audiences=lambda: {a for pb in catalog.all() for a in pb.audiences},
+        )
         self.public = PublicPage(work, catalog=catalog)
         self.roster = Roster(work)
         self.delivery = Delivery(work)

@@ -37,6 +37,7 @@ def create_app(
         api,
         api_calendar,  # noqa: F401 - registers the calendar operations on api.bp
         api_platforms,  # noqa: F401 - registers the freeze connectors operations on api.bp
+        api_subscribers,  # noqa: F401 - registers the subscriber list import on api.bp
         api_updates,  # noqa: F401 - registers the update operations on api.bp
         apispec,
         auth,

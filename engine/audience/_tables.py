@@ -25,5 +25,6 @@ subscribers = sa.Table(
     sa.Column("confirm_hash", sa.String(64), index=True),
     sa.Column("manage_token", sa.String(64)),  # in every email's unsubscribe link
     sa.Column("source", sa.String(16), nullable=False, server_default="admin"),
+    sa.Column("language", sa.String(16)),  # migration 0015: as the subscriber's list says
     sa.Index("ix_subscribers_manage_token", "manage_token", unique=True),
 )

@@ -274,3 +274,29 @@ def reachable(conn: Connection, *, audience: str, regions: Sequence[str]) -> lis
     if regions:
         q = q.where(sa.or_(sub.region.is_(None), sub.region.in_(list(regions))))
     return list(conn.execute(q).all())
+
+
+def add_many(conn: Connection, found: Sequence[Any], *, now: datetime) -> int:
+    """Subscribe each imported person (``imports.Person``) unless they already are — the
+    same audience and phone, or audience and email, in the database or earlier in the list;
+    returns how many were added. One query reads who is there; inserts go in batches."""
+    sub = subscribers.c
+    audiences = {p.audience for p in found}
+    known: set[tuple[str, str]] = set()
+    if audiences:
+        for a, phone, email in conn.execute(
+            sa.select(sub.audience, sub.phone, sub.email).where(sub.audience.in_(audiences))
+        ):
+            known |= {(a, x) for x in (phone, email) if x}
+    rows = []
+    for p in found:
+        keys_ = {(p.audience, x) for x in (p.phone, p.email) if x}
+        if keys_ & known:
+            continue
+        known |= keys_
+        rows.append({"audience": p.audience, "name": p.name, "phone": p.phone, "email": p.email,
+                     "region": p.region, "language": p.language, "opted_in": True,
+                     "created_at": now, "confirmed_at": now, "source": "import"})  # fmt: skip
+    if rows:
+        conn.execute(subscribers.insert(), rows)
+    return len(rows)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
-from engine.audience import subscriptions
+from engine.audience import imports, subscriptions
 from engine.audience._tables import subscribers
 from engine.kernel import addresses, throttle
 from engine.kernel.errors import RateLimited, ValidationFailed
@@ -19,10 +19,44 @@ from engine.playbooks.places import Places
 
 
 class Audience:
-    def __init__(self, work: Work, *, places: Places, channels: Mapping[str, Channel]) -> None:
+    def __init__(
+        self,
+        work: Work,
+        *,
+        places: Places,
+        channels: Mapping[str, Channel],
+        audiences: Callable[[], Collection[str]] = frozenset,
+    ) -> None:
         self.work = work
         self.places = places
         self.channels = channels
+        self.audiences = audiences  # the names the playbooks define (checked on import)
+
+    def import_subscribers(self, *, actor: Actor, text: str, fmt: str = "csv") -> dict[str, int]:
+        """Add a list of subscribers (CSV with a header, or JSON lines), all or nothing: any
+        bad row refuses the whole file, each problem named by its line. Someone already
+        subscribed to that audience (same phone or email) is kept as they are."""
+        require(actor, Perm.ADMIN, "manage subscribers")
+        if fmt not in ("csv", "jsonl"):
+            raise ValidationFailed("unknown format", details={"format": "csv or jsonl"})
+
+        def region(raw: str) -> str | None:
+            ids, unknown = self.places.resolve("regions", [raw])
+            return None if unknown or not ids else ids[0]
+
+        found, problems = imports.people(text, fmt, audiences=set(self.audiences()), region=region)
+        if problems:
+            shown = problems[: imports.MAX_PROBLEMS]
+            more = len(problems) - len(shown)
+            raise ValidationFailed(
+                f"{len(problems)} row(s) cannot be imported; nothing was added"
+                + (f" (the first {len(shown)} are listed)" if more else ""),
+                details={p.split(":", 1)[0]: p.split(":", 1)[1].strip() for p in shown},
+            )
+        now = self.work.now()
+        with self.work.transaction() as conn:
+            added = subscriptions.add_many(conn, found, now=now)
+        return {"rows": len(found), "added": added, "already": len(found) - added}
 
     def add_subscriber(
         self,

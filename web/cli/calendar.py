@@ -131,6 +131,33 @@ def subscribers_add(
     click.echo(f"subscriber {sid} receives {audience} updates")
 
 
+@subscribers.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    help="Default: from the file's extension (.jsonl or .ndjson: JSON lines).",
+)
+@click.pass_context
+@handles_errors
+def subscribers_import(ctx: click.Context, path: Path, fmt: str | None) -> None:
+    """Add the subscribers in a CSV file (header: audience,name,phone,email,region,language)
+    or JSON lines, all or nothing: a bad row refuses the file, naming its line."""
+    fmt = fmt or ("jsonl" if path.suffix in (".jsonl", ".ndjson") else "csv")
+    core = _crisis(ctx)
+    try:
+        result = core.audience.import_subscribers(
+            actor=_actor(core, None), text=path.read_text(encoding="utf-8-sig"), fmt=fmt
+        )
+    except ValidationFailed as exc:  # one problem a line: a file is fixed in one pass
+        _fail("\n".join([f"{path}: {exc}", *(f"  {k}: {v}" for k, v in exc.details.items())]))
+    click.echo(
+        f"{result['rows']} row(s): {result['added']} subscriber(s) added, "
+        f"{result['already']} already subscribed"
+    )
+
+
 @subscribers.command("list")
 @click.option("--audience")
 @click.pass_context
