@@ -127,18 +127,26 @@ def main() -> None:
             resp.read()
             etag = resp.getheader("ETag") or ""
             assert page.statuses == {200: 1}
+            rates = {}
             for label, path, headers in [
+                ("GET /healthz (the server's floor)", "/healthz", {}),
                 ("GET /status (full page)", "/status", {}),
+                ("GET /status?v=<random> (full page)", "/status?v={i}", {}),
                 ("GET /status (If-None-Match: 304)", "/status", {"If-None-Match": etag}),
                 ("GET /api/v2/summary.json", "/api/v2/summary.json", {}),
             ]:
                 r = load(
                     server,
-                    lambda i, p=path, h=headers: ("GET", p, None, h),
+                    lambda i, p=path, h=headers: ("GET", p.format(i=i), None, h),
                     concurrency=args.concurrency,
                     total=args.status,
                 )
+                rates[label] = r.rate
                 print(r.line(label))
+            floor = rates["GET /healthz (the server's floor)"]
+            for label, rate in rates.items():
+                if "healthz" not in label:
+                    print(f"ratio to /healthz: {label}: {rate / floor:.2f}")
         svc.store.dispose()
 
 

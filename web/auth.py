@@ -16,6 +16,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 
 from engine.app import Crisis
 from engine.kernel.errors import NotFound
@@ -95,6 +96,8 @@ def _identify() -> None:
         _check_scope(scope)
         g.user, g.via = user, "token"
         return
+    if request.endpoint in current_app.config.get("ANONYMOUS_ENDPOINTS", ()):
+        return  # the same answer for everyone: the session is not even looked at
     username = session.get("uid")
     if username:
         try:
@@ -189,7 +192,18 @@ def requires(perm: Perm) -> Callable[[F], F]:
     return decorate
 
 
+class _Sessions(SecureCookieSessionInterface):
+    """The session cookie, except on shared public reads: there it is neither read nor
+    refreshed (no ``Set-Cookie``, no ``Vary: Cookie``), so caches may keep the answer."""
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        if request.endpoint in app.config.get("ANONYMOUS_ENDPOINTS", ()):
+            return
+        super().save_session(app, session, response)
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = _Sessions()
     app.before_request(_identify)
     app.before_request(_check_csrf)
     app.jinja_env.globals["csrf_token"] = csrf_token

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -153,9 +154,27 @@ def _policy(subs: Mapping[str, Any], where: str) -> Policy:
     )
 
 
+ANONYMOUS: set[str] = set()  # endpoints whose answer is the same for everyone (cached)
+VERSION_SECONDS = 1.0  # how long a process trusts the published version it last read
+
+
+def anonymous(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A public read that is the same for everyone: answered without looking at the session
+    (no database lookup of a logged-in user, no ``Vary: Cookie``), so shared caches and CDNs
+    may keep it."""
+    ANONYMOUS.add(f"{bp.name}.{view.__name__}")
+    return view
+
+
 def init_app(app: Flask, page: StatusPage) -> None:
     app.extensions["crisis.status_page"] = page
     app.extensions["crisis.public_cache"] = _Cache()
+    # tests publish and read back at once; a test that wants the memo sets it
+    seconds = app.config.setdefault(
+        "PUBLIC_VERSION_SECONDS", 0.0 if app.testing else VERSION_SECONDS
+    )
+    app.extensions["crisis.public_version"] = _Version(float(seconds))
+    app.config["ANONYMOUS_ENDPOINTS"] = frozenset(ANONYMOUS)
     app.register_blueprint(bp)
 
 
@@ -192,12 +211,34 @@ class _Cache:
             self._items[key] = body
 
 
+class _Version:
+    """What has been published, as this process last read it: asked of the database at most
+    once a second, so a burst of readers costs one query, not one each (a new entry shows
+    within a second; browsers and proxies keep pages for CACHE_SECONDS anyway)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.reads = 0
+        self._lock = threading.Lock()
+        self._read_at = float("-inf")
+        self._value: tuple[int, int] = (0, 0)
+
+    def get(self, read: Callable[[], tuple[int, int]]) -> tuple[int, int]:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._read_at >= self.seconds or self.seconds <= 0:
+                self.reads += 1
+                self._value, self._read_at = read(), now
+            return self._value
+
+
 def _cached(kind: str, mimetype: str, build: Callable[[], bytes | str]) -> Response:
-    """Answer from the ETag (304), the process cache, or by building the body."""
+    """Answer from the ETag (304), the process cache, or by building the body. The key is
+    the path, never the query string: ``/status?v=<random>`` is the same page, not a rebuild."""
     core = crisis()
-    version = core.public.version()
+    version = current_app.extensions["crisis.public_version"].get(core.public.version)
     today = core.clock.now().date().isoformat()
-    raw = f"{kind}|{version}|{today}|{request.full_path}|{_base_url()}|{_page().fingerprint}"
+    raw = f"{kind}|{version}|{today}|{request.path}|{_base_url()}|{_page().fingerprint}"
     etag = hashlib.sha256(raw.encode()).hexdigest()[:32]
     if request.if_none_match.contains_weak(etag):
         resp = Response(status=304)
@@ -262,6 +303,7 @@ def _overall(open_: list[PublicIncident]) -> tuple[str, str]:
 
 
 @bp.get("/status")
+@anonymous
 def status() -> Any:
     """Show current incidents, each component's status and the last 90 days."""
 
@@ -288,6 +330,7 @@ def status() -> Any:
 
 
 @bp.get("/status/incidents/<int:incident_id>")
+@anonymous
 def status_incident(incident_id: int) -> Any:
     """Show one public incident with every update published about it."""
 
@@ -304,6 +347,7 @@ def status_incident(incident_id: int) -> Any:
 
 
 @bp.get("/status/feed.atom")
+@anonymous
 def status_feed() -> Any:
     """Atom: one entry per published public update."""
 
@@ -315,6 +359,7 @@ def status_feed() -> Any:
 
 
 @bp.get("/status/cap.atom")
+@anonymous
 def cap_feed() -> Any:
     """Atom index of the CAP 1.2 alerts."""
 
@@ -326,6 +371,7 @@ def cap_feed() -> Any:
 
 
 @bp.get("/status/cap/<int:update_id>.xml")
+@anonymous
 def cap_alert(update_id: int) -> Any:
     """The CAP 1.2 alert of one published public update."""
 
@@ -425,6 +471,7 @@ def _status_block(incidents: list[PublicIncident]) -> dict[str, str]:
 
 
 @bp.get("/api/v2/summary.json")
+@anonymous
 def sp_summary() -> Any:
     """Statuspage-compatible summary: page, components, unresolved incidents, status."""
     return _sp_json(
@@ -440,12 +487,14 @@ def sp_summary() -> Any:
 
 
 @bp.get("/api/v2/status.json")
+@anonymous
 def sp_status() -> Any:
     """Statuspage-compatible page status indicator."""
     return _sp_json("status", lambda incs, _: {"page": _sp_page(), "status": _status_block(incs)})
 
 
 @bp.get("/api/v2/components.json")
+@anonymous
 def sp_components() -> Any:
     """Statuspage-compatible component list."""
     return _sp_json(
@@ -458,6 +507,7 @@ def sp_components() -> Any:
 
 
 @bp.get("/api/v2/incidents.json")
+@anonymous
 def sp_incidents() -> Any:
     """Statuspage-compatible incident list (the last 90 days, newest first)."""
     return _sp_json(
@@ -470,6 +520,7 @@ def sp_incidents() -> Any:
 
 
 @bp.get("/api/v2/incidents/unresolved.json")
+@anonymous
 def sp_unresolved() -> Any:
     """Statuspage-compatible list of unresolved incidents."""
     return _sp_json(
