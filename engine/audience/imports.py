@@ -42,18 +42,22 @@ def records(text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 continue
             yield (n, value) if isinstance(value, dict) else (n, "each line must be an object")
         return
-    reader = csv.DictReader(io.StringIO(text))
-    unknown = set(reader.fieldnames or []) - set(COLUMNS)
-    if not reader.fieldnames or unknown or "audience" not in reader.fieldnames:
-        why = f"unknown columns {', '.join(sorted(unknown))}; " if unknown else ""
-        yield 1, f"{why}the header names the columns: {', '.join(COLUMNS)} (audience required)"
-        return
-    for row in reader:
-        extra = row.pop(None, None)
-        if extra:
-            yield reader.line_num, f"{len(extra)} more value(s) than the header has columns"
-            continue
-        yield reader.line_num, row
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        unknown = set(reader.fieldnames or []) - set(COLUMNS)
+        if not reader.fieldnames or unknown or "audience" not in reader.fieldnames:
+            named = ", ".join(repr(c)[1:-1][:40] for c in sorted(unknown))
+            why = f"unknown columns {named}; " if unknown else ""
+            yield 1, f"{why}the header names the columns: {', '.join(COLUMNS)} (audience required)"
+            return
+        for row in reader:
+            extra = row.pop(None, None)
+            if extra:
+                yield reader.line_num, f"{len(extra)} more value(s) than the header has columns"
+                continue
+            yield reader.line_num, row
+    except csv.Error as exc:  # unreadable from here on (a NUL, a broken quote): say where
+        yield max(reader.line_num, 1), f"not CSV: {exc}"
 
 
 def people(

@@ -129,3 +129,16 @@ def test_the_api_imports_a_list_bigger_than_other_bodies(
     wrong = client.post("/api/v1/subscribers/import", data=GOOD, content_type="text/plain",
                         headers=bearer(tokens["admin"]))  # fmt: skip
     assert wrong.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '\x08\xa6kJ\xf1\xa2\xbf\x83\xf2\x8d\x96\x95>\x05I\rl\xc2\x8f8\r\x11\n2"',  # schemathesis
+        "audience\x00,phone\nstaff,+447700900123\n",
+    ],
+)
+def test_text_that_is_not_csv_is_refused_by_line(service: Crisis, text: str) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        service.audience.import_subscribers(actor=ADMIN, text=text)
+    assert list(info.value.details)[0].startswith("line ")
