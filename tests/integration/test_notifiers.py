@@ -164,15 +164,21 @@ def mastodon_harness() -> Harness:
     return h
 
 
+def served(route: Any) -> tuple[str, Callable[[], None]]:
+    """A loopback stand-in serving ``route``: its URL, and how to stop it."""
+    from tests.fakes.http import serve
+
+    ctx = serve(route)
+    return ctx.__enter__(), lambda: ctx.__exit__(None, None, None)
+
+
 def slack_harness() -> Harness:
     """A Slack bot message on the loopback Slack that checks chat.postMessage's rules."""
     from notifiers.slack import SlackBotNotifier
-    from tests.fakes.http import serve
     from tests.fakes.slack import TOKEN, FakeSlack
 
     fake = FakeSlack()
-    ctx = serve(fake.route)
-    url = ctx.__enter__()
+    url, stop = served(fake.route)
     h = Harness(
         SlackBotNotifier(token=TOKEN, base_url=f"{url}/api", timeout=5),
         "C0INCIDENTS",
@@ -180,19 +186,17 @@ def slack_harness() -> Harness:
         transient=lambda: fake.fail_next(429, error="ratelimited", retry_after=3),
         permanent=lambda: fake.fail_next(error="channel_not_found"),
     )
-    h.cleanup.append(lambda: ctx.__exit__(None, None, None))
+    h.cleanup.append(stop)
     return h
 
 
 def teams_harness() -> Harness:
     """An Adaptive Card on the loopback Workflows webhook that checks Teams' rules."""
     from notifiers.teams import TeamsNotifier
-    from tests.fakes.http import serve
     from tests.fakes.teams import FakeTeams, url
 
     fake = FakeTeams()
-    ctx = serve(fake.route)
-    base = ctx.__enter__()
+    base, stop = served(fake.route)
     h = Harness(
         TeamsNotifier(url=url(base), public_url="https://ops.example.org", timeout=5),
         "teams",
@@ -200,19 +204,17 @@ def teams_harness() -> Harness:
         transient=lambda: fake.fail_next(429, retry_after=3),
         permanent=lambda: fake.fail_next(400),
     )
-    h.cleanup.append(lambda: ctx.__exit__(None, None, None))
+    h.cleanup.append(stop)
     return h
 
 
 def x_harness() -> Harness:
     """A post on the loopback X that checks OAuth 1.0a signatures and POST /2/tweets' rules."""
     from notifiers.x import XNotifier
-    from tests.fakes.http import serve
     from tests.fakes.x import ACCESS, CONSUMER, FakeX
 
     fake = FakeX()
-    ctx = serve(fake.route)
-    base = ctx.__enter__()
+    base, stop = served(fake.route)
     notifier = XNotifier(consumer_key=CONSUMER[0], consumer_secret=CONSUMER[1],
                          access_token=ACCESS[0], access_token_secret=ACCESS[1],
                          base_url=base, timeout=5)  # fmt: skip
@@ -223,7 +225,7 @@ def x_harness() -> Harness:
         transient=lambda: fake.fail_next(429, reset_in=3),
         permanent=lambda: fake.fail_next(400),
     )
-    h.cleanup.append(lambda: ctx.__exit__(None, None, None))
+    h.cleanup.append(stop)
     return h
 
 
