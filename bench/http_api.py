@@ -9,6 +9,9 @@ generator (50 keep-alive connections). Prints p50/p99 and requests per second.
 - declare: POST /api/v1/incidents (rail-disruption, sev2, a region each time): one
   transaction with the incident, its freeze, 7 escalation timers, the cadence timer and the
   timeline events, as an operator's API token.
+- callbacks: POST /hooks/twilio/status, correctly signed, "sent" and "delivered" for each of
+  ``--callbacks`` sent messages, in random order across the clients; then the time the outbox
+  takes to apply every receipt kept (``Delivery.apply_receipts``, as the worker does).
 - status: GET /status with 20 public incidents and 60 published updates, three ways: a
   full page from the process cache, a conditional request answered 304, and
   /api/v2/summary.json.
@@ -39,6 +42,7 @@ from engine.public.status_page import StatusPageNotifier  # noqa: E402
 from engine.store import Store  # noqa: E402
 
 ADMIN = Actor("bench", "admin")
+TWILIO_TOKEN = "bench-twilio-auth-token"
 REGIONS = ["lille", "calais", "paris", "london", "brussels"]
 
 
@@ -83,16 +87,80 @@ def publish_incidents(svc: Crisis, n: int) -> None:
     worker.stop()
 
 
+def callbacks(svc: Crisis, server: str, args: argparse.Namespace) -> None:
+    """Signed status callbacks for ``args.callbacks`` sent messages, then their application."""
+    import random
+    import time
+    from urllib.parse import urlencode
+
+    import sqlalchemy as sa
+    from twilio.request_validator import RequestValidator
+
+    n = args.callbacks
+    with svc.store.transaction() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO deliveries (kind, channel, address, body, meta, status, attempts,"
+                " max_attempts, next_attempt_at, dedupe_key, created_at, updated_at, provider_id)"
+                " SELECT 'update', 'sms', '+1555' || lpad(g::text, 7, '0'), 'x', '{}'::json,"
+                " 'sent', 1, 6, now(), 'cb:' || g, now(), now(), 'SM' || lpad(g::text, 32, '0')"
+                " FROM generate_series(1, :n) AS g"
+            ),
+            {"n": n},
+        )
+    validator = RequestValidator(TWILIO_TOKEN)
+    url = f"{server}/hooks/twilio/status"
+    order = [(i % n + 1, "sent" if i < n else "delivered") for i in range(2 * n)]
+    random.Random(7).shuffle(order)
+
+    def callback(i: int) -> tuple[str, str, bytes, dict[str, str]]:
+        k, status = order[i]
+        form = {"MessageSid": f"SM{k:032d}", "MessageStatus": status}
+        return (
+            "POST",
+            "/hooks/twilio/status",
+            urlencode(form).encode(),
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": validator.compute_signature(url, form),
+            },
+        )
+
+    floor = load(server, lambda i: ("GET", "/healthz", None, {}), concurrency=args.concurrency,
+                 total=2 * n)  # fmt: skip
+    r = load(server, callback, concurrency=args.concurrency, total=2 * n)
+    assert set(r.statuses) == {204}, r.statuses
+    print(floor.line("GET /healthz (the server's floor)"))
+    print(r.line("POST /hooks/twilio/status (signed)"))
+    print(f"ratio to /healthz: status callbacks: {r.rate / floor.rate:.2f}")
+    t = time.perf_counter()
+    applied = svc.delivery.apply_receipts()
+    took = time.perf_counter() - t
+    with svc.store.engine.connect() as conn:
+        done = conn.execute(
+            sa.text("SELECT count(*) FROM deliveries WHERE dedupe_key LIKE 'cb:%' "
+                    "AND status = 'delivered'")
+        ).scalar()  # fmt: skip
+    print(
+        f"receipts applied in batches: {applied} in {took:.2f} s "
+        f"({applied / took:,.0f}/s); {done} of {n} messages delivered"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--declares", type=int, default=2000)
     ap.add_argument("--status", type=int, default=6000)
+    ap.add_argument("--callbacks", type=int, default=3000)
     ap.add_argument("--concurrency", type=int, default=50)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=16)
     args = ap.parse_args()
+    import os
+
+    os.environ["TWILIO_AUTH_TOKEN"] = TWILIO_TOKEN  # the hooks' signing key, for gunicorn
     base = base_url()
     if not base:
         sys.exit("set CRISIS_BENCH_POSTGRES_URL or CRISIS_TEST_POSTGRES_URL")
@@ -117,6 +185,7 @@ def main() -> None:
             r = load(server, declare, concurrency=args.concurrency, total=args.declares)
             print(r.line("POST /api/v1/incidents (declare)"))
 
+            callbacks(svc, server, args)
             publish_incidents(svc, 20)
             page = load(server, lambda i: ("GET", "/status", None, {}), concurrency=1, total=1)
             import http.client

@@ -116,6 +116,7 @@ class Crisis:
             sent={external.KIND: jobs.sent, "update": threads.sent, cards.KIND: cards.sent},
             retrying={external.KIND: jobs.retrying},
             context={"update": threads.context, cards.KIND: cards.context},
+            context_media={"update": frozenset(threads.THREADED)},
             opt_out=subscriptions.opt_out,
         )
 

@@ -38,6 +38,7 @@ def post_json(
             permanent=not transient,
             code=str(exc.code),
             retry_after=float(retry) if retry and retry.isdigit() else None,
+            throttled=exc.code == 429,
         ) from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise SendFailed(

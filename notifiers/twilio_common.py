@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
+from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import aiohttp
 from twilio.base.exceptions import TwilioException
+from twilio.http import AsyncHttpClient
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
 from engine.kernel.errors import SendFailed
@@ -53,6 +60,7 @@ def receipt_stage(status: str) -> str:
     return RECEIPT_STAGES.get(status, "other")
 
 
+THROTTLED_CODES = frozenset({20429, 21611})  # too many requests; the sender's queue is full
 TRANSIENT_CODES = frozenset(
     {
         20429,  # too many requests
@@ -62,6 +70,13 @@ TRANSIENT_CODES = frozenset(
 )
 
 
+def _rebased(url: str, base: str | None) -> str:
+    if not base:
+        return url
+    b, p = urlsplit(base), urlsplit(url)
+    return urlunsplit((b.scheme, b.netloc, p.path, p.query, p.fragment))
+
+
 class CrisisHttpClient(TwilioHttpClient):  # type: ignore[misc]  # untyped base
     """Twilio's HTTP client, keeping each thread's last response headers (for Retry-After),
     and optionally sending every request to ``base`` instead of *.twilio.com (tests)."""
@@ -69,13 +84,10 @@ class CrisisHttpClient(TwilioHttpClient):  # type: ignore[misc]  # untyped base
     def __init__(self, base: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._local = threading.local()
-        parts = urlsplit(base) if base else None
-        self._rebase = (parts.scheme, parts.netloc) if parts else None
+        self.base = base
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        if self._rebase is not None:
-            p = urlsplit(url)
-            url = urlunsplit((*self._rebase, p.path, p.query, p.fragment))
+        url = _rebased(url, self.base)
         self._local.headers = {}
         response = super().request(method, url, *args, **kwargs)
         self._local.headers = dict(getattr(response, "headers", None) or {})
@@ -86,6 +98,101 @@ class CrisisHttpClient(TwilioHttpClient):  # type: ignore[misc]  # untyped base
         headers = getattr(self._local, "headers", {}) or {}
         value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
         return float(value) if value is not None and str(value).isdigit() else None
+
+
+_headers: ContextVar[Mapping[str, str] | None] = ContextVar("twilio_headers", default=None)
+
+
+class CrisisAsyncHttpClient(AsyncHttpClient):  # type: ignore[misc]  # untyped base
+    """Twilio's asynchronous HTTP interface on aiohttp: one session per event loop (made on
+    first use inside that loop), with no cap on its connections (the worker's window is the
+    cap, and a cap below it would queue sends inside aiohttp), each request's deadline the
+    client's timeout, and the last response's headers kept per task (for Retry-After)."""
+
+    def __init__(self, base: str | None = None, *, timeout: float = 15.0) -> None:
+        super().__init__(logger=logging.getLogger("twilio.async_http_client"), is_async=True)
+        self.base = base
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _session_here(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            )
+            self._loop = loop
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        _headers.set({})
+        headers = dict(headers or {})
+        if auth:
+            headers["Authorization"] = aiohttp.encode_basic_auth(*auth)
+        body: bytes | None = None
+        if data:  # encoded here: aiohttp's FormData costs more CPU than the whole send
+            body = urlencode(data, doseq=True).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        async with self._session_here().request(
+            method.upper(),
+            _rebased(url, self.base),
+            params=params,
+            data=body,
+            headers=headers,
+            allow_redirects=allow_redirects,
+            timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
+        ) as response:
+            text = await response.text()
+            _headers.set(dict(response.headers))
+            return Response(response.status, text, response.headers)
+
+    async def aclose(self) -> None:
+        """Close this loop's session (the worker calls it before its loop ends)."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+
+def async_twin(client: Client) -> Client:
+    """A twilio Client with the same credentials and aim, on the asynchronous HTTP client."""
+    http = getattr(client, "http_client", None)
+    return Client(
+        client.username,
+        client.password,
+        client.account_sid,
+        http_client=CrisisAsyncHttpClient(
+            getattr(http, "base", None), timeout=getattr(http, "timeout", None) or 15.0
+        ),
+    )
+
+
+def async_retry_after() -> float | None:
+    """Retry-After of the current task's last response, in seconds."""
+    headers = _headers.get() or {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    return float(value) if value is not None and str(value).isdigit() else None
+
+
+# What a send can raise besides Twilio's own errors: the network, and the deadline.
+NETWORK_ERRORS = (OSError, aiohttp.ClientError, asyncio.TimeoutError)
+
+
+async def close_async(client: Client) -> None:
+    http = getattr(client, "http_client", None)
+    if isinstance(http, CrisisAsyncHttpClient):
+        await http.aclose()
 
 
 def make_client(
@@ -108,6 +215,7 @@ def classify(exc: BaseException, *, retry_after: float | None = None) -> SendFai
                 permanent=False,
                 code=str(code or status),
                 retry_after=retry_after or _retry_after(exc),
+                throttled=status == 429 or code in THROTTLED_CODES,
             )
         if code in PERMANENT_CODES or (isinstance(status, int) and 400 <= status < 500):
             return SendFailed(

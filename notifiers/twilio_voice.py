@@ -14,7 +14,14 @@ from twilio.rest import Client
 
 from engine.kernel.errors import SendFailed
 from engine.kernel.ports import OutboundMessage, Receipt
-from notifiers.twilio_common import classify, retry_after_of
+from notifiers.twilio_common import (
+    NETWORK_ERRORS,
+    async_retry_after,
+    async_twin,
+    classify,
+    close_async,
+    retry_after_of,
+)
 
 
 def twiml_for(message: OutboundMessage, *, gather_url: str | None) -> str:
@@ -43,11 +50,17 @@ class TwilioVoiceNotifier:
         self.sender = sender
         self.gather_url = gather_url
         self.status_callback = status_callback
+        self.async_client = async_twin(client)
 
     def __repr__(self) -> str:
         return f"TwilioVoiceNotifier(sender={self.sender!r})"
 
-    def send(self, message: OutboundMessage) -> Receipt:
+    @property
+    def sender_key(self) -> str:
+        """Who calls, for pacing: the number."""
+        return self.sender
+
+    def _params(self, message: OutboundMessage) -> dict[str, Any]:
         params: dict[str, Any] = {
             "to": message.address,
             "from_": self.sender,
@@ -55,10 +68,27 @@ class TwilioVoiceNotifier:
         }
         if self.status_callback:
             params["status_callback"] = self.status_callback
+        return params
+
+    def send(self, message: OutboundMessage) -> Receipt:
         try:
-            call = self.client.calls.create(**params)
+            call = self.client.calls.create(**self._params(message))
         except (TwilioException, OSError) as exc:
             raise classify(exc, retry_after=retry_after_of(self.client)) from None
-        if not call.sid:
-            raise SendFailed("twilio returned no call sid", permanent=False, code="no_sid")
-        return Receipt(provider_id=call.sid, final=False)
+        return _receipt(call.sid)
+
+    async def send_async(self, message: OutboundMessage) -> Receipt:
+        try:
+            call = await self.async_client.calls.create_async(**self._params(message))
+        except (TwilioException, *NETWORK_ERRORS) as exc:
+            raise classify(exc, retry_after=async_retry_after()) from None
+        return _receipt(call.sid)
+
+    async def aclose(self) -> None:
+        await close_async(self.async_client)
+
+
+def _receipt(sid: str | None) -> Receipt:
+    if not sid:
+        raise SendFailed("twilio returned no call sid", permanent=False, code="no_sid")
+    return Receipt(provider_id=sid, final=False)

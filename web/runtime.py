@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from engine.app import Crisis
 from engine.calendar.posts import next_post_due
 from engine.delivery.sandbox import SandboxNotifier
-from engine.delivery.worker import Worker
+from engine.delivery.worker import CONCURRENCY, Worker
 from engine.kernel.errors import CrisisError
 from engine.kernel.ports import Metrics, Notifier
 from engine.playbooks.channels import Channel
@@ -191,7 +191,7 @@ class Runtime:
         self,
         crisis: Crisis,
         *,
-        concurrency: int = 8,
+        concurrency: int = CONCURRENCY,
         lease: float = 60.0,
         safety: float = 2.0,
         metrics: Metrics | None = None,

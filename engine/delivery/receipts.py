@@ -1,14 +1,18 @@
-"""Provider delivery receipts applied to outbox rows: in order, and never lost.
+"""Provider delivery receipts applied to outbox rows: in order, in batches, and never lost.
 
-A status callback can arrive before the worker has stored the message's provider id (the
-provider answers the send, then calls back within milliseconds, while our write is still on its
-way). Such a receipt is kept in ``early_receipts`` and applied as soon as the id is stored
-(in the same transaction that stores it, and by a sweep that catches the two crossing).
-Receipts can also arrive out of order: a later stage never moves a row back to an earlier one.
+Every message produces two or three status callbacks, so the hook does the least it can: it
+checks the signature and keeps the receipt with one INSERT into ``early_receipts``, locking
+nothing. The outbox worker applies kept receipts in batches (``sweep``, every second): the rows
+they name read at once, each row's changes folded in order of arrival, one UPDATE per shape of
+change. A receipt can arrive before the worker has stored the message's provider id (the
+provider answers the send, then calls back within milliseconds); it waits, and is applied in the
+transaction that stores the id or by the next sweep. Duplicates are harmless, and a later stage
+never moves a row back to an earlier one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,13 +24,14 @@ from engine.kernel.journal import append_event
 from engine.kernel.records import lock_incident
 
 KEEP_EARLY = timedelta(days=1)
+BATCH = 5000  # receipts applied per sweep, at most
 # Provider-neutral stages (notifiers translate their provider's words into these); a receipt
 # of a lower stage than the row's is only noted, and the first final word stands.
 STAGE = {"other": 0, "accepted": 1, "sending": 2, "sent": 3, "delivered": 4, "failed": 4, "read": 5}
 FINAL = {"delivered": "delivered", "read": "delivered", "failed": "failed"}
 
 
-def apply_or_keep(
+def keep(
     conn: Connection,
     *,
     provider_id: str,
@@ -34,89 +39,96 @@ def apply_or_keep(
     code: str | None,
     now: datetime,
     detail: str | None = None,
-) -> bool:
-    """Apply the receipt, or keep it for when its row's provider id is stored."""
-    row = conn.execute(
-        sa.select(deliveries).where(deliveries.c.provider_id == provider_id).with_for_update()
-    ).first()
-    if row is None:
-        conn.execute(
-            early_receipts.insert().values(
-                provider_id=provider_id[:200],
-                status=status[:32],
-                code=code,
-                detail=(detail or "")[:32] or None,
-                received_at=now,
-            )
+) -> None:
+    """Store a receipt as it arrives: one INSERT, nothing locked (the hook answers at once)."""
+    conn.execute(
+        early_receipts.insert().values(
+            provider_id=provider_id[:200],
+            status=status[:32],
+            code=code,
+            detail=(detail or "")[:32] or None,
+            received_at=now,
         )
-        return False
-    _apply(conn, row, status=status, code=code, now=now, detail=detail)
-    return True
+    )
 
 
-def apply_early(conn: Connection, *, provider_id: str | None, now: datetime) -> int:
-    """Apply the kept receipts of one provider id (just stored), oldest first."""
-    if not provider_id:
+def apply_early(conn: Connection, *, provider_ids: Sequence[str], now: datetime) -> int:
+    """Apply the kept receipts of these provider ids (just stored), oldest first."""
+    if not provider_ids:
         return 0
     kept = conn.execute(
         sa.select(early_receipts)
-        .where(early_receipts.c.provider_id == provider_id)
+        .where(early_receipts.c.provider_id.in_(list(provider_ids)))
         .order_by(early_receipts.c.id)
     ).all()
-    if not kept:
-        return 0
-    for k in kept:
-        row = conn.execute(
-            sa.select(deliveries).where(deliveries.c.provider_id == provider_id).with_for_update()
-        ).first()
-        if row is None:
-            return 0
-        _apply(conn, row, status=k.status, code=k.code, now=now, detail=k.detail)
-    conn.execute(early_receipts.delete().where(early_receipts.c.provider_id == provider_id))
-    return len(kept)
+    return _apply_kept(conn, kept, now=now)
 
 
-def sweep(conn: Connection, *, now: datetime) -> int:
-    """Apply kept receipts whose rows now have their id; forget those older than a day."""
-    ids = list(
-        conn.execute(
-            sa.select(early_receipts.c.provider_id)
-            .join(deliveries, deliveries.c.provider_id == early_receipts.c.provider_id)
-            .distinct()
-        ).scalars()
-    )
-    n = sum(apply_early(conn, provider_id=i, now=now) for i in ids)
+def sweep(conn: Connection, *, now: datetime, limit: int = BATCH) -> int:
+    """Apply up to ``limit`` kept receipts whose rows have their id, oldest first; forget
+    those older than a day. Returns how many were applied."""
+    kept = conn.execute(
+        sa.select(early_receipts)
+        .where(
+            early_receipts.c.provider_id.in_(
+                sa.select(deliveries.c.provider_id).where(deliveries.c.provider_id.is_not(None))
+            )
+        )
+        .order_by(early_receipts.c.id)
+        .limit(limit)
+    ).all()
+    n = _apply_kept(conn, kept, now=now)
     conn.execute(early_receipts.delete().where(early_receipts.c.received_at < now - KEEP_EARLY))
     return n
 
 
-def _apply(
-    conn: Connection,
-    row: Row[Any],
-    *,
-    status: str,
-    code: str | None,
-    now: datetime,
-    detail: str | None = None,
-) -> None:
-    stage, seen = STAGE.get(status, 0), STAGE.get(row.provider_status or "", 0)
-    values: dict[str, Any] = {"updated_at": now}
-    if stage > seen or (stage == seen and seen < 4):  # one final word: the first one
-        values["provider_status"] = status[:32]
-    new = FINAL.get(status)
-    # A final outcome lands once (the row leaves sent/sending with it): a later "delivered"
-    # after "failed", or the reverse, is only noted.
-    if new and row.status in ("sent", "sending"):
-        values["status"] = new
-        if new == "delivered":
-            values["delivered_at"] = now
-        else:
-            values["error_code"] = code
-            values["last_error"] = f"provider reported {detail or status}"
-    else:
-        new = None
-    conn.execute(deliveries.update().where(deliveries.c.id == row.id).values(**values))
-    if new == "failed" and row.incident_id is not None:
+def _apply_kept(conn: Connection, kept: Sequence[Row[Any]], *, now: datetime) -> int:
+    """Apply kept receipts in their order of arrival, in a few statements for the lot: the
+    rows they name read (and locked) at once, each row's changes folded in memory, then one
+    UPDATE per shape of change, one DELETE of the receipts applied."""
+    if not kept:
+        return 0
+    ids = {k.provider_id for k in kept}
+    rows = {
+        r.provider_id: r
+        for r in conn.execute(
+            sa.select(deliveries)
+            .where(deliveries.c.provider_id.in_(ids))
+            .order_by(deliveries.c.id)
+            .with_for_update()
+        )
+    }
+    state: dict[int, dict[str, Any]] = {}  # per row: its status and provider status now
+    changes: dict[int, dict[str, Any]] = {}  # per row: the columns to write
+    applied: list[int] = []
+    failed: list[tuple[Row[Any], Row[Any]]] = []
+    for k in kept:
+        row = rows.get(k.provider_id)
+        if row is None:
+            continue
+        applied.append(k.id)
+        now_state = state.setdefault(
+            row.id, {"status": row.status, "provider_status": row.provider_status}
+        )
+        values, new = _transition(now_state, status=k.status, code=k.code, now=now, detail=k.detail)
+        now_state.update(values)
+        changes.setdefault(row.id, {}).update(values)
+        if new == "failed" and row.incident_id is not None:
+            failed.append((row, k))
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for delivery_id, values in changes.items():
+        shape = tuple(sorted(values))
+        shapes.setdefault(shape, []).append(
+            {"b_id": delivery_id, **{f"b_{c}": values[c] for c in shape}}
+        )
+    for shape, params in shapes.items():
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id == sa.bindparam("b_id"))
+            .values({c: sa.bindparam(f"b_{c}") for c in shape} | {"updated_at": now}),
+            params,
+        )
+    for row, k in failed:
         lock_incident(conn, row.incident_id)
         append_event(
             conn,
@@ -128,7 +140,31 @@ def _apply(
                 "delivery": row.id,
                 "kind": row.kind,
                 "channel": row.channel,
-                "status": detail or status,
-                "code": code,
+                "status": k.detail or k.status,
+                "code": k.code,
             },
         )
+    conn.execute(early_receipts.delete().where(early_receipts.c.id.in_(applied)))
+    return len(applied)
+
+
+def _transition(
+    row: dict[str, Any], *, status: str, code: str | None, now: datetime, detail: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """What one receipt changes on a row in ``row``'s state, and its new final status if any."""
+    stage, seen = STAGE.get(status, 0), STAGE.get(row["provider_status"] or "", 0)
+    values: dict[str, Any] = {}
+    if stage > seen or (stage == seen and seen < 4):  # one final word: the first one
+        values["provider_status"] = status[:32]
+    new = FINAL.get(status)
+    # A final outcome lands once (the row leaves sent/sending with it): a later "delivered"
+    # after "failed", or the reverse, is only noted.
+    if not (new and row["status"] in ("sent", "sending")):
+        return values, None
+    values["status"] = new
+    if new == "delivered":
+        values["delivered_at"] = now
+    else:
+        values["error_code"] = code
+        values["last_error"] = f"provider reported {detail or status}"
+    return values, new

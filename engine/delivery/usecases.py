@@ -42,15 +42,12 @@ class Delivery:
 
     def record_receipt(
         self, *, provider_id: str, status: str, code: str | None = None, detail: str | None = None
-    ) -> bool:
-        """Apply a provider's delivery receipt (a neutral stage: accepted, sending, sent,
-        delivered, failed, read) to the outbox row it names; ``detail`` is the provider's word.
-
-        A receipt that arrives before the outbox has stored the message's id is kept and
-        applied when the id is stored; returns whether the row was found now.
-        """
+    ) -> None:
+        """Keep a provider's delivery receipt (a neutral stage: accepted, sending, sent,
+        delivered, failed, read; ``detail`` is the provider's word) for the outbox worker to
+        apply with the others in its next batch (``apply_receipts``): one INSERT, no lock."""
         with self.work.transaction() as conn:
-            return receipts.apply_or_keep(
+            receipts.keep(
                 conn,
                 provider_id=provider_id,
                 status=status,
@@ -58,3 +55,14 @@ class Delivery:
                 now=self.work.now(),
                 detail=detail,
             )
+
+    def apply_receipts(self) -> int:
+        """Apply the receipts kept so far whose rows are known (the worker does this every
+        second); how many were applied."""
+        applied = 0
+        while True:
+            with self.work.transaction() as conn:
+                n = receipts.sweep(conn, now=self.work.now())
+            applied += n
+            if n < receipts.BATCH:
+                return applied

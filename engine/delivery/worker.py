@@ -1,29 +1,54 @@
-"""The outbox worker: claim due deliveries, send them through their channel's notifier."""
+"""The outbox worker: claim due deliveries and send them, hundreds in flight per process.
+
+One event loop, on the worker's own thread, does the sending. A notifier with ``send_async``
+(Twilio, over aiohttp) sends on that loop, so a send waiting on the network costs a coroutine,
+not a thread; the other notifiers send from a small pool of threads. The database is used
+from threads beside the loop (two on PostgreSQL, one on SQLite): a claim takes a batch of
+rows, and outcomes are written in batches (one transaction, one UPDATE for all the
+successes) every few milliseconds.
+
+At most ``concurrency`` claimed rows are in the process at once, counting the outcomes not yet
+written, so memory stays flat whatever the backlog and a killed worker resends at most that
+many. A slot is refilled as soon as its send finishes: one slow send (a 15 s read timeout)
+idles nothing else, and every send has its own deadline. Each sender is paced to its
+configured rate (``ratelimit.Pacer``); a row whose sender cannot take it within ``HOLD``
+seconds goes back to the database for its turn, so a slow sender's rows never fill the window.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from engine.delivery import outbox, receipts
-from engine.delivery.ratelimit import TokenBucket
+from engine.delivery.outcomes import Outcome
+from engine.delivery.ratelimit import Pacer
+from engine.delivery.sending import GivenBack, Threads, close_all
 from engine.kernel import logcontext
 from engine.kernel.errors import SendFailed
-from engine.kernel.ports import Clock, Metrics, Notifier, NullMetrics
+from engine.kernel.ports import Clock, Metrics, Notifier, NullMetrics, OutboundMessage
 from engine.store import Store
 
 log = logging.getLogger("crisis.worker")
+T = TypeVar("T")
+CONCURRENCY = 200  # claimed rows in this process at once: sends in flight, and waiting
+THREADS = 16  # for notifiers that send synchronously (SMTP, the sandbox, chat clients)
+BATCH = 128  # rows per claim, at most
+HOLD = 1.0  # seconds a row may wait for its sender's pace before it goes back to the database
+FLUSH_EVERY = 0.02  # seconds between writes of finished sends' outcomes
+DEADLINE = 60.0  # seconds an asynchronous send may take before it counts as a transient failure
 SWEEP_EVERY = 1.0  # seconds between sweeps of receipts that arrived before their row
 
 
 class Worker:
-    """Send outbox rows, ``concurrency`` at a time, recording every outcome."""
+    """Send outbox rows, up to ``concurrency`` in flight, recording every outcome."""
 
     def __init__(
         self,
@@ -34,10 +59,12 @@ class Worker:
         clock: Clock,
         owners: outbox.Owners,
         rates: Mapping[str, float] | None = None,
-        concurrency: int = 8,
+        concurrency: int = CONCURRENCY,
+        threads: int = THREADS,
         lease: float = 60.0,
-        batch: int = 64,
+        batch: int = BATCH,
         idle: float = 0.2,
+        deadline: float = DEADLINE,
         metrics: Metrics | None = None,
     ) -> None:
         self.store = store
@@ -45,144 +72,262 @@ class Worker:
         self.media = dict(media)
         self.clock = clock
         self.owners = owners
-        # Per channel, per process: N processes each sending at `rate` add up (see README).
-        self.buckets = {ch: TokenBucket(rate) for ch, rate in (rates or {}).items() if rate}
+        # Per channel (one sender each), per process: N processes each at `rate` add up.
+        self.rates = {ch: rate for ch, rate in (rates or {}).items() if rate}
+        self.pacers: dict[str, Pacer] = {}
         self.concurrency = concurrency
         self.lease = timedelta(seconds=lease)
         self.batch = batch
         self.idle = idle
+        self.deadline = deadline
         self.metrics = metrics or NullMetrics()
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._threads = Threads(
+            senders=min(threads, concurrency),
+            deadline=deadline,
+            stop=self._stop,
+            databases=1 if store.dialect == "sqlite" else 2,  # SQLite: one writer at a time
+        )
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._done: list[Outcome] = []  # finished, not yet written
+        self._writing = 0  # outcomes in the write under way
+
+    # -- running ---------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Claim one batch and send it; return how many rows were claimed."""
-        claimed = outbox.claim(
-            self.store,
-            now=self.clock.now(),
-            limit=self.batch,
-            media=self.media,
-            owners=self.owners,
-            lease=self.lease,
-        )
-        if claimed:
-            list(self._pool.map(self._send, claimed))
+        """Claim one batch, send it (``concurrency`` at a time) and record every outcome;
+        return how many rows were claimed."""
+        return self._run(self._once())
+
+    def send_claimed(self, claimed: Sequence[outbox.Claimed]) -> None:
+        """Send rows the caller claimed itself, and record their outcomes."""
+        self._run(self._send_all(list(claimed)))
+
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` on an event loop of its own, closed (with the sessions) after it."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("the worker is running on its own thread")
+        loop = self._event_loop(new=True)
+        try:
+            return loop.run_until_complete(work)
+        finally:
+            loop.run_until_complete(self._close_notifiers())
+            loop.close()
+
+    async def _once(self) -> int:
+        claimed = await self._claim(self.batch)
+        await self._send_all(claimed)
         return len(claimed)
 
-    def _send(self, item: outbox.Claimed) -> None:
-        if self._stop.is_set():  # shutting down: hand the claim back instead of sending
-            outbox.release(self.store, item, now=self.clock.now())
-            return
-        with logcontext.about(item.incident_id):
-            self._send_one(item)
+    async def _send_all(self, claimed: list[outbox.Claimed]) -> None:
+        gate = asyncio.Semaphore(self.concurrency)
 
-    def _send_one(self, item: outbox.Claimed) -> None:
-        notifier = self.notifiers.get(item.message.channel)
-        try:
-            if notifier is None:
-                raise SendFailed(
-                    f"no notifier is configured for channel {item.message.channel!r}",
-                    permanent=True,
-                    code="no_channel",
-                )
-            bucket = self.buckets.get(item.message.channel)
-            if bucket is not None:
-                bucket.acquire()
-            if not outbox.still_wanted(self.store, item, now=self.clock.now(), owners=self.owners):
-                log.info("delivery %s cancelled before sending", item.message.delivery_id)
-                return
-            message = outbox.with_context(self.store, item.message, owners=self.owners)
-            receipt = notifier.send(message)
-        except SendFailed as exc:
-            self.metrics.provider_error(item.message.channel, exc.provider_code or "unknown")
-            status = outbox.record_failure(
-                self.store, item, exc, now=self.clock.now(), owners=self.owners
-            )
-            log.warning(
-                "delivery %s on %s: %s (%s)",
-                item.message.delivery_id,
-                item.message.channel,
-                status,
-                exc,
-            )
-            return
-        except Exception as exc:
-            log.exception("notifier for %s raised", item.message.channel)
-            self.metrics.provider_error(item.message.channel, "adapter_error")
-            outbox.record_failure(
-                self.store,
-                item,
-                SendFailed(f"{type(exc).__name__}: {exc}", permanent=False, code="adapter_error"),
-                now=self.clock.now(),
-                owners=self.owners,
-            )
-            return
-        now = self.clock.now()
-        outbox.record_success(self.store, item, receipt, now=now, owners=self.owners)
-        if item.queued_at is not None:
-            self.metrics.delivered(item.message.channel, (now - item.queued_at).total_seconds())
+        async def one(item: outbox.Claimed) -> None:
+            async with gate:
+                await self._deliver(item)
+
+        await asyncio.gather(*(one(item) for item in claimed))
+        await self._write()
 
     def poke(self) -> None:
         """New rows were queued: look now rather than after the idle pause."""
-        self._wake.set()
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(self._wake.set)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="outbox-worker", daemon=True)
+        loop = self._event_loop(new=True)
+        self._thread = threading.Thread(
+            target=lambda: loop.run_until_complete(self._main()), name="outbox-worker", daemon=True
+        )
         self._thread.start()
-
-    def _loop(self) -> None:
-        """Keep every slot busy: claim as slots free up, never waiting for a whole batch, so
-        one slow send (a 15 s read timeout) does not idle the others. At most ``window``
-        claimed rows are in this process at once (each has its own lease), so memory stays
-        flat whatever the backlog."""
-        swept = 0.0
-        window = self.concurrency * 2  # the senders, and as many waiting for a free sender
-        in_flight: set[Future[None]] = set()
-        lock = threading.Lock()
-        full = threading.Event()  # the window is full: a finished send wakes the loop
-
-        def done(f: Future[None]) -> None:
-            with lock:
-                in_flight.discard(f)
-            if full.is_set():
-                self._wake.set()
-
-        while not self._stop.is_set():
-            with lock:
-                free = window - len(in_flight)
-            n = 0
-            try:
-                if free > 0:
-                    claimed = outbox.claim(
-                        self.store, now=self.clock.now(), limit=min(free, self.batch),
-                        media=self.media, owners=self.owners, lease=self.lease,
-                    )  # fmt: skip
-                    n = len(claimed)
-                    for item in claimed:
-                        f = self._pool.submit(self._send, item)
-                        with lock:
-                            in_flight.add(f)
-                        f.add_done_callback(done)
-                if time.monotonic() - swept > SWEEP_EVERY:  # receipts that crossed their row
-                    swept = time.monotonic()
-                    with self.store.transaction() as conn:
-                        receipts.sweep(conn, now=self.clock.now())
-            except sa.exc.SQLAlchemyError:
-                log.exception("worker could not reach the database; retrying")
-            if free <= 0 or n < min(free, self.batch):  # full, or nothing more is due now
-                if free <= 0:
-                    full.set()
-                self._wake.wait(self.idle)
-                self._wake.clear()
-                full.clear()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming; let in-flight sends finish and record their outcome; give back the
-        rows claimed but not yet started, so another process sends them at once."""
+        rows claimed but not yet sent, so another process sends them at once."""
         self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
+        loop = self._loop
+        if loop is not None and self._thread is not None and self._thread.is_alive():
+            loop.call_soon_threadsafe(self._stopping.set)
+            loop.call_soon_threadsafe(self._wake.set)
             self._thread.join(timeout)
-        self._pool.shutdown(wait=True)
+        if loop is not None and not loop.is_running() and not loop.is_closed():
+            loop.run_until_complete(self._close_notifiers())
+            loop.close()
+        self._threads.shutdown()
+
+    async def _main(self) -> None:
+        writer = asyncio.create_task(self._writer())
+        swept = 0.0
+        while not self._stop.is_set():
+            want = min(self._free(), self.batch)
+            n = 0
+            try:
+                if want > 0:
+                    claimed = await self._claim(want)
+                    n = len(claimed)
+                    for item in claimed:
+                        self._spawn(item)
+                if time.monotonic() - swept > SWEEP_EVERY:  # receipts that crossed their row
+                    swept = time.monotonic()
+                    await self._threads.db(self._sweep)
+            except sa.exc.SQLAlchemyError:
+                log.exception("worker could not reach the database; retrying")
+            if want <= 0 or n < want:  # full, or nothing more is due now
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.idle)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+        if self._in_flight:
+            await asyncio.wait(self._in_flight)
+        self._stopping.set()
+        await writer
+        await self._close_notifiers()
+
+    def _free(self) -> int:
+        return self.concurrency - len(self._in_flight) - len(self._done) - self._writing
+
+    def _spawn(self, item: outbox.Claimed) -> None:
+        task = asyncio.create_task(self._deliver(item))
+        self._in_flight.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        # Claim again once a quarter of a batch is free (one claim per finished send
+        # would cost a transaction per message).
+        if self._free() >= max(1, min(self.batch, self.concurrency) // 4):
+            self._wake.set()
+
+    # -- one delivery ----------------------------------------------------------------------
+
+    async def _deliver(self, item: outbox.Claimed) -> None:
+        m = item.message
+        with logcontext.about(item.incident_id):
+            pacer = self.pacers.get(m.channel) or self.pacers.setdefault(
+                m.channel, Pacer(self.rates.get(m.channel))
+            )
+            try:
+                notifier = self.notifiers.get(m.channel)
+                if notifier is None:
+                    raise SendFailed(
+                        f"no notifier is configured for channel {m.channel!r}",
+                        permanent=True,
+                        code="no_channel",
+                    )
+                if pacer.delay() > HOLD:  # its turn is later: back to the database until then
+                    now = self.clock.now()
+                    due = now + timedelta(seconds=pacer.later())
+                    self._done.append(Outcome(item, now, due=due))
+                    return
+                if await self._stopped_within(pacer.take()):
+                    raise GivenBack
+                if self._stop.is_set():
+                    raise GivenBack
+                message = await self._as_sent(item)
+                if message is None:
+                    return
+                receipt = await self._threads.send(notifier, message)
+            except GivenBack:
+                self._done.append(Outcome(item, self.clock.now()))
+            except SendFailed as exc:
+                if exc.throttled:
+                    pacer.throttled()
+                self.metrics.provider_error(m.channel, exc.provider_code or "unknown")
+                within = None if exc.permanent else pacer.failed()
+                self._done.append(Outcome(item, self.clock.now(), error=exc, retry_within=within))
+            except Exception as exc:
+                log.exception("notifier for %s raised", m.channel)
+                self.metrics.provider_error(m.channel, "adapter_error")
+                error = SendFailed(
+                    f"{type(exc).__name__}: {exc}", permanent=False, code="adapter_error"
+                )
+                self._done.append(Outcome(item, self.clock.now(), error=error))
+            else:
+                now = self.clock.now()
+                pacer.succeeded()
+                self._done.append(Outcome(item, now, receipt=receipt))
+                if item.queued_at is not None:
+                    self.metrics.delivered(m.channel, (now - item.queued_at).total_seconds())
+
+    async def _as_sent(self, item: outbox.Claimed) -> OutboundMessage | None:
+        """Ask the owner once more, just before sending (moot: None); add its context."""
+        m = item.message
+        if m.kind in self.owners.moot:
+            wanted = outbox.still_wanted
+            if not await self._threads.db(
+                wanted, self.store, item, now=self.clock.now(), owners=self.owners
+            ):
+                log.info("delivery %s cancelled before sending", m.delivery_id)
+                return None
+        if self.owners.needs_context(m):
+            return await self._threads.db(outbox.with_context, self.store, m, owners=self.owners)
+        return m
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        if seconds <= 0:
+            return self._stop.is_set()
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return self._stop.is_set()
+        return True
+
+    # -- the database ----------------------------------------------------------------------
+
+    async def _claim(self, limit: int) -> list[outbox.Claimed]:
+        return await self._threads.db(
+            outbox.claim, self.store, now=self.clock.now(), limit=limit,
+            media=self.media, owners=self.owners, lease=self.lease,
+        )  # fmt: skip
+
+    async def _writer(self) -> None:
+        """Write what finished every FLUSH_EVERY seconds, until stopped and all is written."""
+        while not (self._stopping.is_set() and not self._done and not self._in_flight):
+            await asyncio.sleep(FLUSH_EVERY)
+            if self._done:
+                await self._write()
+
+    async def _write(self) -> None:
+        batch, self._done = self._done, []
+        self._writing = len(batch)
+        try:
+            statuses = await self._threads.db(
+                outbox.record_outcomes, self.store, batch, owners=self.owners
+            )
+        except sa.exc.SQLAlchemyError:
+            log.exception("worker could not record %d outcomes; retrying", len(batch))
+            self._done[:0] = batch
+            return
+        finally:
+            self._writing = 0
+        failed = [o for o in batch if o.error is not None]
+        for o, status in zip(failed, statuses, strict=True):
+            with logcontext.about(o.claimed.incident_id):
+                log.warning(
+                    "delivery %s on %s: %s (%s)",
+                    o.claimed.message.delivery_id, o.claimed.message.channel, status, o.error,
+                )  # fmt: skip
+        if self._free() > 0:
+            self._wake.set()
+
+    def _sweep(self) -> None:
+        """Apply the delivery receipts kept since the last sweep, a batch at a time."""
+        while True:
+            with self.store.transaction() as conn:
+                if receipts.sweep(conn, now=self.clock.now()) < receipts.BATCH:
+                    return
+
+    def _event_loop(self, *, new: bool = False) -> asyncio.AbstractEventLoop:
+        if new or self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+            self._wake, self._stopping = asyncio.Event(), asyncio.Event()
+        return self._loop
+
+    async def _close_notifiers(self) -> None:
+        await close_all(self.notifiers.values())

@@ -130,6 +130,7 @@ class SendFailed(CrisisError):
         retry_after: float | None = None,
         unsubscribed: bool = False,
         credentials: bool = False,
+        throttled: bool = False,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
@@ -141,3 +142,5 @@ class SendFailed(CrisisError):
         # The provider refused our credentials (a revoked token, a rotated secret, a disabled
         # app): a person must fix the channel's configuration. Shown on the incident page.
         self.credentials = credentials
+        # The provider said too many requests (429): the worker slows this sender only.
+        self.throttled = throttled

@@ -83,6 +83,7 @@ def http_failure(
         code=str(status),
         retry_after=retry,
         credentials=status in (401, 403),
+        throttled=status == 429,
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.app import Crisis
-from engine.delivery.ratelimit import TokenBucket
+from engine.delivery.ratelimit import Pacer
 from engine.delivery.worker import Worker
 from engine.kernel.ports import FakeClock, Notifier
 from engine.schema import deliveries, subscribers
@@ -192,12 +192,41 @@ def test_an_unapproved_draft_escalates_to_the_backup_approver_then_expires(
     assert back["status"] == "pending_approval" and back["revision"] == 2
 
 
-def test_token_bucket_paces_to_the_configured_rate() -> None:
+def test_a_pacer_paces_to_the_configured_rate() -> None:
     now = [0.0]
-    bucket = TokenBucket(50, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    pacer = Pacer(50, clock=lambda: now[0])
     for _ in range(501):
-        bucket.acquire()
+        now[0] += pacer.take()
     assert now[0] == pytest.approx(10.0, rel=0.001)  # 500 waits of 20 ms after the first
+
+
+def test_a_429_slows_that_sender_only_and_it_climbs_back() -> None:
+    now = [0.0]
+    fast, slow = Pacer(100, clock=lambda: now[0]), Pacer(100, clock=lambda: now[0])
+    slow.throttled()
+    slow.throttled()  # the same burst of 429s halves once
+    assert slow.current == 50 and fast.current == 100  # the other sender goes on
+    now[0] += 2
+    slow.throttled()
+    assert slow.current == 25
+    for _ in range(15):
+        slow.succeeded()
+    assert slow.current == 100  # a twentieth of the rate back per success, up to the rate
+
+
+def test_an_unpaced_sender_stays_unpaced_after_a_429() -> None:
+    pacer = Pacer(None, clock=lambda: 0.0)
+    pacer.throttled()
+    assert pacer.current is None and pacer.take() == 0 and pacer.take() == 0
+
+
+def test_rows_given_back_to_a_slow_sender_get_successive_turns() -> None:
+    now = [0.0]
+    pacer = Pacer(10, clock=lambda: now[0])
+    for _ in range(20):
+        pacer.take()  # two seconds of slots taken
+    turns = [pacer.later() for _ in range(3)]
+    assert turns == pytest.approx([2.1, 2.2, 2.3])
 
 
 def test_an_email_update_carries_the_templates_html_part(service: Crisis, clock: FakeClock) -> None:
@@ -241,3 +270,48 @@ def test_an_email_update_carries_the_templates_html_part(service: Crisis, clock:
     assert "<strong>Payments affected:</strong> &lt;checkout&gt;." in html
     text = msg.get_body(preferencelist=("plain",)).get_content()
     assert "Payments affected: <checkout>." in text
+
+
+def test_a_passing_fault_is_retried_soon_and_an_outage_backs_off_in_full() -> None:
+    pacer = Pacer(None, clock=lambda: 0.0)
+    for _ in range(50):
+        pacer.succeeded()
+    assert pacer.failed() == 5.0  # one failure among successes: retry within 5 s
+    for _ in range(30):
+        within = pacer.failed()
+    assert within is None  # most sends fail: the provider is in trouble, full backoff
+
+
+def test_a_passing_fault_is_retried_within_seconds_even_after_attempts(
+    service: Crisis, clock: FakeClock
+) -> None:
+    """The fifth failure of a row would back off 16–32 s; at a healthy sender it waits 5 s."""
+    from dataclasses import replace
+
+    from engine.delivery import outbox
+    from engine.delivery.outcomes import Outcome
+    from engine.kernel.errors import SendFailed
+
+    publish_to(service, ["+15555550700", "+15555550701"])
+    media = {n: c.medium for n, c in service.channels.items()}
+    claimed = [
+        c
+        for c in outbox.claim(
+            service.store, now=clock.now(), limit=10, media=media, owners=service.owners
+        )
+        if c.message.channel == "sms"
+    ]
+    fault = SendFailed("twilio 500", permanent=False, code="20500")
+    outbox.record_outcomes(
+        service.store,
+        [
+            Outcome(replace(claimed[0], attempts=5), clock.now(), error=fault, retry_within=5.0),
+            Outcome(replace(claimed[1], attempts=5), clock.now(), error=fault),
+        ],
+        owners=service.owners,
+    )
+    waits = {
+        r.address: r.next_attempt_at - clock.now() for r in rows(service) if r.channel == "sms"
+    }
+    assert waits["+15555550700"] <= timedelta(seconds=5)
+    assert waits["+15555550701"] >= timedelta(seconds=16)

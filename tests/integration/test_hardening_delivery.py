@@ -62,8 +62,7 @@ def test_a_page_claimed_before_the_acknowledgement_is_not_sent_after_it(
     )  # commits while the pages are claimed
     rec = Recording()
     w = worker(roster, rec, clock)
-    for c in pages:
-        w._send_one(c)
+    w.send_claimed(pages)
     assert [m for m in rec.sent if m.kind == "page"] == []
     with roster.store.engine.connect() as conn:
         states = set(
@@ -88,7 +87,7 @@ def test_a_post_claimed_before_the_freeze_is_not_sent_after_it(
     ]
     service.calendar.create_freeze(actor=COMMS, scope=Scope(tags=("promo",)), reason="sev1")
     rec = Recording()
-    worker(service, rec, clock)._send_one(c)
+    worker(service, rec, clock).send_claimed([c])
     assert rec.sent == []
     assert service.calendar.get_post(post_id=pid)["state"] == "held"
 
@@ -119,15 +118,12 @@ def test_a_receipt_that_arrives_before_the_sid_is_stored_is_applied_later(
         def send(self, message: OutboundMessage) -> Receipt:
             receipt = super().send(message)
             # The provider calls back before our write of the SID lands.
-            assert not service.delivery.record_receipt(
-                provider_id=receipt.provider_id, status="delivered"
-            )
-            assert not service.delivery.record_receipt(
-                provider_id=receipt.provider_id, status="sent"
-            )
+            service.delivery.record_receipt(provider_id=receipt.provider_id, status="delivered")
+            service.delivery.record_receipt(provider_id=receipt.provider_id, status="sent")
+            assert service.delivery.apply_receipts() == 0  # no row has that id yet
             return receipt
 
-    worker(service, Early(), clock)._send_one(c)
+    worker(service, Early(), clock).send_claimed([c])
     with service.store.engine.connect() as conn:
         row = conn.execute(
             sa.select(deliveries).where(deliveries.c.id == c.message.delivery_id)
@@ -145,9 +141,9 @@ def test_out_of_order_receipts_never_move_a_delivery_backwards(
     w.run_once()
     [m] = [m for m in rec.sent if m.channel == "sms"]
     sid = f"SM{rec.sent.index(m) + 1:032d}"
-    assert service.delivery.record_receipt(provider_id=sid, status="delivered")
-    assert service.delivery.record_receipt(provider_id=sid, status="sent")
-    assert service.delivery.record_receipt(provider_id=sid, status="failed")
+    for status in ("delivered", "sent", "failed"):
+        service.delivery.record_receipt(provider_id=sid, status=status)
+    assert service.delivery.apply_receipts() == 3
     with service.store.engine.connect() as conn:
         row = conn.execute(sa.select(deliveries).where(deliveries.c.provider_id == sid)).one()
     assert (row.status, row.provider_status) == ("delivered", "delivered")

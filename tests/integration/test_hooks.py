@@ -116,7 +116,7 @@ def test_voice_keypress_one_acknowledges(app: Flask, svc: Crisis) -> None:
     assert svc.incidents.get(incident_id=iid).owner == "dana"
 
 
-def test_status_callback_updates_the_outbox_row(app: Flask, svc: Crisis) -> None:
+def test_status_callback_is_kept_then_applied_to_the_outbox_row(app: Flask, svc: Crisis) -> None:
     iid = paged_incident(svc)
     with svc.store.transaction() as conn:
         conn.execute(
@@ -130,6 +130,10 @@ def test_status_callback_updates_the_outbox_row(app: Flask, svc: Crisis) -> None
         {"MessageSid": "SM0001", "MessageStatus": "undelivered", "ErrorCode": "30003"},
     )
     assert resp.status_code == 204  # type: ignore[attr-defined]
+    with svc.store.engine.connect() as conn:
+        row = conn.execute(sa.select(deliveries).where(deliveries.c.kind == "page")).one()
+    assert row.status == "sent"  # kept with one INSERT; the worker applies receipts in batches
+    assert svc.delivery.apply_receipts() == 1
     with svc.store.engine.connect() as conn:
         row = conn.execute(sa.select(deliveries).where(deliveries.c.kind == "page")).one()
     assert (row.status, row.error_code) == ("failed", "30003")

@@ -87,3 +87,54 @@ def test_a_malformed_request_fails_prisms_validation(prism: str) -> None:
             to="+15555550105", from_="+15005550006", body="x", validity_period="not-a-number"
         )
     assert getattr(info.value, "status", None) == 422
+
+
+def test_the_workers_asynchronous_requests_conform_too(prism: str) -> None:
+    """The worker sends with ``send_async`` (aiohttp, the body encoded by us): the same spec."""
+    import asyncio
+
+    client = make_client(account_sid=ACCOUNT, auth_token="token", base_url=prism)
+    sms = TwilioSmsNotifier(
+        client=client,
+        sender="+15005550006",
+        status_callback="https://ops.example.org/hooks/twilio/status",
+    )
+    voice = TwilioVoiceNotifier(
+        client=client,
+        sender="+15005550006",
+        gather_url="https://ops.example.org/hooks/twilio/voice",
+    )
+
+    async def both() -> tuple[str, str]:
+        try:
+            text = await sms.send_async(
+                page("Trains held at Lille & Calais: 50% refunds, ünïcode.")
+            )
+            call = await voice.send_async(page())
+            return text.provider_id, call.provider_id
+        finally:
+            await sms.aclose()
+            await voice.aclose()
+
+    text, call = asyncio.run(both())
+    assert text.startswith("SM") and call.startswith("CA")
+
+
+def test_a_malformed_asynchronous_request_fails_prisms_validation(prism: str) -> None:
+    import asyncio
+
+    from notifiers.twilio_common import async_twin
+
+    client = async_twin(make_client(account_sid=ACCOUNT, auth_token="token", base_url=prism))
+
+    async def bad() -> None:
+        try:
+            await client.messages.create_async(
+                to="+15555550105", from_="+15005550006", body="x", validity_period="nope"
+            )
+        finally:
+            await client.http_client.aclose()
+
+    with pytest.raises(TwilioException) as info:
+        asyncio.run(bad())
+    assert getattr(info.value, "status", None) == 422

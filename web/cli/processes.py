@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from engine.delivery.worker import CONCURRENCY
 from web.cli.common import _actor, _crisis, handles_errors, main
 from web.config import Config
 from web.demo import DEMO_POSTS, DEMO_SUBSCRIBERS, DEMO_USERS
@@ -66,7 +67,9 @@ def serve(host: str, port: int) -> None:
 
 
 @main.command()
-@click.option("--concurrency", default=8, show_default=True, help="Sends in flight at once.")
+@click.option(
+    "--concurrency", default=CONCURRENCY, show_default=True, help="Sends in flight at once."
+)
 @click.pass_context
 @handles_errors
 def worker(ctx: click.Context, concurrency: int) -> None:
