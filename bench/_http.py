@@ -34,6 +34,27 @@ def free_port() -> int:
 def gunicorn(url: str, *, workers: int, threads: int, log: Path) -> Iterator[str]:
     """Serve ``web:create_app()`` on ``url``'s database; yield the base URL."""
     port = free_port()
+    command = [
+        sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers),
+        "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--keep-alive", "30",
+        "web:create_app()",
+    ]  # fmt: skip
+    with _server(command, url, port, log) as base:
+        yield base
+
+
+@contextmanager
+def crisis_serve(url: str, *, log: Path) -> Iterator[str]:
+    """``crisis serve`` (the web app, its alarm clock and outbox worker in one process, as
+    ``make run`` starts it) on ``url``'s database; yield the base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "web", "serve", "--port", str(port)]
+    with _server(command, url, port, log) as base:
+        yield base
+
+
+@contextmanager
+def _server(command: list[str], url: str, port: int, log: Path) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
     env.update(
         CRISIS_DATABASE_URL=url,
@@ -42,14 +63,7 @@ def gunicorn(url: str, *, workers: int, threads: int, log: Path) -> Iterator[str
         CRISIS_LOG_LEVEL="WARNING",
     )
     out = log.open("ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers),
-            "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--keep-alive", "30",
-            "web:create_app()",
-        ],
-        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -62,7 +76,7 @@ def gunicorn(url: str, *, workers: int, threads: int, log: Path) -> Iterator[str
             except OSError:
                 time.sleep(0.2)
         else:
-            raise RuntimeError(f"gunicorn did not start: {log.read_text()[-2000:]}")
+            raise RuntimeError(f"{command[2]} did not start: {log.read_text()[-2000:]}")
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -98,8 +112,10 @@ def load(
     *,
     concurrency: int,
     total: int,
+    pause: float = 0.0,
 ) -> Result:
-    """Send ``total`` requests from ``concurrency`` keep-alive connections at once."""
+    """Send ``total`` requests from ``concurrency`` keep-alive connections at once; with
+    ``pause``, each client waits that long between its requests (people, not a flood)."""
     host, port = base.removeprefix("http://").split(":")
     counter = iter(range(total))
     lock = threading.Lock()
@@ -124,6 +140,8 @@ def load(
             with lock:
                 latencies.append(took)
                 statuses[resp.status] = statuses.get(resp.status, 0) + 1
+            if pause:
+                time.sleep(pause)
         conn.close()
 
     threads = [threading.Thread(target=client) for _ in range(concurrency)]

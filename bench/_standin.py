@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import json
 import random
+import time
 from typing import Any
 
 ACCOUNT = "AC" + "0" * 32
@@ -28,6 +29,7 @@ class _Stats:
         self.requests = 0
         self.accepted = 0
         self.faults = 0
+        self.first = 0.0  # wall-clock time the first message arrived
         self.seen: set[bytes] = set()
 
 
@@ -63,10 +65,12 @@ async def _handle(
             if request_line.startswith(b"GET /stats"):
                 writer.write(
                     _answer(200, {"accepted": stats.accepted, "unique": len(stats.seen),
-                                  "requests": stats.requests, "faults": stats.faults})
+                                  "requests": stats.requests, "faults": stats.faults,
+                                  "first": stats.first})
                 )  # fmt: skip
                 continue
             stats.requests += 1
+            stats.first = stats.first or time.time()
             roll = rng.random()
             if latency:
                 await asyncio.sleep(latency)

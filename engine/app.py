@@ -8,6 +8,7 @@ workers then call ``crisis.<context>.<use case>``. Nothing is built at import ti
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from engine.accounts.usecases import Accounts
 from engine.audience import subscriptions
@@ -34,7 +35,7 @@ from engine.public.usecases import PublicPage
 from engine.store import Store
 from engine.timers import schedule
 from engine.timers.schedule import Handler
-from engine.updates import cards, expiry, threads
+from engine.updates import cards, expiry, publishing, threads
 from engine.updates.usecases import Updates
 
 
@@ -118,18 +119,26 @@ class Crisis:
             context={"update": threads.context, cards.KIND: cards.context},
             context_media={"update": frozenset(threads.THREADED)},
             opt_out=subscriptions.opt_out,
+            address_of=subscriptions.address_of,
         )
 
     def timer_handlers(self) -> dict[str, Handler]:
         """The effects of every timer kind, for the alarm clock."""
         pinned = self.catalog.pinned
-        return effects.make_handlers(pinned, self.channels) | expiry.make_handlers(
-            pinned, self.channels
+        return (
+            effects.make_handlers(pinned, self.channels)
+            | expiry.make_handlers(pinned, self.channels)
+            | publishing.make_handlers(pinned, self.channels)
         )
 
-    def _rearm(self) -> None:
-        """Wake the alarm clock for whatever timer or post the last transaction scheduled."""
+    def _rearm(self, noted: datetime | None = None) -> None:
+        """Wake the alarm clock for whatever timer or post the last transaction scheduled:
+        the earliest it noted (``uow.note_due``), or else whatever the database says is due
+        next."""
         if self.alarm is None:
+            return
+        if noted is not None:
+            self.alarm.rearm(noted)
             return
         due = [schedule.next_due(self.store), next_post_due(self.store)]
         upcoming = min((d for d in due if d is not None), default=None)

@@ -41,6 +41,7 @@ class TwilioSmsNotifier:
         self.messaging_service_sid = messaging_service_sid
         self.status_callback = status_callback
         self.async_client = async_twin(client)
+        _ = self.async_client.messages  # twilio imports its API modules on first use: not mid-blast
 
     def __repr__(self) -> str:
         return f"TwilioSmsNotifier(sender={self.sender!r}, service={self.messaging_service_sid!r})"

@@ -51,6 +51,7 @@ class TwilioVoiceNotifier:
         self.gather_url = gather_url
         self.status_callback = status_callback
         self.async_client = async_twin(client)
+        _ = self.async_client.calls  # twilio imports its API modules on first use: not mid-blast
 
     def __repr__(self) -> str:
         return f"TwilioVoiceNotifier(sender={self.sender!r})"

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, render_template, request, stream_with_context
 
+from engine.kernel.models import Incident
 from engine.kernel.roles import Perm
 from engine.store import DatabaseError
 from web import live
@@ -30,15 +31,13 @@ api = Api(bp)
 SSE_WINDOW_SECONDS = 55.0
 
 
-def _incident(incident_id: int) -> dict[str, Any]:
+def _incident(incident_id: int, known: Incident | None = None) -> dict[str, Any]:
+    """The incident as the API shows it: ``known`` (what a command just returned, read in its
+    transaction) or read now; its playbook, ladder and freezes on one connection."""
     core = crisis()
-    inc = core.incidents.get(incident_id=incident_id)
-    return incident_json(
-        inc,
-        core.incidents.playbook_of(inc),
-        escalation=core.incidents.escalation_status(inc),
-        freezes=core.calendar.freeze_ids(incident_id=inc.id),
-    )
+    inc = known or core.incidents.get(incident_id=incident_id)
+    playbook, escalation, freezes = core.incidents.listing_details([inc])[inc.id]
+    return incident_json(inc, playbook, escalation=escalation, freezes=freezes)
 
 
 def created(body: dict[str, Any], location: str) -> Any:
@@ -71,7 +70,7 @@ def declare() -> Any:
         services=b.get("services", []),
         summary=b.get("summary", ""),
     )
-    return created(_incident(inc.id), f"/api/v1/incidents/{inc.id}")
+    return created(_incident(inc.id, inc), f"/api/v1/incidents/{inc.id}")
 
 
 @api.operation(
@@ -142,7 +141,7 @@ def get_incident(incident_id: int) -> Any:
 def amend_incident(incident_id: int) -> Any:
     """Change an incident's severity, title, regions or summary."""
     b = g.body
-    crisis().incidents.amend(
+    inc = crisis().incidents.amend(
         actor=acting(),
         incident_id=incident_id,
         severity=b.get("severity"),
@@ -150,7 +149,7 @@ def amend_incident(incident_id: int) -> Any:
         regions=b.get("regions"),
         summary=b.get("summary"),
     )
-    return jsonify(_incident(incident_id))
+    return jsonify(_incident(incident_id, inc))
 
 
 @api.operation(
@@ -164,10 +163,10 @@ def amend_incident(incident_id: int) -> Any:
 )
 def transition(incident_id: int) -> Any:
     """Fire a lifecycle trigger on an incident."""
-    crisis().incidents.fire(
+    inc = crisis().incidents.fire(
         actor=acting(), incident_id=incident_id, trigger=g.body["trigger"], note=g.body.get("note")
     )
-    return jsonify(_incident(incident_id))
+    return jsonify(_incident(incident_id, inc))
 
 
 @api.operation(
@@ -181,8 +180,8 @@ def transition(incident_id: int) -> Any:
 def acknowledge(incident_id: int) -> Any:
     """Acknowledge an incident (idempotent for its owner)."""
     via = "api" if g.get("via") == "token" else "web"
-    crisis().incidents.acknowledge(actor=acting(), incident_id=incident_id, via=via)
-    return jsonify(_incident(incident_id))
+    inc = crisis().incidents.acknowledge(actor=acting(), incident_id=incident_id, via=via)
+    return jsonify(_incident(incident_id, inc))
 
 
 @api.operation(

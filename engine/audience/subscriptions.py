@@ -23,6 +23,7 @@ from engine.delivery import outbox
 from engine.kernel import addresses, keys, throttle
 from engine.kernel.errors import NotFound, RateLimited, ValidationFailed
 from engine.kernel.security import token_digest
+from engine.playbooks.channels import personal_field
 from engine.playbooks.places import key as places_key
 
 RESEND_AFTER = timedelta(minutes=10)
@@ -264,16 +265,78 @@ def opt_out(conn: Connection, subscriber_id: int) -> None:
     )
 
 
+def address_of(conn: Connection, subscriber_id: int, medium: str) -> str | None:
+    """Where to reach a subscriber on ``medium`` (their phone or email), if they are still
+    confirmed and opted in; None otherwise."""
+    field = personal_field(medium)
+    if field is None:
+        return None
+    sub = subscribers.c
+    found = conn.execute(
+        sa.select(sub[field]).where(
+            sub.id == subscriber_id, sub.opted_in.is_(True), sub.confirmed_at.is_not(None)
+        )
+    ).scalar()
+    return str(found) if found else None
+
+
 def reachable(conn: Connection, *, audience: str, regions: Sequence[str]) -> list[Row[Any]]:
     """The audience's confirmed, opted-in subscribers in ``regions`` (all, if none given);
     a subscriber without a region hears about every region."""
+    return list(conn.execute(sa.select(subscribers).where(*_reached(audience, regions))).all())
+
+
+def reachable_on(
+    medium: str,
+    *,
+    audience: str,
+    regions: Sequence[str],
+    after: int = 0,
+    upto: int | None = None,
+) -> sa.Select[Any]:
+    """The ``reachable`` subscribers who have an address on ``medium``, as a query of
+    ``id`` and ``address`` (ids in ``(after, upto]``), for a set-based insert."""
+    field = personal_field(medium)
+    if field is None:
+        raise ValueError(f"{medium!r} does not reach one person")
     sub = subscribers.c
-    q = sa.select(subscribers).where(
-        sub.audience == audience, sub.opted_in.is_(True), sub.confirmed_at.is_not(None)
+    q = sa.select(sub.id, sub[field].label("address")).where(
+        *_reached(audience, regions), sub[field].is_not(None), sub[field] != "", sub.id > after
     )
+    return q if upto is None else q.where(sub.id <= upto)
+
+
+def count_reachable_on(
+    conn: Connection, medium: str, *, audience: str, regions: Sequence[str]
+) -> int:
+    """How many ``reachable`` subscribers have an address on ``medium``."""
+    people = reachable_on(medium, audience=audience, regions=regions).subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(people)).scalar_one())
+
+
+def boundary(
+    conn: Connection, *, audience: str, regions: Sequence[str], after: int, size: int
+) -> int | None:
+    """The id of the ``size``-th reachable subscriber after ``after`` (None: fewer are
+    left), so a big audience is written in slices that each commit quickly."""
+    sub = subscribers.c
+    q = (
+        sa.select(sub.id)
+        .where(*_reached(audience, regions), sub.id > after)
+        .order_by(sub.id)
+        .offset(size - 1)
+        .limit(1)
+    )
+    found = conn.execute(q).scalar()
+    return int(found) if found is not None else None
+
+
+def _reached(audience: str, regions: Sequence[str]) -> list[sa.ColumnElement[bool]]:
+    sub = subscribers.c
+    where = [sub.audience == audience, sub.opted_in.is_(True), sub.confirmed_at.is_not(None)]
     if regions:
-        q = q.where(sa.or_(sub.region.is_(None), sub.region.in_(list(regions))))
-    return list(conn.execute(q).all())
+        where.append(sa.or_(sub.region.is_(None), sub.region.in_(list(regions))))
+    return where
 
 
 def add_many(conn: Connection, found: Sequence[Any], *, now: datetime) -> int:

@@ -23,6 +23,7 @@ from engine.kernel.errors import Conflict, NotFound, ValidationFailed
 from engine.kernel.journal import append_event
 from engine.kernel.ports import OutboundMessage
 from engine.kernel.records import incident_row, lock_incident
+from engine.kernel.uow import note_due
 from engine.playbooks.channels import Channel, endpoint
 from engine.playbooks.connectors import Connector
 from engine.playbooks.places import key as places_key
@@ -238,6 +239,8 @@ def lift_freeze(
         )
         key = "still_held" if still else ("review" if d.review else d.state)
         outcome[key] += 1
+        if d.state == "scheduled":
+            note_due(conn, row.publish_at)
     elsewhere = external.after_lift(
         conn, connectors or {}, freeze_id=freeze_id, policy=f.on_lift, remaining=remaining, now=now
     )

@@ -26,6 +26,7 @@ from engine.calendar.rules import holding
 from engine.delivery import outbox
 from engine.kernel.errors import Conflict, NotFound, ValidationFailed
 from engine.kernel.text import PROBLEM, UNSTORABLE
+from engine.kernel.uow import note_due
 from engine.playbooks.channels import Channel, endpoint
 from engine.playbooks.places import Places
 from engine.store import Store
@@ -109,6 +110,7 @@ def _names(value: Any, field: str, problems: dict[str, str]) -> tuple[str, ...]:
 
 
 def insert_post(conn: Connection, post: PostIn, *, author: str, now: datetime) -> int:
+    note_due(conn, post.publish_at)
     return int(
         conn.execute(
             posts.insert()
@@ -336,6 +338,7 @@ def review_post(
                 state="scheduled", publish_at=publish_at, review=False, held_by=[], updated_at=now
             )
         )
+        note_due(conn, publish_at)
     else:
         raise ValidationFailed(
             "action must be publish, reschedule or cancel",

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine.delivery._tables import deliveries
+from engine.delivery._tables import PENDING, SENDING, deliveries
 from engine.delivery.outcomes import backoff as backoff  # recording outcomes: outcomes.py
 from engine.delivery.outcomes import record_failure as record_failure
 from engine.delivery.outcomes import record_outcomes as record_outcomes
@@ -28,6 +28,7 @@ from engine.delivery.owners import Claimed as Claimed  # the types: owners.py
 from engine.delivery.owners import Owners as Owners
 from engine.delivery.queue import enqueue as enqueue  # adding rows: queue.py; callers say
 from engine.delivery.queue import enqueue_many as enqueue_many  # outbox.enqueue, as ever
+from engine.delivery.queue import enqueue_select as enqueue_select
 from engine.delivery.queue import row as row
 from engine.kernel import keys
 from engine.kernel.ports import OutboundMessage
@@ -55,7 +56,7 @@ def claim(
     # sort it on disk at a big backlog): claims whose holder died first, then due rows.
     expired = (
         sa.select(deliveries)
-        .where(d.status == "sending", d.lease_until < now)
+        .where(SENDING, d.lease_until < now)
         .order_by(d.lease_until, d.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -67,7 +68,7 @@ def claim(
         if len(rows) < limit:
             due = (
                 sa.select(deliveries)
-                .where(d.status == "pending", d.next_attempt_at <= now)
+                .where(PENDING, d.next_attempt_at <= now)
                 .order_by(d.next_attempt_at, d.id)
                 .limit(limit - len(rows))
                 .with_for_update(skip_locked=True)
@@ -105,7 +106,7 @@ def claim(
                         r.address,
                         r.body,
                         r.subject,
-                        _with_links(dict(r.meta or {}), link_keys, media.get(r.channel)),
+                        _with_links(_meta(r), link_keys, media.get(r.channel)),
                     ),
                     r.attempts + 1,
                     r.max_attempts,
@@ -117,6 +118,15 @@ def claim(
 
 
 LINKED_MEDIA = frozenset({"email"})  # the media whose messages carry an unsubscribe link
+
+
+def _meta(r: Any) -> dict[str, Any]:
+    """A claimed row's meta, with the subscriber it is for (a column since migration 0016:
+    a bulk publish writes the same meta in every row; older rows kept it in the meta)."""
+    meta = dict(r.meta or {})
+    if r.subscriber_id is not None:
+        meta["subscriber_id"] = r.subscriber_id
+    return meta
 
 
 def _with_links(meta: dict[str, Any], link_keys: keys.Keys, medium: str | None) -> dict[str, Any]:

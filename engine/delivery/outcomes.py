@@ -205,8 +205,9 @@ def _failure(
     retrying = owners.retrying.get(claimed.message.kind)
     if status == "pending" and retrying is not None:
         retrying(conn, claimed.message, error, now)
+    fallback = None
     if status != "pending":
-        _after_final_failure(conn, claimed, error, owners, now=now)
+        fallback = _after_final_failure(conn, claimed, error, owners, now=now)
     if status != "pending" and claimed.incident_id is not None:
         # Never swallow a failed send: the incident's timeline says who was not reached.
         lock_incident(conn, claimed.incident_id)
@@ -225,7 +226,7 @@ def _failure(
                 "attempts": claimed.attempts,
                 "error": str(error)[:300],
                 "code": error.provider_code,
-                "fallback": (m.meta.get("fallback") or {}).get("channel"),
+                "fallback": fallback,
             },
         )
     return status
@@ -233,15 +234,24 @@ def _failure(
 
 def _after_final_failure(
     conn: Connection, claimed: Claimed, error: SendFailed, owners: Owners, *, now: datetime
-) -> None:
-    """A recipient who replied STOP is opted out; the audience's fallback channel takes over."""
+) -> str | None:
+    """A recipient who replied STOP is opted out; the audience's fallback channel takes over
+    (returned: the channel the message now goes by, or None)."""
     meta = claimed.message.meta
-    if error.unsubscribed and isinstance(meta.get("subscriber_id"), int) and owners.opt_out:
-        owners.opt_out(conn, meta["subscriber_id"])
+    sid = meta.get("subscriber_id")
+    if error.unsubscribed and isinstance(sid, int) and owners.opt_out:
+        owners.opt_out(conn, sid)
     fb = meta.get("fallback")
     if not fb:
-        return
-    rest = {k: v for k, v in meta.items() if k != "fallback"} | {
+        return None
+    address, key = fb.get("address"), fb["dedupe_key"]
+    if not address and fb.get("medium"):  # a personal fallback: this subscriber's address
+        if not isinstance(sid, int) or owners.address_of is None:
+            return None
+        address, key = owners.address_of(conn, sid, fb["medium"]), f"{key}{sid}"
+    if not address:
+        return None  # no way to reach them there (or they no longer want messages)
+    rest = {k: v for k, v in meta.items() if k not in ("fallback", "subscriber_id")} | {
         "fallback_for": claimed.message.delivery_id
     }
     enqueue(
@@ -249,11 +259,13 @@ def _after_final_failure(
         kind=claimed.message.kind,
         incident_id=claimed.incident_id,
         ref_id=meta.get("update_id"),
+        subscriber_id=sid if isinstance(sid, int) else None,
         channel=fb["channel"],
-        address=fb["address"],
+        address=address,
         subject=fb.get("subject"),
         body=fb["body"],
         now=now,
         meta=rest,
-        dedupe_key=fb["dedupe_key"],
+        dedupe_key=key,
     )
+    return str(fb["channel"])

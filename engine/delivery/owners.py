@@ -37,6 +37,8 @@ class Owners:
     (pages of an acknowledged incident: paging; posts a freeze now holds: the calendar);
     ``failed``: per kind, what a final failure means to the owner (a post marked failed);
     ``opt_out``: a subscriber the provider says has unsubscribed (the audience);
+    ``address_of``: a subscriber's address for a medium, if they still want messages (the
+    audience; a fallback channel's address is looked up when the fallback is needed);
     ``sent``: per kind, what the provider's answer means to the owner, in the transaction that
     records the success (a connector's scan result, a pause done);
     ``retrying``: per kind, told of each transient failure before the retry (a connector's
@@ -54,6 +56,7 @@ class Owners:
     context: Mapping[str, ContextRule] = field(default_factory=dict)
     context_media: Mapping[str, frozenset[str]] = field(default_factory=dict)
     opt_out: Callable[[Connection, int], None] | None = None
+    address_of: Callable[[Connection, int, str], str | None] | None = None
 
     def needs_context(self, message: OutboundMessage) -> bool:
         media = self.context_media.get(message.kind)

@@ -13,6 +13,7 @@ never moves a row back to an earlier one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,24 +32,34 @@ STAGE = {"other": 0, "accepted": 1, "sending": 2, "sent": 3, "delivered": 4, "fa
 FINAL = {"delivered": "delivered", "read": "delivered", "failed": "failed"}
 
 
-def keep(
-    conn: Connection,
-    *,
-    provider_id: str,
-    status: str,
-    code: str | None,
-    now: datetime,
-    detail: str | None = None,
-) -> None:
-    """Store a receipt as it arrives: one INSERT, nothing locked (the hook answers at once)."""
+@dataclass(frozen=True)
+class Kept:
+    """A receipt as the provider sent it, to be stored (``keep``)."""
+
+    provider_id: str
+    status: str
+    code: str | None
+    received_at: datetime
+    detail: str | None = None
+
+
+def keep(conn: Connection, kept: Sequence[Kept]) -> None:
+    """Store receipts as they arrive: one INSERT for them all, nothing locked (the hook
+    answers at once; the worker applies them)."""
+    if not kept:
+        return
     conn.execute(
-        early_receipts.insert().values(
-            provider_id=provider_id[:200],
-            status=status[:32],
-            code=code,
-            detail=(detail or "")[:32] or None,
-            received_at=now,
-        )
+        early_receipts.insert(),
+        [
+            {
+                "provider_id": k.provider_id[:200],
+                "status": k.status[:32],
+                "code": k.code,
+                "detail": (k.detail or "")[:32] or None,
+                "received_at": k.received_at,
+            }
+            for k in kept
+        ],
     )
 
 

