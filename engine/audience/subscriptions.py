@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from engine.audience._tables import subscribers
 from engine.delivery import outbox
@@ -280,12 +280,6 @@ def address_of(conn: Connection, subscriber_id: int, medium: str) -> str | None:
     return str(found) if found else None
 
 
-def reachable(conn: Connection, *, audience: str, regions: Sequence[str]) -> list[Row[Any]]:
-    """The audience's confirmed, opted-in subscribers in ``regions`` (all, if none given);
-    a subscriber without a region hears about every region."""
-    return list(conn.execute(sa.select(subscribers).where(*_reached(audience, regions))).all())
-
-
 def reachable_on(
     medium: str,
     *,
@@ -294,8 +288,9 @@ def reachable_on(
     after: int = 0,
     upto: int | None = None,
 ) -> sa.Select[Any]:
-    """The ``reachable`` subscribers who have an address on ``medium``, as a query of
-    ``id`` and ``address`` (ids in ``(after, upto]``), for a set-based insert."""
+    """The audience's confirmed, opted-in subscribers in ``regions`` (all, if none given; a
+    subscriber without a region hears about every region) who have an address on ``medium``,
+    as a query of ``id`` and ``address`` (ids in ``(after, upto]``), for a set-based insert."""
     field = personal_field(medium)
     if field is None:
         raise ValueError(f"{medium!r} does not reach one person")
@@ -309,7 +304,7 @@ def reachable_on(
 def count_reachable_on(
     conn: Connection, medium: str, *, audience: str, regions: Sequence[str]
 ) -> int:
-    """How many ``reachable`` subscribers have an address on ``medium``."""
+    """How many subscribers ``reachable_on`` finds."""
     people = reachable_on(medium, audience=audience, regions=regions).subquery()
     return int(conn.execute(sa.select(sa.func.count()).select_from(people)).scalar_one())
 
@@ -317,8 +312,8 @@ def count_reachable_on(
 def boundary(
     conn: Connection, *, audience: str, regions: Sequence[str], after: int, size: int
 ) -> int | None:
-    """The id of the ``size``-th reachable subscriber after ``after`` (None: fewer are
-    left), so a big audience is written in slices that each commit quickly."""
+    """The id of the ``size``-th reachable subscriber (any address) after ``after`` (None:
+    fewer are left), so a big audience is written in slices that each commit quickly."""
     sub = subscribers.c
     q = (
         sa.select(sub.id)
