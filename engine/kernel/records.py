@@ -21,6 +21,13 @@ from engine.kernel.models import Event, User
 # What an incident's own use cases may change; the chain head belongs to the journal.
 _WRITABLE = frozenset(c.name for c in incidents.c) - {"id", "last_seq", "last_hash"}
 
+# Built once and run with parameters (every use case reads, locks or writes the incident).
+_ROW = sa.select(incidents).where(incidents.c.id == sa.bindparam("incident"))
+_ROW_LOCKED = _ROW.with_for_update()
+_LOCK = sa.select(incidents.c.id).where(incidents.c.id == sa.bindparam("incident"))
+_LOCK = _LOCK.with_for_update()
+_INSERT = incidents.insert().returning(incidents.c.id)
+
 
 def incident_row(conn: Connection, incident_id: int, *, lock: bool) -> Row[Any]:
     """The incident's row (``FOR UPDATE`` with ``lock``); NotFound if there is none."""
@@ -32,14 +39,12 @@ def incident_row(conn: Connection, incident_id: int, *, lock: bool) -> Row[Any]:
 
 def find_incident(conn: Connection, incident_id: int, *, lock: bool) -> Row[Any] | None:
     """The incident's row, or None."""
-    q = sa.select(incidents).where(incidents.c.id == incident_id)
-    return conn.execute(q.with_for_update() if lock else q).first()
+    return conn.execute(_ROW_LOCKED if lock else _ROW, {"incident": incident_id}).first()
 
 
 def lock_incident(conn: Connection, incident_id: int) -> bool:
     """Take the incident's row lock (the order every writer keeps); False if there is none."""
-    q = sa.select(incidents.c.id).where(incidents.c.id == incident_id).with_for_update()
-    return conn.execute(q).first() is not None
+    return conn.execute(_LOCK, {"incident": incident_id}).first() is not None
 
 
 def claim_incidents(conn: Connection, among: Any, *, limit: int) -> list[int]:
@@ -59,9 +64,7 @@ def claim_incidents(conn: Connection, among: Any, *, limit: int) -> list[int]:
 
 def insert_incident(conn: Connection, **values: Any) -> int:
     _check(values)
-    return int(
-        conn.execute(incidents.insert().values(**values).returning(incidents.c.id)).scalar_one()
-    )
+    return int(conn.execute(_INSERT, values).scalar_one())
 
 
 def update_incident(conn: Connection, incident_id: int, **values: Any) -> None:

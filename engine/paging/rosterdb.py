@@ -244,19 +244,34 @@ class Person:
     quiet_hours: str | None
 
 
+# Built once, run with parameters: every page and every escalation step asks them.
+_MEMBERS = (
+    sa.select(roster_members.c.user_id)
+    .where(roster_members.c.role == sa.bindparam("role"))
+    .order_by(roster_members.c.position, roster_members.c.id)
+)
+_ROTATION = sa.select(rotations).where(rotations.c.role == sa.bindparam("role"))
+_OVERRIDES = (
+    sa.select(overrides.c.starts_at, overrides.c.ends_at, overrides.c.user_id)
+    .where(
+        overrides.c.role == sa.bindparam("role"),
+        overrides.c.starts_at <= sa.bindparam("at"),
+        overrides.c.ends_at > sa.bindparam("at"),
+    )
+    .order_by(overrides.c.created_at, overrides.c.id)
+)
+
+
 def people_for(conn: Connection, target: Target, *, at: datetime) -> list[Person]:
     """The people a target names at ``at``: the on-call holders of a role, or one person."""
     if target.kind == "person":
         row = accounts.user_by_name(conn, target.name, active_only=True)
         return [person_of(row)] if row else []
-    m = roster_members.c
-    members = conn.execute(
-        sa.select(m.user_id).where(m.role == target.name).order_by(m.position, m.id)
-    ).all()
+    members = conn.execute(_MEMBERS, {"role": target.name}).all()
     found = accounts.users_by_ids(conn, [r.user_id for r in members], active_only=True)
     rows = [found[r.user_id] for r in members if r.user_id in found]
     by_name = {r.username: r for r in rows}
-    rot_row = conn.execute(sa.select(rotations).where(rotations.c.role == target.name)).first()
+    rot_row = conn.execute(_ROTATION, {"role": target.name}).first()
     rotation = None
     if rot_row is not None:
         hh, mm = rot_row.handoff_time.split(":")
@@ -266,12 +281,7 @@ def people_for(conn: Connection, target: Target, *, at: datetime) -> list[Person
             rot_row.timezone,
             _as_date(rot_row.anchor_date),
         )
-    o = overrides.c
-    over = conn.execute(
-        sa.select(o.starts_at, o.ends_at, o.user_id)
-        .where(o.role == target.name, o.starts_at <= at, o.ends_at > at)
-        .order_by(o.created_at, o.id)
-    ).all()
+    over = conn.execute(_OVERRIDES, {"role": target.name, "at": at}).all()
     holders = accounts.users_by_ids(conn, [r.user_id for r in over], active_only=False)
     over_rows = [(holders[r.user_id], r.starts_at, r.ends_at) for r in over if r.user_id in holders]
     for u, _, _ in over_rows:

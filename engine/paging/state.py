@@ -32,11 +32,18 @@ def ladder_of(conn: Connection, incident_id: int) -> Ladder:
     return ladders_of(conn, [incident_id]).get(incident_id, Ladder(incident_id))
 
 
+_LADDERS = sa.select(ladders).where(
+    ladders.c.incident_id.in_(sa.bindparam("ids", expanding=True))
+)  # built once: read on every declare, page and listing
+_RESTART = ladders.update().where(ladders.c.incident_id == sa.bindparam("incident"))
+_START = ladders.insert()
+
+
 def ladders_of(conn: Connection, ids: Iterable[int]) -> dict[int, Ladder]:
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = conn.execute(sa.select(ladders).where(ladders.c.incident_id.in_(wanted))).all()
+    rows = conn.execute(_LADDERS, {"ids": sorted(wanted)}).all()
     return {
         r.incident_id: Ladder(
             r.incident_id, r.generation, r.started_at, r.stopped_at, r.step, bool(r.exhausted)
@@ -48,11 +55,9 @@ def ladders_of(conn: Connection, ids: Iterable[int]) -> dict[int, Ladder]:
 def started(conn: Connection, incident_id: int, *, generation: int, now: datetime) -> None:
     """A new generation starts now (and is not spent)."""
     values: dict[str, Any] = {"generation": generation, "started_at": now, "exhausted": False}
-    done = conn.execute(
-        ladders.update().where(ladders.c.incident_id == incident_id).values(**values)
-    )
+    done = conn.execute(_RESTART, {"incident": incident_id, **values})
     if done.rowcount == 0:
-        conn.execute(ladders.insert().values(incident_id=incident_id, **values))
+        conn.execute(_START, {"incident_id": incident_id, **values})
 
 
 def stopped(conn: Connection, incident_id: int, *, now: datetime) -> None:
