@@ -21,7 +21,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -47,6 +47,22 @@ FLUSH_EVERY = 0.02  # seconds between writes of finished sends' outcomes
 DEADLINE = 60.0  # seconds an asynchronous send may take before it counts as a transient failure
 SWEEP_EVERY = 1.0  # seconds between sweeps of receipts that arrived before their row
 RETRY_DB = 0.25  # seconds before writing outcomes again when the database did not answer
+RULED = 4  # outcomes whose owner acts on them (a connector's scan, a thread) per transaction
+
+
+def parts(batch: list[Outcome], *, ruled: Mapping[str, object]) -> Iterator[list[Outcome]]:
+    """The batch in order, cut after every RULED sends whose kind has an owner's rule."""
+    part: list[Outcome] = []
+    n = 0
+    for o in batch:
+        part.append(o)
+        if o.receipt is not None and o.claimed.message.kind in ruled:
+            n += 1
+            if n == RULED:
+                yield part
+                part, n = [], 0
+    if part:
+        yield part
 
 
 class Worker:
@@ -298,30 +314,40 @@ class Worker:
                 await self._write()
 
     async def _write(self) -> None:
+        """Write what finished, in transactions that stay short: plain sends all together,
+        but at most RULED of those an owner acts on (each of those is a few statements, and on
+        SQLite every other writer of the process waits for the transaction)."""
         batch, self._done = self._done, []
         self._writing = len(batch)
+        start = 0  # where the part being written starts in the batch
         try:
-            statuses = await self._threads.db(
-                outbox.record_outcomes, self.store, batch, owners=self.owners
-            )
-        except sa.exc.SQLAlchemyError:
-            self._outage.failed(f"recording {len(batch)} outcomes")
-            self._done[:0] = batch
-            self._writing = 0
-            await asyncio.sleep(RETRY_DB)
-            return
+            for part in parts(batch, ruled=self.owners.sent):
+                try:
+                    statuses = await self._threads.db(
+                        outbox.record_outcomes, self.store, part, owners=self.owners
+                    )
+                except sa.exc.SQLAlchemyError:
+                    self._outage.failed(f"recording {len(part)} outcomes")
+                    self._done[:0] = batch[start:]  # this part and the rest, in order
+                    self._writing = 0
+                    await asyncio.sleep(RETRY_DB)
+                    return
+                self._outage.over()
+                self._report(part, statuses)
+                start += len(part)
         finally:
             self._writing = 0
-        self._outage.over()
-        failed = [o for o in batch if o.error is not None]
+        if self._free() > 0:
+            self._wake.set()
+
+    def _report(self, part: list[Outcome], statuses: list[str]) -> None:
+        failed = [o for o in part if o.error is not None]
         for o, status in zip(failed, statuses, strict=True):
             with logcontext.about(o.claimed.incident_id):
                 log.warning(
                     "delivery %s on %s: %s (%s)",
                     o.claimed.message.delivery_id, o.claimed.message.channel, status, o.error,
                 )  # fmt: skip
-        if self._free() > 0:
-            self._wake.set()
 
     def _sweep(self) -> None:
         """Apply the delivery receipts kept since the last sweep, a batch at a time."""

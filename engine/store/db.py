@@ -23,13 +23,15 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from engine.store.turns import Turns
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # What "the database failed" means to callers outside the store (web keeps a stream open
 # across a restart, the alarm clock retries): they catch this, never SQLAlchemy's names.
 DatabaseError = sa.exc.SQLAlchemyError
 KEYS_OPTION = "crisis_keys"  # the deployment's keys ride on the engine as an execution option
 WRITER_WAIT = 30.0  # seconds, as SQLite's busy timeout: then "database is locked"
-_writers: dict[str, threading.RLock] = {}  # per SQLite database file, for the whole process
+_writers: dict[str, Turns] = {}  # per SQLite database file, for the whole process
 _writers_guard = threading.Lock()
 
 
@@ -112,15 +114,15 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _writer_lock(engine: Engine) -> threading.RLock | None:
+def _writer_lock(engine: Engine) -> Turns | None:
     if engine.dialect.name != "sqlite":
         return None
     with _writers_guard:  # every Store on one file shares its lock
-        return _writers.setdefault(str(engine.url.database), threading.RLock())
+        return _writers.setdefault(str(engine.url.database), Turns())
 
 
 @contextmanager
-def _held(lock: threading.RLock) -> Iterator[object]:
+def _held(lock: Turns) -> Iterator[object]:
     if not lock.acquire(timeout=WRITER_WAIT):
         raise sa.exc.OperationalError(
             "BEGIN IMMEDIATE", {}, TimeoutError("database is locked: another writer of this "
