@@ -24,6 +24,19 @@ from engine.kernel.roles import Perm, require
 from engine.kernel.security import hash_password, new_token, token_digest, verify_password
 from engine.kernel.uow import Work
 
+# Built once, run with the digest: every API request with a token asks it.
+_TOKEN = (
+    sa.select(
+        users, api_tokens.c.id.label("token_id"), api_tokens.c.scope, api_tokens.c.last_used_at
+    )
+    .join(api_tokens, api_tokens.c.user_id == users.c.id)
+    .where(
+        api_tokens.c.token_hash == sa.bindparam("digest"),
+        api_tokens.c.revoked_at.is_(None),
+        users.c.active.is_(True),
+    )
+)
+
 
 class Accounts:
     def __init__(self, work: Work) -> None:
@@ -255,25 +268,17 @@ class Accounts:
 
     def token_identity(self, *, token: str) -> tuple[User, str] | None:
         """The active user and scope of a token; notes when it was used (once a minute)."""
-        t = api_tokens.c
-        q = (
-            sa.select(users, t.id.label("token_id"), t.scope, t.last_used_at)
-            .join(api_tokens, t.user_id == users.c.id)
-            .where(
-                t.token_hash == token_digest(token),
-                t.revoked_at.is_(None),
-                users.c.active.is_(True),
-            )
-        )
         with self.work.read() as conn:
-            row = conn.execute(q).first()
+            row = conn.execute(_TOKEN, {"digest": token_digest(token)}).first()
         if row is None:
             return None
         now = self.work.now()
         if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_RESOLUTION:
             with self.work.transaction() as conn:
                 conn.execute(
-                    api_tokens.update().where(t.id == row.token_id).values(last_used_at=now)
+                    api_tokens.update()
+                    .where(api_tokens.c.id == row.token_id)
+                    .values(last_used_at=now)
                 )
         return user_of(row), str(row.scope or "full")
 

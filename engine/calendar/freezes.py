@@ -29,6 +29,20 @@ from engine.playbooks.connectors import Connector
 from engine.playbooks.places import key as places_key
 from engine.playbooks.playbook import Playbook
 
+# Built once, run with parameters (every declare creates a freeze).
+_PLAYBOOKS_FREEZE = sa.select(freezes.c.id).where(
+    freezes.c.incident_id == sa.bindparam("incident"), freezes.c.created_by == "playbook"
+)
+_GATE_EXCLUSIVE = (
+    freeze_gate.update().where(freeze_gate.c.id == 1).values(version=freeze_gate.c.version + 1)
+)
+_INSERT_FREEZE = freezes.insert().returning(freezes.c.id)
+_FREEZES_OF = (
+    sa.select(freezes.c.incident_id, freezes.c.id)
+    .where(freezes.c.incident_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(freezes.c.id)
+)
+
 
 def playbook_freeze(
     conn: Connection,
@@ -45,11 +59,7 @@ def playbook_freeze(
     """Create the playbook's freeze for this incident, once (in the caller's transaction)."""
     rule = pb.freeze
     assert rule is not None
-    exists = conn.execute(
-        sa.select(freezes.c.id).where(
-            freezes.c.incident_id == incident_id, freezes.c.created_by == "playbook"
-        )
-    ).first()
+    exists = conn.execute(_PLAYBOOKS_FREEZE, {"incident": incident_id}).first()
     if exists:
         return
     scope = Scope(
@@ -86,9 +96,7 @@ def gate_share(conn: Connection) -> None:
 
 def gate_exclusive(conn: Connection) -> None:
     """Hold the gate exclusively until commit (freeze creation)."""
-    conn.execute(
-        freeze_gate.update().where(freeze_gate.c.id == 1).values(version=freeze_gate.c.version + 1)
-    )
+    conn.execute(_GATE_EXCLUSIVE)
 
 
 def active_scopes(conn: Connection) -> dict[int, Scope]:
@@ -102,12 +110,7 @@ def freeze_ids_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[int]]:
     """Each incident's freezes (ids, oldest first), for the incidents ``ids``."""
     out: dict[int, list[int]] = {}
     if ids:
-        q = (
-            sa.select(freezes.c.incident_id, freezes.c.id)
-            .where(freezes.c.incident_id.in_(list(ids)))
-            .order_by(freezes.c.id)
-        )
-        for incident_id, fid in conn.execute(q).all():
+        for incident_id, fid in conn.execute(_FREEZES_OF, {"ids": list(ids)}).all():
             out.setdefault(int(incident_id), []).append(int(fid))
     return out
 
@@ -156,17 +159,16 @@ def create_freeze(
     now = stamp() if stamp else now
     fid = int(
         conn.execute(
-            freezes.insert()
-            .values(
-                incident_id=incident_id,
-                scope=scope.to_json(),
-                reason=reason.strip(),
-                on_lift=on_lift,
-                cooldown_seconds=int(cooldown.total_seconds()),
-                created_by=actor,
-                created_at=now,
-            )
-            .returning(freezes.c.id)
+            _INSERT_FREEZE,
+            {
+                "incident_id": incident_id,
+                "scope": scope.to_json(),
+                "reason": reason.strip(),
+                "on_lift": on_lift,
+                "cooldown_seconds": int(cooldown.total_seconds()),
+                "created_by": actor,
+                "created_at": now,
+            },
         ).scalar_one()
     )
     reached = external.start(conn, connectors or {}, freeze_id=fid, scope=scope, now=now)

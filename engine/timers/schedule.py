@@ -91,20 +91,37 @@ def schedule_many(conn: Connection, specs: list[dict[str, Any]], *, now: datetim
     )
 
 
+# Built once, run with parameters (every declare, acknowledgement and escalation runs them).
+_CANCELLABLE = (
+    sa.select(timers.c.id)
+    .where(
+        timers.c.incident_id == sa.bindparam("incident"),
+        timers.c.state == "pending",
+        timers.c.kind.in_(sa.bindparam("kinds", expanding=True)),
+    )
+    .with_for_update(skip_locked=True)
+)
+_CANCEL = (
+    timers.update()
+    .where(timers.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(state="cancelled")
+)
+_PENDING_OF = sa.select(timers.c.incident_id, timers.c.due_at, timers.c.payload).where(
+    timers.c.incident_id.in_(sa.bindparam("ids", expanding=True)),
+    timers.c.state == "pending",
+    timers.c.kind == sa.bindparam("kind_"),
+)
+
+
 def cancel_pending(conn: Connection, *, incident_id: int, kinds: tuple[str, ...]) -> int:
     """Cancel an incident's pending timers of ``kinds`` that no one is firing right now.
 
     Rows locked by a claimer are skipped: the claimer will see the incident has moved on.
     """
-    t = timers.c
-    locked_free = (
-        sa.select(t.id)
-        .where(t.incident_id == incident_id, t.state == "pending", t.kind.in_(kinds))
-        .with_for_update(skip_locked=True)
-    )
-    ids = [r.id for r in conn.execute(locked_free)]
+    found = conn.execute(_CANCELLABLE, {"incident": incident_id, "kinds": list(kinds)})
+    ids = [r.id for r in found]
     if ids:
-        conn.execute(timers.update().where(t.id.in_(ids)).values(state="cancelled"))
+        conn.execute(_CANCEL, {"ids": ids})
     return len(ids)
 
 
@@ -199,15 +216,10 @@ def pending_of(conn: Connection, ids: list[int], *, kind: str) -> list[Any]:
     """The pending timers of one kind for these incidents, soonest first."""
     if not ids:
         return []
-    t = timers.c
     # Sorted here, not by the database: with ORDER BY due_at, SQLite walked every pending
     # timer in due order (the state and due-time index) instead of finding these incidents'
     # few through the incident index, so each read grew with the number of open incidents.
-    found = conn.execute(
-        sa.select(t.incident_id, t.due_at, t.payload).where(
-            t.incident_id.in_(ids), t.state == "pending", t.kind == kind
-        )
-    ).all()
+    found = conn.execute(_PENDING_OF, {"ids": list(ids), "kind_": kind}).all()
     return sorted(found, key=lambda r: r.due_at)
 
 
