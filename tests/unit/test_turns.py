@@ -17,7 +17,9 @@ def test_the_lock_goes_to_waiters_in_the_order_they_came() -> None:
         t = threading.Thread(target=lambda i=i: (turns.acquire(), order.append(i), turns.release()))
         t.start()
         threads.append(t)
-        time.sleep(0.05)  # each waiter queued before the next one comes
+        deadline = time.monotonic() + 5
+        while len(turns._queue) < i + 1 and time.monotonic() < deadline:
+            time.sleep(0.001)  # each waiter queued before the next one comes
     turns.release()
     for t in threads:
         t.join(timeout=5)
