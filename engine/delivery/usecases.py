@@ -55,6 +55,11 @@ class Delivery:
         self._receipts.submit(receipts.Kept(provider_id, status, code, now, detail))
 
     def _keep(self, kept: Sequence[receipts.Kept]) -> None:
+        store = self.work.store
+        if store.dialect == "postgresql":
+            with store.driver_cursor() as cursor:
+                receipts.keep_postgres(cursor, kept)
+            return
         with self.work.transaction() as conn:
             receipts.keep(conn, kept)
 

@@ -7,11 +7,14 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from engine.app import Crisis
 from engine.calendar.freezes import gate_share
 from engine.calendar.rules import Scope
+from engine.delivery import receipts
+from engine.delivery._tables import early_receipts
 from engine.delivery.outbox import claim
 from engine.delivery.worker import Worker
 from engine.kernel.ports import FakeClock, OutboundMessage, Receipt, SystemClock
@@ -179,3 +182,37 @@ def test_rfc3339_keeps_milliseconds() -> None:
 
     at = datetime(2026, 12, 1, 9, 30, 0, 123456, tzinfo=UTC)
     assert rfc3339(at) == "2026-12-01T09:30:00.123Z"
+
+
+def test_kept_receipts_are_stored_whole_or_not_at_all(service: Crisis, clock: FakeClock) -> None:
+    """The hook's write (one statement per batch; on PostgreSQL on the driver's cursor):
+    long words are cut to their columns, and a failed batch leaves no row behind."""
+    long_id = "SM" + "9" * 300
+    service.delivery.record_receipt(provider_id=long_id, status="sent", detail="x" * 80)
+    with service.store.engine.connect() as conn:
+        [row] = conn.execute(sa.select(early_receipts)).all()
+    assert (len(row.provider_id), row.status, len(row.detail or "")) == (200, "sent", 32)
+    assert row.received_at is not None
+    bad = receipts.Kept("SMbad", "sent", None, None)  # type: ignore[arg-type]
+    good = receipts.Kept("SMgood", "sent", None, clock.now())
+    with pytest.raises(sa.exc.IntegrityError):
+        service.delivery._keep([good, bad])  # received_at is NOT NULL
+    with service.store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(early_receipts)).scalar() == 1
+
+
+def test_a_driver_cursor_commits_or_rolls_back(store: Store) -> None:
+    if store.dialect == "sqlite":
+        with pytest.raises(TypeError):
+            with store.driver_cursor():
+                pass
+        return
+    with store.driver_cursor() as cur:
+        cur.execute("CREATE TABLE cursor_probe (n int)")
+        cur.execute("INSERT INTO cursor_probe VALUES (1)")
+    with pytest.raises(ZeroDivisionError):
+        with store.driver_cursor() as cur:
+            cur.execute("INSERT INTO cursor_probe VALUES (2)")
+            1 / 0  # noqa: B018
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT n FROM cursor_probe")).scalars().all() == [1]
