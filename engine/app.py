@@ -118,6 +118,7 @@ class Crisis:
             retrying={external.KIND: jobs.retrying},
             context={"update": threads.context, cards.KIND: cards.context},
             context_media={"update": frozenset(threads.THREADED)},
+            sent_media={"update": frozenset(threads.THREADED)},
             opt_out=subscriptions.opt_out,
             address_of=subscriptions.address_of,
         )

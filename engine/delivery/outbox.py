@@ -37,6 +37,40 @@ from engine.store import Store
 LEASE = timedelta(seconds=60)
 
 
+_d = deliveries.c
+# Two queries, each served by its own index (an OR of the two would scan the table and sort it
+# on disk at a big backlog): claims whose holder died first, then due rows.
+_EXPIRED = (
+    sa.select(deliveries)
+    .where(SENDING, _d.lease_until < sa.bindparam("now"))
+    .order_by(_d.lease_until, _d.id)
+    .limit(sa.bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_DUE = (
+    sa.select(deliveries)
+    .where(PENDING, _d.next_attempt_at <= sa.bindparam("now"))
+    .order_by(_d.next_attempt_at, _d.id)
+    .limit(sa.bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_CANCEL = (
+    deliveries.update()
+    .where(_d.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(status="cancelled", last_error=sa.bindparam("why"), updated_at=sa.bindparam("now"))
+)
+_TAKE = (
+    deliveries.update()
+    .where(_d.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(
+        status="sending",
+        attempts=_d.attempts + 1,
+        lease_until=sa.bindparam("until"),
+        updated_at=sa.bindparam("now"),
+    )
+)
+
+
 def claim(
     store: Store,
     *,
@@ -51,48 +85,19 @@ def claim(
     Rows their owner calls moot (a page whose incident was acknowledged, stopped or
     resolved; a post a freeze now holds) are cancelled here instead of being sent.
     """
-    d = deliveries.c
-    # Two queries, each served by its own index (an OR of the two would scan the table and
-    # sort it on disk at a big backlog): claims whose holder died first, then due rows.
-    expired = (
-        sa.select(deliveries)
-        .where(SENDING, d.lease_until < now)
-        .order_by(d.lease_until, d.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     out: list[Claimed] = []
     with store.transaction() as conn:
         link_keys = keys.of(conn)
-        rows = list(conn.execute(expired).all())
+        rows = list(conn.execute(_EXPIRED, {"now": now, "limit": limit}).all())
         if len(rows) < limit:
-            due = (
-                sa.select(deliveries)
-                .where(PENDING, d.next_attempt_at <= now)
-                .order_by(d.next_attempt_at, d.id)
-                .limit(limit - len(rows))
-                .with_for_update(skip_locked=True)
-            )
-            rows += conn.execute(due).all()
+            rows += conn.execute(_DUE, {"now": now, "limit": limit - len(rows)}).all()
         moot = _moot(conn, owners, rows, now=now)
         for why in set(moot.values()):  # one statement per reason, one for the claims
-            conn.execute(
-                deliveries.update()
-                .where(d.id.in_([i for i, w in moot.items() if w == why]))
-                .values(status="cancelled", last_error=why, updated_at=now)
-            )
+            ids = [i for i, w in moot.items() if w == why]
+            conn.execute(_CANCEL, {"ids": ids, "why": why, "now": now})
         taken = [r.id for r in rows if r.id not in moot]
         if taken:
-            conn.execute(
-                deliveries.update()
-                .where(d.id.in_(taken))
-                .values(
-                    status="sending",
-                    attempts=d.attempts + 1,
-                    lease_until=now + lease,
-                    updated_at=now,
-                )
-            )
+            conn.execute(_TAKE, {"ids": taken, "now": now, "until": now + lease})
         for r in rows:
             if r.id in moot:
                 continue

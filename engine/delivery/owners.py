@@ -46,7 +46,10 @@ class Owners:
     ``context``: per kind, what the owner adds to a message's meta just before it is sent (the
     post an update replies to, known only once the thread's earlier post went out);
     ``context_media``: per kind, the only media whose messages need that context (an SMS
-    update replies to nothing, so it costs no database round trip before its send).
+    update replies to nothing, so it costs no database round trip before its send);
+    ``sent_media``: per kind, the only media whose successes the ``sent`` rule acts on (an
+    SMS update starts no thread: a blast's outcomes are written hundreds at a time, not in the
+    short transactions kept for rows an owner acts on).
     """
 
     moot: Mapping[str, tuple[MootRule, str]] = field(default_factory=dict)
@@ -55,8 +58,14 @@ class Owners:
     retrying: Mapping[str, RetryRule] = field(default_factory=dict)
     context: Mapping[str, ContextRule] = field(default_factory=dict)
     context_media: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    sent_media: Mapping[str, frozenset[str]] = field(default_factory=dict)
     opt_out: Callable[[Connection, int], None] | None = None
     address_of: Callable[[Connection, int, str], str | None] | None = None
+
+    def acts_on_sent(self, message: OutboundMessage) -> bool:
+        """Whether the owner's ``sent`` rule does anything with this message's success."""
+        media = self.sent_media.get(message.kind)
+        return message.kind in self.sent and (media is None or message.medium in media)
 
     def needs_context(self, message: OutboundMessage) -> bool:
         media = self.context_media.get(message.kind)

@@ -79,15 +79,18 @@ def _stored(kept: Sequence[Kept]) -> list[dict[str, Any]]:
     ]
 
 
+_EARLY_OF = (
+    sa.select(early_receipts)
+    .where(early_receipts.c.provider_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(early_receipts.c.id)
+)
+
+
 def apply_early(conn: Connection, *, provider_ids: Sequence[str], now: datetime) -> int:
     """Apply the kept receipts of these provider ids (just stored), oldest first."""
     if not provider_ids:
         return 0
-    kept = conn.execute(
-        sa.select(early_receipts)
-        .where(early_receipts.c.provider_id.in_(list(provider_ids)))
-        .order_by(early_receipts.c.id)
-    ).all()
+    kept = conn.execute(_EARLY_OF, {"ids": list(provider_ids)}).all()
     return _apply_kept(conn, kept, now=now)
 
 

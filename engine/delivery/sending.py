@@ -47,8 +47,9 @@ class Threads:
         """One provider call; SendFailed (transient, ``deadline``) if it takes too long."""
         send_async = getattr(notifier, "send_async", None)
         if send_async is not None:
-            try:
-                receipt: Receipt = await asyncio.wait_for(send_async(message), self.deadline)
+            try:  # asyncio.timeout: no task or future of its own per send, as wait_for has
+                async with asyncio.timeout(self.deadline):
+                    receipt: Receipt = await send_async(message)
             except TimeoutError:
                 raise SendFailed(
                     f"no answer within {self.deadline:g} s", permanent=False, code="deadline"

@@ -50,13 +50,13 @@ RETRY_DB = 0.25  # seconds before writing outcomes again when the database did n
 RULED = 4  # outcomes whose owner acts on them (a connector's scan, a thread) per transaction
 
 
-def parts(batch: list[Outcome], *, ruled: Mapping[str, object]) -> Iterator[list[Outcome]]:
-    """The batch in order, cut after every RULED sends whose kind has an owner's rule."""
+def parts(batch: list[Outcome], *, owners: outbox.Owners) -> Iterator[list[Outcome]]:
+    """The batch in order, cut after every RULED sends an owner's rule acts on."""
     part: list[Outcome] = []
     n = 0
     for o in batch:
         part.append(o)
-        if o.receipt is not None and o.claimed.message.kind in ruled:
+        if o.receipt is not None and owners.acts_on_sent(o.claimed.message):
             n += 1
             if n == RULED:
                 yield part
@@ -321,7 +321,7 @@ class Worker:
         self._writing = len(batch)
         start = 0  # where the part being written starts in the batch
         try:
-            for part in parts(batch, ruled=self.owners.sent):
+            for part in parts(batch, owners=self.owners):
                 try:
                     statuses = await self._threads.db(
                         outbox.record_outcomes, self.store, part, owners=self.owners
