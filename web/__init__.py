@@ -96,6 +96,7 @@ def create_app(
     app.register_blueprint(admin.bp)
     app.register_blueprint(hooks.bp)
     public.init_app(app, public.load_status_page(config.status_page_file))
+    app.config["ANONYMOUS_ENDPOINTS"] |= hooks.SESSIONLESS
     app.after_request(_security_headers)
     app.before_request(_begin_request)
     app.before_request(_refuse_unstorable_forms)

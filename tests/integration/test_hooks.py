@@ -141,6 +141,23 @@ def test_status_callback_is_kept_then_applied_to_the_outbox_row(app: Flask, svc:
     assert [e.type for e in svc.incidents.timeline(incident_id=iid)][-1] == "delivery_failed"
 
 
+def test_a_status_callback_signed_over_the_url_with_its_port_is_kept_and_sets_no_cookie(
+    app: Flask, svc: Crisis
+) -> None:
+    """Twilio signs sometimes with the default port in the URL, sometimes without: both pass
+    (twilio's own rule). A machine's hook neither reads nor writes the session cookie."""
+    form = {"MessageSid": "SM0002", "MessageStatus": "delivered"}
+    with_port = BASE.replace("://localhost", "://localhost:80") + "/hooks/twilio/status"
+    signature = RequestValidator(TOKEN).compute_signature(with_port, form)
+    client = app.test_client()
+    client.set_cookie("crisis_session", "not-a-session")
+    resp = client.post("/hooks/twilio/status", data=form, headers={"X-Twilio-Signature": signature})
+    assert resp.status_code == 204
+    assert "Set-Cookie" not in resp.headers and "Cookie" not in resp.headers.get("Vary", "")
+    with svc.store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM early_receipts")).scalar() == 1
+
+
 @pytest.mark.parametrize(
     "path", ["/hooks/twilio/sms", "/hooks/twilio/voice?incident=1", "/hooks/twilio/status"]
 )
