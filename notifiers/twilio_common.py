@@ -18,6 +18,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from engine.kernel.errors import SendFailed
+from engine.kernel.ports import OutboundMessage, Receipt
 
 # Twilio error codes: https://www.twilio.com/docs/api/errors
 PERMANENT_CODES = frozenset(
@@ -245,3 +246,51 @@ def _retry_after(exc: BaseException) -> float | None:
 def retry_after_of(client: Client) -> float | None:
     http = getattr(client, "http_client", None)
     return http.retry_after() if isinstance(http, CrisisHttpClient) else None
+
+
+class TwilioCreator:
+    """What the SMS and voice notifiers share: one ``create`` on a Twilio list resource per
+    message (``messages`` or ``calls``), on the synchronous client for callers in threads and
+    on its asynchronous twin for the worker; failures classified the same way; the new
+    resource's SID is the receipt. Subclasses give ``RESOURCE``, ``NOUN`` and ``_params``."""
+
+    RESOURCE = ""  # the client's list resource: "messages", "calls"
+    NOUN = ""  # what is created, for errors: "message", "call"
+
+    def __init__(self, *, client: Client, status_callback: str | None) -> None:
+        self.client = client
+        self.status_callback = status_callback
+        self.async_client = async_twin(client)
+        # twilio imports its API modules on first use: here, not in the middle of a blast
+        getattr(self.async_client, self.RESOURCE)
+
+    def _params(self, message: OutboundMessage) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _with_callback(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.status_callback:
+            params["status_callback"] = self.status_callback
+        return params
+
+    def send(self, message: OutboundMessage) -> Receipt:
+        try:
+            created = getattr(self.client, self.RESOURCE).create(**self._params(message))
+        except (TwilioException, OSError) as exc:
+            raise classify(exc, retry_after=retry_after_of(self.client)) from None
+        return self._receipt(created.sid)
+
+    async def send_async(self, message: OutboundMessage) -> Receipt:
+        resource = getattr(self.async_client, self.RESOURCE)
+        try:
+            created = await resource.create_async(**self._params(message))
+        except (TwilioException, *NETWORK_ERRORS) as exc:
+            raise classify(exc, retry_after=async_retry_after()) from None
+        return self._receipt(created.sid)
+
+    async def aclose(self) -> None:
+        await close_async(self.async_client)
+
+    def _receipt(self, sid: str | None) -> Receipt:
+        if not sid:
+            raise SendFailed(f"twilio returned no {self.NOUN} sid", permanent=False, code="no_sid")
+        return Receipt(provider_id=sid, final=False)

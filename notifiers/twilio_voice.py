@@ -9,19 +9,10 @@ from __future__ import annotations
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
-from engine.kernel.errors import SendFailed
-from engine.kernel.ports import OutboundMessage, Receipt
-from notifiers.twilio_common import (
-    NETWORK_ERRORS,
-    async_retry_after,
-    async_twin,
-    classify,
-    close_async,
-    retry_after_of,
-)
+from engine.kernel.ports import OutboundMessage
+from notifiers.twilio_common import TwilioCreator
 
 
 def twiml_for(message: OutboundMessage, *, gather_url: str | None) -> str:
@@ -35,8 +26,10 @@ def twiml_for(message: OutboundMessage, *, gather_url: str | None) -> str:
     return f'<Response>{said}<Pause length="1"/>{said}</Response>'
 
 
-class TwilioVoiceNotifier:
+class TwilioVoiceNotifier(TwilioCreator):
     """Place one call per message."""
+
+    RESOURCE, NOUN = "calls", "call"
 
     def __init__(
         self,
@@ -46,12 +39,9 @@ class TwilioVoiceNotifier:
         gather_url: str | None = None,
         status_callback: str | None = None,
     ) -> None:
-        self.client = client
+        super().__init__(client=client, status_callback=status_callback)
         self.sender = sender
         self.gather_url = gather_url
-        self.status_callback = status_callback
-        self.async_client = async_twin(client)
-        _ = self.async_client.calls  # twilio imports its API modules on first use: not mid-blast
 
     def __repr__(self) -> str:
         return f"TwilioVoiceNotifier(sender={self.sender!r})"
@@ -62,34 +52,10 @@ class TwilioVoiceNotifier:
         return self.sender
 
     def _params(self, message: OutboundMessage) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "to": message.address,
-            "from_": self.sender,
-            "twiml": twiml_for(message, gather_url=self.gather_url),
-        }
-        if self.status_callback:
-            params["status_callback"] = self.status_callback
-        return params
-
-    def send(self, message: OutboundMessage) -> Receipt:
-        try:
-            call = self.client.calls.create(**self._params(message))
-        except (TwilioException, OSError) as exc:
-            raise classify(exc, retry_after=retry_after_of(self.client)) from None
-        return _receipt(call.sid)
-
-    async def send_async(self, message: OutboundMessage) -> Receipt:
-        try:
-            call = await self.async_client.calls.create_async(**self._params(message))
-        except (TwilioException, *NETWORK_ERRORS) as exc:
-            raise classify(exc, retry_after=async_retry_after()) from None
-        return _receipt(call.sid)
-
-    async def aclose(self) -> None:
-        await close_async(self.async_client)
-
-
-def _receipt(sid: str | None) -> Receipt:
-    if not sid:
-        raise SendFailed("twilio returned no call sid", permanent=False, code="no_sid")
-    return Receipt(provider_id=sid, final=False)
+        return self._with_callback(
+            {
+                "to": message.address,
+                "from_": self.sender,
+                "twiml": twiml_for(message, gather_url=self.gather_url),
+            }
+        )
