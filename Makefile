@@ -39,7 +39,7 @@ architecture: $(STAMP)
 	$(BIN)/lint-imports
 
 ## make bench: run every benchmark and rewrite BENCHMARKS.md (PostgreSQL from
-## CRISIS_BENCH_POSTGRES_URL or CRISIS_TEST_POSTGRES_URL; about five minutes on 2 cores).
+## CRISIS_BENCH_POSTGRES_URL or CRISIS_TEST_POSTGRES_URL; about twenty minutes on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python bench/report.py
 

@@ -1,10 +1,13 @@
 """How the outbox worker makes one provider call, and the threads it makes them from.
 
 A notifier with ``send_async`` (Twilio, over aiohttp) sends on the worker's event loop, within
-the worker's deadline; the others send from a pool of threads (created on first use), each
-with the context of the task that asked (the incident id, for log lines). The database has
-threads of its own beside the loop: on PostgreSQL two, so a claim need not wait for a write
-of outcomes; on SQLite one, as SQLite writes one at a time anyway.
+the worker's deadline: one timer for all the sends in flight looks for overdue ones a few
+times per deadline and cancels them (a timer per send, ``wait_for`` or ``asyncio.timeout``,
+cost several per cent of the worker's CPU at 300 in flight). The others send from a pool of
+threads (created on first use), each with the context of the task that asked (the incident
+id, for log lines). The database has threads of its own beside the loop: on PostgreSQL two,
+so a claim need not wait for a write of outcomes; on SQLite one, as SQLite writes one at a
+time anyway.
 """
 
 from __future__ import annotations
@@ -41,23 +44,52 @@ class Threads:
         self.deadline = deadline
         self._stop = stop
         self._send_pool: ThreadPoolExecutor | None = None
+        self._sending: dict[asyncio.Task[Any], float] = {}  # sends on the loop: when due
+        self._overdue: set[asyncio.Task[Any]] = set()  # cancelled for their deadline
+        self._watch: asyncio.TimerHandle | None = None
+        self._watch_loop: asyncio.AbstractEventLoop | None = None
         self._db_pool: ThreadPoolExecutor | None = None
 
     async def send(self, notifier: Notifier, message: OutboundMessage) -> Receipt:
         """One provider call; SendFailed (transient, ``deadline``) if it takes too long."""
         send_async = getattr(notifier, "send_async", None)
-        if send_async is not None:
-            try:  # asyncio.timeout: no task or future of its own per send, as wait_for has
-                async with asyncio.timeout(self.deadline):
-                    receipt: Receipt = await send_async(message)
-            except TimeoutError:
-                raise SendFailed(
-                    f"no answer within {self.deadline:g} s", permanent=False, code="deadline"
-                ) from None
-            return receipt
-        if self._send_pool is None:
-            self._send_pool = ThreadPoolExecutor(self.senders, thread_name_prefix="send")
-        return await self._in(self._send_pool, self._send_in_thread, notifier, message)
+        if send_async is None:
+            if self._send_pool is None:
+                self._send_pool = ThreadPoolExecutor(self.senders, thread_name_prefix="send")
+            return await self._in(self._send_pool, self._send_in_thread, notifier, message)
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        self._sending[task] = loop.time() + self.deadline
+        if self._watch is None or self._watch_loop is not loop:
+            self._arm(loop)
+        try:
+            receipt: Receipt = await send_async(message)
+        except asyncio.CancelledError:
+            if task not in self._overdue:
+                raise  # the worker's own cancellation
+            task.uncancel()
+            raise SendFailed(
+                f"no answer within {self.deadline:g} s", permanent=False, code="deadline"
+            ) from None
+        finally:
+            del self._sending[task]
+            self._overdue.discard(task)
+        return receipt
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._watch_loop = loop
+        self._watch = loop.call_later(min(1.0, self.deadline / 4), self._cancel_overdue, loop)
+
+    def _cancel_overdue(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._watch = None
+        now = loop.time()
+        for task, due in list(self._sending.items()):
+            if due <= now and task not in self._overdue:
+                self._overdue.add(task)
+                task.cancel()
+        if self._sending:
+            self._arm(loop)
 
     def _send_in_thread(self, notifier: Notifier, message: OutboundMessage) -> Receipt:
         if self._stop.is_set():  # queued for a thread when the stop came: give it back

@@ -4,6 +4,7 @@ more claimed rows than its window (twice its senders), whatever the backlog."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -71,3 +72,58 @@ def test_one_hanging_send_does_not_idle_the_others(service: Crisis) -> None:
         notifier.release.set()
         worker.stop()
     assert len(notifier.sent) == 120
+
+
+class AsyncOneNeverAnswers:
+    """On the event loop, as Twilio's client: the first message never gets an answer."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+        self.hung: list[int] = []
+
+    def send(self, message: OutboundMessage) -> Receipt:  # the port's; the worker uses async
+        raise AssertionError("the worker sends on its loop")
+
+    async def send_async(self, message: OutboundMessage) -> Receipt:
+        if not self.hung:
+            self.hung.append(message.delivery_id)
+            await asyncio.Event().wait()  # never set: the provider never answers
+        self.sent.append(message.delivery_id)
+        return Receipt(provider_id=f"p-{message.delivery_id}")
+
+
+def test_a_send_without_an_answer_fails_at_its_deadline_and_the_others_go_on(
+    service: Crisis,
+) -> None:
+    """Every send has its own deadline: the silent one is a transient failure (``deadline``),
+    retried later, while the rest were sent in the meantime."""
+    for i in range(30):
+        service.audience.add_subscriber(actor=ADMIN, audience="staff", phone=f"+1555557{1000 + i}")
+    iid = service.incidents.declare(
+        actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="t"
+    ).id
+    service.updates.draft_update(
+        actor=OPERATOR, incident_id=iid, audience="staff", body="Stand by. Next update by 10:00."
+    )
+    notifier = AsyncOneNeverAnswers()
+    worker = outbox_worker(
+        service, every=notifier, clock=SystemClock(), concurrency=4, deadline=0.4
+    )
+    started = time.monotonic()
+    worker.start()
+    try:
+        while time.monotonic() < started + 30:
+            with service.store.engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(deliveries).where(deliveries.c.id == (notifier.hung or [0])[0])
+                ).first()
+            if row is not None and row.status == "pending" and row.error_code == "deadline":
+                break
+            time.sleep(0.05)
+        took = time.monotonic() - started
+    finally:
+        worker.stop()
+    assert row is not None and row.status == "pending" and row.error_code == "deadline"
+    assert "no answer within 0.4 s" in row.last_error
+    assert took < 5  # checked a few times per deadline, not after the HTTP client's timeout
+    assert len(notifier.sent) == 29  # the others were not held behind it
