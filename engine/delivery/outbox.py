@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from engine.delivery._tables import PENDING, SENDING, deliveries
@@ -38,17 +39,24 @@ LEASE = timedelta(seconds=60)
 
 
 _d = deliveries.c
+# What a claim hands on (the message, and what the owners' moot rules look at): not the
+# row's timestamps, provider fields or errors, which a claim of a hundred rows would decode
+# for nothing.
+_CLAIMED = (
+    _d.id, _d.kind, _d.incident_id, _d.ref_id, _d.user_id, _d.subscriber_id, _d.channel,
+    _d.address, _d.subject, _d.body, _d.meta, _d.attempts, _d.max_attempts, _d.created_at,
+)  # fmt: skip
 # Two queries, each served by its own index (an OR of the two would scan the table and sort it
 # on disk at a big backlog): claims whose holder died first, then due rows.
 _EXPIRED = (
-    sa.select(deliveries)
+    sa.select(*_CLAIMED)
     .where(SENDING, _d.lease_until < sa.bindparam("now"))
     .order_by(_d.lease_until, _d.id)
     .limit(sa.bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
 _DUE = (
-    sa.select(deliveries)
+    sa.select(*_CLAIMED)
     .where(PENDING, _d.next_attempt_at <= sa.bindparam("now"))
     .order_by(_d.next_attempt_at, _d.id)
     .limit(sa.bindparam("limit"))
@@ -59,15 +67,19 @@ _CANCEL = (
     .where(_d.id.in_(sa.bindparam("ids", expanding=True)))
     .values(status="cancelled", last_error=sa.bindparam("why"), updated_at=sa.bindparam("now"))
 )
-_TAKE = (
+_TAKING = {
+    "status": "sending",
+    "attempts": _d.attempts + 1,
+    "lease_until": sa.bindparam("until"),
+    "updated_at": sa.bindparam("now"),
+}
+_TAKE = deliveries.update().where(_d.id.in_(sa.bindparam("ids", expanding=True))).values(_TAKING)
+# PostgreSQL: the ids as one array, so the statement's text is the same for every claim (an IN
+# list of a hundred placeholders was parsed anew by the driver each time).
+_TAKE_PG = (
     deliveries.update()
-    .where(_d.id.in_(sa.bindparam("ids", expanding=True)))
-    .values(
-        status="sending",
-        attempts=_d.attempts + 1,
-        lease_until=sa.bindparam("until"),
-        updated_at=sa.bindparam("now"),
-    )
+    .where(_d.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Integer))))
+    .values(_TAKING)
 )
 
 
@@ -97,7 +109,8 @@ def claim(
             conn.execute(_CANCEL, {"ids": ids, "why": why, "now": now})
         taken = [r.id for r in rows if r.id not in moot]
         if taken:
-            conn.execute(_TAKE, {"ids": taken, "now": now, "until": now + lease})
+            take = _TAKE_PG if conn.dialect.name == "postgresql" else _TAKE
+            conn.execute(take, {"ids": taken, "now": now, "until": now + lease})
         for r in rows:
             if r.id in moot:
                 continue
