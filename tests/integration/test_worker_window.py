@@ -47,15 +47,20 @@ def claimed_now(service: Crisis) -> int:
         )
 
 
-def test_one_hanging_send_does_not_idle_the_others(service: Crisis) -> None:
-    for i in range(120):
+def staff_update(service: Crisis, people: int) -> None:
+    """A staff update (no approval needed) to ``people`` subscribers: that many SMS queued."""
+    for i in range(people):
         service.audience.add_subscriber(actor=ADMIN, audience="staff", phone=f"+1555556{1000 + i}")
     iid = service.incidents.declare(
         actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="t"
     ).id
     service.updates.draft_update(
         actor=OPERATOR, incident_id=iid, audience="staff", body="Stand by. Next update by 10:00."
-    )  # staff: no approval, 120 SMS queued
+    )
+
+
+def test_one_hanging_send_does_not_idle_the_others(service: Crisis) -> None:
+    staff_update(service, 120)
     notifier = OneHangs()
     worker = outbox_worker(service, every=notifier, clock=SystemClock(), concurrency=4, batch=64)
     worker.start()
@@ -97,14 +102,7 @@ def test_a_send_without_an_answer_fails_at_its_deadline_and_the_others_go_on(
 ) -> None:
     """Every send has its own deadline: the silent one is a transient failure (``deadline``),
     retried later, while the rest were sent in the meantime."""
-    for i in range(30):
-        service.audience.add_subscriber(actor=ADMIN, audience="staff", phone=f"+1555557{1000 + i}")
-    iid = service.incidents.declare(
-        actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="t"
-    ).id
-    service.updates.draft_update(
-        actor=OPERATOR, incident_id=iid, audience="staff", body="Stand by. Next update by 10:00."
-    )
+    staff_update(service, 30)
     notifier = AsyncOneNeverAnswers()
     worker = outbox_worker(
         service, every=notifier, clock=SystemClock(), concurrency=4, deadline=0.4
