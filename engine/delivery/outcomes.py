@@ -26,7 +26,7 @@ from engine.kernel.errors import SendFailed
 from engine.kernel.journal import append_event
 from engine.kernel.ports import Receipt
 from engine.kernel.records import lock_incident
-from engine.store import Store
+from engine.store import Store, queries
 
 BASE_DELAY = 2.0
 MAX_DELAY = 300.0
@@ -118,7 +118,7 @@ def _successes(conn: Connection, sent: Sequence[Outcome], *, owners: Owners | No
         if o.receipt is not None
     ]
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(_SENT_PG, {key: [r[key] for r in rows] for key in rows[0]})
+        conn.exec_driver_sql(_SENT_PG, queries.as_arrays(rows))
     else:
         conn.execute(_SENT, rows)
     ids = [o.receipt.provider_id for o in sent if o.receipt is not None and o.receipt.provider_id]

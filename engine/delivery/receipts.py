@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Row
 from engine.delivery._tables import deliveries, early_receipts
 from engine.kernel.journal import append_event
 from engine.kernel.records import lock_incident
+from engine.store import queries
 
 KEEP_EARLY = timedelta(days=1)
 BATCH = 5000  # receipts applied per sweep, at most
@@ -62,8 +63,7 @@ _KEEP_PG = (
 def keep_postgres(cursor: Any, kept: Sequence[Kept]) -> None:
     """``keep`` on a PostgreSQL driver cursor (``Store.driver_cursor``)."""
     if kept:
-        rows = _stored(kept)
-        cursor.execute(_KEEP_PG, {column: [r[column] for r in rows] for column in rows[0]})
+        cursor.execute(_KEEP_PG, queries.as_arrays(_stored(kept)))
 
 
 def _stored(kept: Sequence[Kept]) -> list[dict[str, Any]]:

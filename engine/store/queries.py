@@ -59,3 +59,9 @@ def insert_select_once(
             conn.execute(table.insert().from_select(list(names), select))
     except sa.exc.IntegrityError:
         insert_ignore_select(conn, table, names, select)
+
+
+def as_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows of the same keys as one list per key: the parameters of a PostgreSQL statement
+    that takes a whole batch as ``unnest(%(key)s::type[], …)`` (one statement, one parse)."""
+    return {key: [r[key] for r in rows] for key in rows[0]} if rows else {}
