@@ -86,20 +86,22 @@ _SENT = (
         updated_at=sa.bindparam("b_at"),
     )
 )
-# PostgreSQL: the batch as arrays in one statement, its rows locked in id order first (as
-# every writer of deliveries locks them), instead of one UPDATE per row in a pipeline.
+# PostgreSQL: the batch as one JSON text in one statement (the driver turns one string into
+# a parameter for far less CPU than five lists), its rows locked in id order first (as every
+# writer of deliveries locks them), instead of one UPDATE per row in a pipeline.
 _SENT_PG = """
 WITH sent AS (
-    SELECT * FROM unnest(%(b_id)s::int[], %(b_status)s::varchar[], %(b_provider_id)s::varchar[],
-                         %(b_delivered_at)s::timestamptz[], %(b_at)s::timestamptz[])
-        AS s(id, status, provider_id, delivered_at, at)
+    SELECT * FROM json_to_recordset(%s::json)
+        AS s(b_id int, b_status varchar, b_provider_id varchar, b_delivered_at timestamptz,
+             b_at timestamptz)
 ), locked AS (
-    SELECT d.id FROM deliveries AS d WHERE d.id IN (SELECT id FROM sent) ORDER BY d.id FOR UPDATE
+    SELECT d.id FROM deliveries AS d WHERE d.id IN (SELECT b_id FROM sent) ORDER BY d.id
+    FOR UPDATE
 )
 UPDATE deliveries AS d
-SET status = sent.status, provider_id = sent.provider_id, lease_until = NULL,
-    delivered_at = sent.delivered_at, last_error = NULL, updated_at = sent.at
-FROM sent WHERE d.id = sent.id AND d.id IN (SELECT id FROM locked)
+SET status = sent.b_status, provider_id = sent.b_provider_id, lease_until = NULL,
+    delivered_at = sent.b_delivered_at, last_error = NULL, updated_at = sent.b_at
+FROM sent WHERE d.id = sent.b_id AND d.id IN (SELECT id FROM locked)
 """
 
 
@@ -118,7 +120,7 @@ def _successes(conn: Connection, sent: Sequence[Outcome], *, owners: Owners | No
         if o.receipt is not None
     ]
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(_SENT_PG, queries.as_arrays(rows))
+        conn.exec_driver_sql(_SENT_PG, (queries.as_json(rows),))
     else:
         conn.execute(_SENT, rows)
     ids = [o.receipt.provider_id for o in sent if o.receipt is not None and o.receipt.provider_id]

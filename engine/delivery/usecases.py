@@ -57,8 +57,7 @@ class Delivery:
     def _keep(self, kept: Sequence[receipts.Kept]) -> None:
         store = self.work.store
         if store.dialect == "postgresql":
-            with store.driver_cursor() as cursor:
-                receipts.keep_postgres(cursor, kept)
+            receipts.keep_postgres(store, kept)
             return
         with self.work.transaction() as conn:
             receipts.keep(conn, kept)

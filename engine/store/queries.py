@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,7 +63,14 @@ def insert_select_once(
         insert_ignore_select(conn, table, names, select)
 
 
-def as_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Rows of the same keys as one list per key: the parameters of a PostgreSQL statement
-    that takes a whole batch as ``unnest(%(key)s::type[], …)`` (one statement, one parse)."""
-    return {key: [r[key] for r in rows] for key in rows[0]} if rows else {}
+def as_json(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows as one JSON text (times in ISO 8601): the parameter of a PostgreSQL statement that
+    reads a batch with ``json_to_recordset(%s::json)``. One string costs the driver a fraction
+    of what a list per column does."""
+    return json.dumps(rows, default=_iso, separators=(",", ":"))
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")

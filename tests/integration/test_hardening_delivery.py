@@ -201,18 +201,21 @@ def test_kept_receipts_are_stored_whole_or_not_at_all(service: Crisis, clock: Fa
         assert conn.execute(sa.select(sa.func.count()).select_from(early_receipts)).scalar() == 1
 
 
-def test_a_driver_cursor_commits_or_rolls_back(store: Store) -> None:
+def test_a_driver_statement_commits_alone_or_keeps_nothing(store: Store) -> None:
     if store.dialect == "sqlite":
         with pytest.raises(TypeError):
-            with store.driver_cursor():
-                pass
+            store.driver_execute("SELECT 1", ())
         return
-    with store.driver_cursor() as cur:
-        cur.execute("CREATE TABLE cursor_probe (n int)")
-        cur.execute("INSERT INTO cursor_probe VALUES (1)")
-    with pytest.raises(ZeroDivisionError):
-        with store.driver_cursor() as cur:
-            cur.execute("INSERT INTO cursor_probe VALUES (2)")
-            1 / 0  # noqa: B018
+    store.driver_execute("CREATE TABLE cursor_probe (n int PRIMARY KEY)", ())
+    store.driver_execute("INSERT INTO cursor_probe VALUES (%s)", (1,))
+    with pytest.raises(sa.exc.IntegrityError):  # the store's error, not the driver's
+        store.driver_execute("INSERT INTO cursor_probe SELECT * FROM unnest(%s::int[])", ([2, 1],))
+    with store.transaction() as conn:  # the pooled connections are transactional again
+        conn.execute(sa.text("INSERT INTO cursor_probe VALUES (3)"))
+        raise_after = conn.execute(sa.text("SELECT count(*) FROM cursor_probe")).scalar()
+    assert raise_after == 2
     with store.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT n FROM cursor_probe")).scalars().all() == [1]
+        assert conn.execute(sa.text("SELECT n FROM cursor_probe ORDER BY n")).scalars().all() == [
+            1,
+            3,
+        ]
