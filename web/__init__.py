@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-import re
 import time
-import uuid
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +15,7 @@ from engine.app import Crisis
 from engine.kernel import logcontext
 from engine.kernel.ports import Clock
 from engine.kernel.text import PROBLEM, UNSTORABLE
+from web import logs
 from web.config import Config, deployment_secret
 from web.errors import ApiError
 
@@ -41,6 +39,7 @@ def create_app(
         api_updates,  # noqa: F401 - registers the update operations on api.bp
         apispec,
         auth,
+        callbacks,
         errors,
         hooks,
         live,
@@ -104,6 +103,10 @@ def create_app(
     app.teardown_request(_end_request)
     if configure_logs:
         logs.configure(core.channels.values(), fmt=config.log_format, level=config.log_level)
+    # The status callbacks of a blast are answered before Flask (see web.callbacks).
+    app.wsgi_app = callbacks.StatusCallbacks(  # type: ignore[method-assign]
+        app, app.wsgi_app, headers=list(SECURITY_HEADERS)
+    )
     proxies = config.proxies
     if proxies > 0:  # behind N reverse proxies: trust their X-Forwarded-For/-Proto/-Host
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -124,8 +127,16 @@ def allowed_hosts(config: Config) -> list[str]:
     return list(dict.fromkeys(h for h in hosts if h))
 
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-request_log = logging.getLogger("crisis.request")
+SECURITY_HEADERS = (
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+)
 
 
 def _refuse_unknown_hosts() -> Response | None:
@@ -156,8 +167,7 @@ def _refuse_unstorable_forms() -> None:
 
 def _begin_request() -> None:
     """Name the request (X-Request-ID if sane) and the incident it concerns, for log lines."""
-    sent = request.headers.get("X-Request-ID", "")
-    g.request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
+    g.request_id = logs.request_id(request.headers.get("X-Request-ID", ""))
     g.started = time.perf_counter()
     incident = (request.view_args or {}).get("incident_id")
     g.incident_token = logcontext.incident_id.set(incident if isinstance(incident, int) else None)
@@ -167,18 +177,12 @@ def _log_request(resp: Response) -> Response:
     resp.headers["X-Request-ID"] = g.get("request_id", "")
     if request.endpoint != "static":
         user = g.get("user")
-        request_log.info(
-            "%s %s %s",
+        logs.request_line(
             request.method,
             request.path,
             resp.status_code,
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": resp.status_code,
-                "duration_ms": round((time.perf_counter() - g.get("started", 0)) * 1000, 1),
-                "user": user.username if user else None,
-            },
+            started=g.get("started", 0),
+            user=user.username if user else None,
         )
     return resp
 
@@ -190,14 +194,8 @@ def _end_request(_exc: BaseException | None) -> None:
 
 
 def _security_headers(resp: Response) -> Response:
-    resp.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    )
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-    resp.headers.setdefault("X-Frame-Options", "DENY")
-    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    for name, value in SECURITY_HEADERS:
+        resp.headers.setdefault(name, value)
     if resp.mimetype == "text/html":
         resp.headers.setdefault("Cache-Control", "no-store")
     return resp

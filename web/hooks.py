@@ -9,10 +9,10 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-from typing import Any
+from typing import Any, TypedDict
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from twilio.request_validator import RequestValidator
 
 from engine.kernel.errors import Conflict, Forbidden, NotFound
@@ -45,8 +45,14 @@ def twilio_token_env(channels: Any) -> str:
     return "TWILIO_AUTH_TOKEN"
 
 
+def twilio_token(app: Flask) -> str:
+    """The Twilio auth token that signs the hooks (from the variable configuration names), or
+    empty when it is not set."""
+    return os.environ.get(app.config["TWILIO_TOKEN_ENV"], "")
+
+
 def _verify() -> None:
-    token = os.environ.get(current_app.config["TWILIO_TOKEN_ENV"], "")
+    token = twilio_token(current_app)
     signature = request.headers.get("X-Twilio-Signature", "")
     if not token:
         log.error("Twilio hook refused: %s is not set", current_app.config["TWILIO_TOKEN_ENV"])
@@ -164,21 +170,40 @@ def twilio_voice() -> Any:
     return twiml(f"<Say>{escape(_ack(user, incident_id, 'voice'))}</Say><Hangup/>")
 
 
-@bp.post("/twilio/status")
-def twilio_status() -> Any:
-    """Keep a message or call status callback; the outbox worker applies it to its row within
-    a second, with the others (one INSERT here, so the callbacks of a blast keep up)."""
-    _verify()
-    form = request.form
+class Receipt(TypedDict):
+    """``Delivery.record_receipt``'s arguments, read from a status callback."""
+
+    provider_id: str
+    status: str
+    code: str | None
+    detail: str | None
+
+
+def receipt_of(form: Any) -> Receipt | None:
+    """A status callback's receipt (``Delivery.record_receipt``'s arguments), or None when it
+    names no message or call or no status."""
     sid = form.get("MessageSid") or form.get("CallSid") or ""
     status = form.get("MessageStatus") or form.get("CallStatus") or ""
     if not sid or not status:
-        raise ApiError(400, "MessageSid/CallSid and a status are required")
+        return None
     stage = receipt_stage(status)
-    crisis().delivery.record_receipt(
+    return Receipt(
         provider_id=sid,
         status=stage,
         code=form.get("ErrorCode"),
         detail=status if stage != status else None,  # Twilio's own word, for people
     )
+
+
+@bp.post("/twilio/status")
+def twilio_status() -> Any:
+    """Keep a message or call status callback; the outbox worker applies it to its row within
+    a second, with the others (one INSERT here, so the callbacks of a blast keep up). A
+    well-formed, correctly signed callback is answered before Flask (``web.callbacks``); the
+    rest come here."""
+    _verify()
+    receipt = receipt_of(request.form)
+    if receipt is None:
+        raise ApiError(400, "MessageSid/CallSid and a status are required")
+    crisis().delivery.record_receipt(**receipt)
     return Response(status=204)

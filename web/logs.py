@@ -14,12 +14,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
+import time
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from engine.kernel import linear, logcontext
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # an X-Request-ID we keep as sent (whole)
+request_log = logging.getLogger("crisis.request")
 
 # RE2 (linear time): a log line can carry a 100 KB path or alert label from anyone.
 # (pattern, replacement with \\1 for the part kept)
@@ -57,6 +63,31 @@ class Redactor:
         for pattern, replacement in PATTERNS:
             text = pattern.sub(replacement, text)
         return text
+
+
+def request_id(sent: str) -> str:
+    """The request's id: the caller's X-Request-ID if sane, else a new one."""
+    return sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+
+
+def request_line(
+    method: str, path: str, status: int, *, started: float, user: str | None, **extra: Any
+) -> None:
+    """The one line at INFO a request leaves (``started``: its ``perf_counter``)."""
+    request_log.info(
+        "%s %s %s",
+        method,
+        path,
+        status,
+        extra={
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "user": user,
+            **extra,
+        },
+    )
 
 
 class ContextFilter(logging.Filter):
