@@ -93,7 +93,7 @@ def apply_early(conn: Connection, *, provider_ids: Sequence[str], now: datetime)
     if not provider_ids:
         return 0
     kept = conn.execute(_EARLY_OF, {"ids": list(provider_ids)}).all()
-    return _apply_kept(conn, kept, now=now)
+    return apply_kept(conn, kept, now=now)
 
 
 def sweep(conn: Connection, *, now: datetime, limit: int = BATCH) -> int:
@@ -109,12 +109,12 @@ def sweep(conn: Connection, *, now: datetime, limit: int = BATCH) -> int:
         .order_by(early_receipts.c.id)
         .limit(limit)
     ).all()
-    n = _apply_kept(conn, kept, now=now)
+    n = apply_kept(conn, kept, now=now)
     conn.execute(early_receipts.delete().where(early_receipts.c.received_at < now - KEEP_EARLY))
     return n
 
 
-def _apply_kept(conn: Connection, kept: Sequence[Row[Any]], *, now: datetime) -> int:
+def apply_kept(conn: Connection, kept: Sequence[Row[Any]], *, now: datetime) -> int:
     """Apply kept receipts in their order of arrival, in a few statements for the lot: the
     rows they name read (and locked) at once, each row's changes folded in memory, then one
     UPDATE per shape of change, one DELETE of the receipts applied."""
