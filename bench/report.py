@@ -93,9 +93,11 @@ memory settle, short enough for `make bench`.""",
 process (Python threads with keep-alive connections), which shares the same 2 cores with the
 server, so these are figures for the pair on this machine, not the server's ceiling. A declare
 is one transaction: incident, freeze, escalation timers, cadence timer, timeline events.
-The status page answers from a per-process cache keyed by a weak ETag (one small query per
-request to learn whether anything was published); a conditional request costs the same query
-and no body.""",
+A status callback is answered before Flask (`web/callbacks.py`): one HMAC over the URL,
+its receipt joined to the others arriving at the same moment in one INSERT (a group commit),
+then 204; a callback it cannot vouch for takes the Flask view as before. The status page
+answers from a per-process cache keyed by a weak ETag; each process reads what was last
+published at most once a second, so a conditional request costs no query and no body.""",
     ),
     Bench(
         "Freeze connectors: declare → every platform confirmed (issue #14)",
