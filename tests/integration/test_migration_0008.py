@@ -6,17 +6,13 @@ import hashlib
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
 
 from engine.schema import freezes, incidents, subscribers
-from engine.store import Store
-from engine.store.db import _alembic_config
+from tests.migrations import store_at
 
 
 def test_upgrading_normalises_stored_names_and_hashes_unsubscribe_tokens(tmp_path: Path) -> None:
-    store = Store.from_url(f"sqlite:///{tmp_path / 'old.db'}")
-    with store.engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0007")
+    store = store_at(tmp_path, "0007")
     with store.engine.begin() as conn:
         conn.execute(
             sa.text(

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
 
 from engine.schema import incidents, ladders
-from engine.store import Store
-from engine.store.db import _alembic_config
+from tests.migrations import migrate, store_at
 
 ROW = (
     "INSERT INTO incidents (id, playbook_id, playbook_version, title, severity, state, regions,"
@@ -23,9 +21,7 @@ ROW = (
 def test_upgrading_moves_every_ladder_and_leaves_incidents_without_one_alone(
     tmp_path: Path,
 ) -> None:
-    store = Store.from_url(f"sqlite:///{tmp_path / 'old.db'}")
-    with store.engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0008")
+    store = store_at(tmp_path, "0008")
     with store.engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -52,8 +48,7 @@ def test_upgrading_moves_every_ladder_and_leaves_incidents_without_one_alone(
         columns = {c["name"] for c in sa.inspect(conn).get_columns("incidents")}
         assert not columns & {"ladder_generation", "escalation_step", "escalation_exhausted"}
         assert conn.execute(sa.select(sa.func.count()).select_from(incidents)).scalar() == 3
-    with store.engine.begin() as conn:  # and back: the columns return with their values
-        command.downgrade(_alembic_config(conn), "0008")
+    migrate(store, "0008", down=True)  # and back: the columns return with their values
     with store.engine.connect() as conn:
         back = conn.execute(
             sa.text("SELECT id, ladder_generation, escalation_step FROM incidents ORDER BY id")

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
 
 from engine.store import Store
-from engine.store.db import _alembic_config
+from tests.migrations import migrate, store_at
 
 ROW = (
     "INSERT INTO deliveries (kind, incident_id, channel, address, body, meta, status, attempts,"
@@ -32,9 +31,7 @@ def partial_indexes(conn: sa.Connection) -> dict[str, str]:
 def test_upgrading_drops_the_keys_and_keeps_the_rows_and_the_partial_indexes(
     tmp_path: Path,
 ) -> None:
-    store = Store.from_url(f"sqlite:///{tmp_path / 'old.db'}")
-    with store.engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0016")
+    store = store_at(tmp_path, "0016")
     with store.engine.begin() as conn:
         assert len(sa.inspect(conn).get_foreign_keys("deliveries")) == 2
         conn.execute(sa.text(ROW.format(incident="NULL", key="kept")))
@@ -49,7 +46,7 @@ def test_upgrading_drops_the_keys_and_keeps_the_rows_and_the_partial_indexes(
         assert partial_indexes(conn) == before  # the same predicates
         conn.execute(sa.text(ROW.format(incident=999, key="no-such-incident")))  # not checked
         conn.execute(sa.text("DELETE FROM deliveries WHERE dedupe_key = 'no-such-incident'"))
-        command.downgrade(_alembic_config(conn), "0016")
+    migrate(store, "0016", down=True)
     with store.engine.begin() as conn:
         assert {fk["referred_table"] for fk in sa.inspect(conn).get_foreign_keys("deliveries")} == {
             "incidents",
