@@ -173,7 +173,7 @@ def apply_kept(conn: Connection, kept: Sequence[Row[Any]], *, now: datetime) -> 
                 "kind": row.kind,
                 "channel": row.channel,
                 "status": k.detail or k.status,
-                "code": (k.code or "")[:32] or None,
+                "code": k.code,  # cut to its column when kept (``_stored``)
             },
         )
     conn.execute(early_receipts.delete().where(early_receipts.c.id.in_(applied)))
