@@ -15,7 +15,7 @@ from jinja2 import StrictUndefined, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 TEMPLATE_VARIABLES = frozenset(
-    {"incident", "playbook", "next_update_at", "audience", "locale", "now", "update"}
+    {"incident", "playbook", "next_update_at", "audience", "locale", "now", "update", "note"}
 )
 
 

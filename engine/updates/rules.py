@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from jinja2 import nodes
+
 from engine.kernel import linear
 from engine.kernel.lengths import TextLimit
 from engine.kernel.roles import Perm, may, satisfies
@@ -39,6 +41,7 @@ class Rendered:
     segments: int | None = None
     cites_next_update: bool = False  # the text states when the next update is due
     html: str | None = None  # an email's HTML part, when the template has one
+    empty: tuple[str, ...] = ()  # variables the template shows that have no value
 
 
 CLOCK_TIME = linear.pattern(r"\b([01]?\d|2[0-3])[:h.]\s?[0-5]\d\b")
@@ -80,14 +83,19 @@ def render(
     """Render the update for each of the audience's channels.
 
     A template renders in the sandbox with the incident variables (its per-channel variant
-    where it has one); free text is sent as written. ``channel_texts`` (a revision's
-    per-channel edits) win over both.
+    where it has one); free text given with a template is its ``note``: where the template
+    does not place ``{{ note }}`` itself, the note follows its text on a line of its own.
+    Free text alone is sent as written. ``channel_texts`` (a revision's per-channel edits) win
+    over all of these.
     """
     env = environment()
+    note = (free_text or "").strip()
+    variables = {**variables, "note": note}
     out: dict[str, Rendered] = {}
     for ch in audience.channels:
         subject = None
         html: str | None = None
+        empty: tuple[str, ...] = ()
         if channel_texts and ch in channel_texts:
             text = channel_texts[ch]
             cites = cites_next_update(text)
@@ -98,7 +106,11 @@ def render(
                 else _pick(template.body, locale)
             )
             text = env.from_string(source).render(**variables).strip()
-            cites = "next_update_at" in undeclared_variables(source)
+            used = undeclared_variables(source)
+            if note and "note" not in used:
+                text = f"{text}\n{note}" if text else note
+            cites = "next_update_at" in used
+            empty = empty_variables(source, variables)
             if template.html and media.get(ch) in ("email", "newsletter"):
                 # Autoescaped: incident fields cannot inject markup into the HTML part.
                 html_env = environment().overlay(autoescape=True)
@@ -112,8 +124,80 @@ def render(
             cites = cites_next_update(text)
         medium = media.get(ch, "")
         segments = sms_segments(text) if medium == "sms" else None
-        out[ch] = Rendered(text, subject, segments, cites, html)
+        out[ch] = Rendered(text, subject, segments, cites, html, empty)
     return out
+
+
+ANY = frozenset({"*"})  # every use under it is guarded
+
+
+def _shown(node: nodes.Node, safe: frozenset[str], found: dict[str, bool]) -> None:
+    """Collect the variable paths (``incident.summary``) under ``node``; ``found`` maps each
+    to whether every use of it is guarded (``safe``: the paths guarded here): inside an
+    ``if`` (or ``… if … else``) that tests it, or as the left of an ``or`` with a fallback."""
+    if isinstance(node, nodes.If | nodes.CondExpr):
+        tested: dict[str, bool] = {}
+        _shown(node.test, ANY, tested)
+        for path in tested:
+            found.setdefault(path, True)
+        inner = safe | frozenset(tested)
+        then = node.body if isinstance(node, nodes.If) else [node.expr1]
+        for child in then:
+            _shown(child, inner, found)
+        rest: list[nodes.Node | None] = (
+            [*node.elif_, *node.else_] if isinstance(node, nodes.If) else [node.expr2]
+        )
+        for other in rest:
+            if other is not None:
+                _shown(other, safe, found)
+        return
+    if isinstance(node, nodes.Or):  # `x or "a fallback"`: x may be empty
+        _shown(node.left, ANY, found)
+        _shown(node.right, safe, found)
+        return
+    shown = _path(node)
+    if shown is not None:
+        found[shown] = found.get(shown, True) and (safe is ANY or shown in safe)
+        return
+    for child in node.iter_child_nodes():
+        _shown(child, safe, found)
+
+
+def _path(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Name) and node.ctx == "load":
+        return node.name
+    if isinstance(node, nodes.Getattr):
+        base = _path(node.node)
+        return f"{base}.{node.attr}" if base else None
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        base = _path(node.node)
+        return f"{base}.{node.arg.value}" if base else None
+    return None
+
+
+def _value(variables: Mapping[str, Any], path: str) -> Any:
+    value: Any = variables
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return ...  # not a plain value (a method, a loop variable): not ours to judge
+        value = value[part]
+    return value
+
+
+def empty_variables(source: str, variables: Mapping[str, Any]) -> tuple[str, ...]:
+    """The variables ``source`` shows (outside an ``if`` that tests them) that are empty: an
+    incident without a summary would render "…stopped:  Next update by 11:57.". The note is
+    optional by nature and never counts."""
+    found: dict[str, bool] = {}
+    _shown(environment().parse(source), frozenset(), found)
+    return tuple(
+        path
+        for path, guarded in sorted(found.items())
+        if not guarded
+        and path != "note"
+        and not any(other.startswith(path + ".") for other in found)
+        and _value(variables, path) in (None, "", [], ())
+    )
 
 
 def violations(
@@ -168,6 +252,15 @@ def violations(
                 )
         if not r.text:
             out.append({"channel": ch, "rule": "empty", "message": "nothing to send"})
+        for name in r.empty:
+            out.append(
+                {
+                    "channel": ch,
+                    "rule": "empty_variable",
+                    "message": f"the template shows {name}, which is empty: fill it in "
+                    "(edit the incident) or write the text",
+                }
+            )
     return out
 
 

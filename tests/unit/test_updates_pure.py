@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from engine.playbooks.playbook import Audience
-from engine.updates.rules import may_approve, sms_segments
+from engine.playbooks.playbook import Audience, Template
+from engine.updates.rules import empty_variables, may_approve, render, sms_segments
 
 
 @pytest.mark.parametrize(
@@ -88,3 +90,47 @@ def test_the_policy_applies_to_an_audience_without_approval() -> None:
         in verdict(STAFF, approver_role="operator", has_violations=True, override_reason="x")[1]
     )
     assert verdict(STAFF, approver_role="comms_lead", has_violations=True, override_reason="x")[0]
+
+
+def rendered(tpl: Template, note: str | None, variables: dict[str, Any]) -> set[str]:
+    aud = Audience("staff", ("email", "sms"), None)
+    out = render(playbook=None, audience=aud, template=tpl, free_text=note,  # type: ignore[arg-type]
+                 channel_texts=None, locale="en", variables=variables,
+                 media={"email": "email", "sms": "sms"})  # fmt: skip
+    return {r.text for r in out.values()}
+
+
+def test_a_template_that_places_the_note_itself_gets_it_there_once() -> None:
+    """Issue 16: text typed while a template is selected is the template's note."""
+    placed = Template(
+        "with-note", "staff", {"en": "{{ incident.title }}{% if note %} ({{ note }}){% endif %}."}
+    )
+    plain = Template("plain", "staff", {"en": "{{ incident.title }}. Stay safe."})
+    v = {"incident": {"title": "Lille"}}
+    assert rendered(placed, "platform 3", v) == {"Lille (platform 3)."}
+    assert rendered(placed, None, v) == {"Lille."}
+    assert rendered(plain, " buses at 14:00 ", v) == {"Lille. Stay safe.\nbuses at 14:00"}
+    assert rendered(plain, None, v) == {"Lille. Stay safe."}
+
+
+@pytest.mark.parametrize(
+    ("source", "empty"),
+    [
+        ("Update: {{ incident.summary }} Next by {{ next_update_at | hhmm }}.",
+         ("incident.summary", "next_update_at")),
+        ("{% if incident.summary %}{{ incident.summary }}{% endif %}", ()),
+        ("on {{ incident.regions | join(', ') or 'our network' }}", ()),
+        ("{{ incident.services | join(', ') if incident.services else 'payments' }}", ()),
+        ("{{ incident.regions | join(', ') }}{% if incident.regions %}!{% endif %}",
+         ("incident.regions",)),
+        ("{{ incident.title }}{{ note }}", ()),  # the note is optional by nature
+        ("{% for r in incident.regions %}{{ r }}{% endfor %}", ("incident.regions",)),
+        ("{{ incident['summary'] }}", ("incident.summary",)),
+        ("{% if incident.title %}{{ incident.summary }}{% endif %}", ("incident.summary",)),
+        ("{% if x %}{% elif incident.summary %}{{ incident.summary }}{% endif %}", ()),
+    ],
+)  # fmt: skip
+def test_empty_variables_a_template_shows(source: str, empty: tuple[str, ...]) -> None:
+    v = {"incident": {"summary": "", "regions": [], "services": [], "title": "Lille"},
+         "next_update_at": None, "note": ""}  # fmt: skip
+    assert empty_variables(source, v) == empty
