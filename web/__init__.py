@@ -50,6 +50,7 @@ def create_app(
         public,
         slack_hooks,
         ui,
+        ui_updates,  # noqa: F401 - registers the update pages on ui.bp
     )
     from web.bootstrap import build_crisis
 
@@ -113,6 +114,7 @@ def create_app(
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
         )
     app.jinja_env.globals["freeze_summary"] = ui.active_freeze_summary
+    app.jinja_env.globals["waiting_for_me"] = ui.waiting_for_me
     return app
 
 

@@ -13,6 +13,7 @@ from web.present import rfc3339
 from web.schemas import (
     APPROVE_IN,
     CORRECTION_IN,
+    PREVIEW,
     REJECT_IN,
     REVISE_IN,
     UPDATE,
@@ -52,6 +53,30 @@ def draft_update(incident_id: int) -> Any:
         locale=b.get("locale", "en"),
     )
     return created(update_out(u), f"/api/v1/updates/{u['id']}")
+
+
+@api.operation(
+    "/incidents/<int:incident_id>/updates/preview",
+    "POST",
+    perm=Perm.DRAFT,
+    summary="What drafting this would send, where, to how many; nothing is written.",
+    body=UPDATE_IN,
+    response=PREVIEW,
+    errors=(404, 422),
+)
+def preview_update(incident_id: int) -> Any:
+    """Render a would-be update and count who it reaches, without drafting it."""
+    b = g.body
+    return jsonify(
+        crisis().updates.preview_update(
+            actor=acting(),
+            incident_id=incident_id,
+            audience=b["audience"],
+            template=b.get("template"),
+            body=b.get("body"),
+            locale=b.get("locale", "en"),
+        )
+    )
 
 
 @api.operation(

@@ -441,3 +441,40 @@ UPDATE: Schema = {
         "corrects": {"type": ["integer", "null"], "description": "the update this corrects"},
     },
 }
+
+REACH: Schema = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["channel", "medium", "people"],
+        "properties": {
+            "channel": {"type": "string"},
+            "medium": {"type": "string"},
+            "people": {
+                "type": ["integer", "null"],
+                "description": "subscribers reached on this channel; null: one post for all",
+            },
+        },
+    },
+}
+
+PREVIEW: Schema = {
+    "type": "object",
+    "required": ["audience", "rendered", "policy_violations", "reach", "goes_out"],
+    "properties": {
+        "audience": {"type": "string"},
+        "template": {"type": ["string", "null"]},
+        "rendered": {"type": "object", "additionalProperties": {"type": "string"}},
+        "segments": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "policy_violations": {"type": "array", "items": {"type": "object"}},
+        "reach": REACH,
+        "goes_out": {
+            "type": "string",
+            "enum": ["at_once", "approval"],
+            "description": "at_once: drafting it publishes it (pre-approved, or no approval)",
+        },
+        "why": {"type": "string"},
+        "approval": {"type": ["string", "null"], "description": "the role that approves"},
+        "two_person": {"type": "boolean"},
+    },
+}

@@ -25,10 +25,8 @@ from engine.kernel.errors import (
     RateLimited,
     ValidationFailed,
 )
-from engine.kernel.roles import Perm, may
-from engine.playbooks.channels import EDITS_IN_PLACE, text_limits
+from engine.kernel.roles import Perm, may, satisfies
 from web.auth import acting, crisis, current_user, log_in, log_out, requires
-from web.errors import ApiError
 
 bp = Blueprint("ui", __name__)
 
@@ -172,6 +170,8 @@ def declare() -> Any:
 @requires(Perm.READ)
 def incident(incident_id: int) -> Any:
     """Show an incident: state, next steps and the live timeline."""
+    from web.ui_updates import update_views  # it registers its pages on this blueprint
+
     core = crisis()
     inc = core.incidents.get(incident_id=incident_id)
     pb = core.incidents.playbook_of(inc)
@@ -184,7 +184,20 @@ def incident(incident_id: int) -> Any:
     )
     until = pb.escalation.until if pb.escalation else "acknowledge"
     # The Acknowledge button fires the ladder's stop trigger too; do not offer it twice.
-    triggers = [t for t in pb.transitions_from(inc.state) if not (can_ack and t.trigger == until)]
+    # Buttons the user may not press are shown disabled, with the role they need.
+    transition_role = "operator" if not may(user.role, Perm.TRANSITION) else None
+    triggers = [
+        {
+            "trigger": t.trigger,
+            "dest": t.dest,
+            "needs": (
+                needs := t.role if t.role and not satisfies(user.role, t.role) else transition_role
+            ),
+            "allowed": needs is None,
+        }  # fmt: skip
+        for t in pb.transitions_from(inc.state)
+        if not (inc.owner is None and t.trigger == until and inc.state not in pb.final)
+    ]
     timeline = core.incidents.timeline(incident_id=incident_id)
     now = core.clock.now()
     freezes = [
@@ -198,6 +211,7 @@ def incident(incident_id: int) -> Any:
         for f in core.calendar.list_freezes(incident_id=incident_id)
     ]
     updates = core.updates.list_updates(incident_id=incident_id)
+    first_steps = _first_steps(pb, inc, updates) if inc.resolved_at is None else None
     return render_template(
         "incident.html",
         incident=inc,
@@ -209,15 +223,42 @@ def incident(incident_id: int) -> Any:
         pages=[e for e in timeline if e.type in ("paged", "escalation_exhausted")][-6:],
         freezes=freezes,
         can_lift=may(user.role, Perm.LIFT_FREEZE),
-        updates=_update_views(updates, user),
+        updates=update_views(updates, user),
         still_open=_still_open(updates, freezes) if inc.state in pb.final else [],
         can_draft=may(user.role, Perm.DRAFT) and inc.resolved_at is None,
-        can_transition=may(user.role, Perm.TRANSITION),
         can_ack=can_ack,
+        first_steps=first_steps,
+        can_edit=may(user.role, Perm.TRANSITION) and inc.resolved_at is None,
+        region_choices=core.places.choices("regions"),
         age=ago(inc.declared_at, core.clock.now()),
         monitoring_offer=_monitoring_offer(timeline, inc.resolved_at is None),
         credentials=_credential_problems(core, incident_id),
     )
+
+
+def _first_steps(pb: Any, inc: Any, updates: list[dict[str, Any]]) -> dict[str, Any]:
+    """What to do first after declaring: send the holding statement (the public template
+    pre-approved at this severity, else the first public one), then acknowledge."""
+    public = {a for a, aud in pb.audiences.items() if aud.public}
+    candidates = [t for t in pb.templates.values() if t.audience in public and not t.closing]
+    chosen = next((t for t in candidates if inc.severity in t.preapproved), None) or next(
+        iter(candidates), None
+    )
+    said = [
+        u for u in updates
+        if u["audience"] in public and u["status"] not in ("rejected", "withdrawn", "expired")
+    ]  # fmt: skip
+    holding = None
+    if chosen is not None:
+        holding = {
+            "template": chosen.name,
+            "audience": chosen.audience,
+            "preapproved": inc.severity in chosen.preapproved,
+            "approval": pb.audiences[chosen.audience].approval,
+            "done": bool(said),
+            "status": said[-1]["status"].replace("_", " ") if said else None,
+        }
+    return {"holding": holding}
 
 
 def _credential_problems(core: Any, incident_id: int) -> list[dict[str, Any]]:
@@ -272,6 +313,29 @@ def transition(incident_id: int) -> Any:
         flash(f"{inc.ref} is now {inc.state}.", "ok")
     except (InvalidTransition, Forbidden) as exc:
         flash(str(exc), "error")
+    return redirect(url_for("ui.incident", incident_id=incident_id))
+
+
+@bp.post("/incidents/<int:incident_id>/edit")
+@requires(Perm.TRANSITION)
+def edit_incident(incident_id: int) -> Any:
+    """Change the incident's severity, title, regions or summary (what changed is recorded)."""
+    form = request.form
+    regions = None
+    if form.get("regions_shown") == "1":  # unticking every region is a change too
+        regions = [r for v in form.getlist("regions") for r in v.split(",") if r.strip()]
+    try:
+        inc = crisis().incidents.amend(
+            actor=acting(),
+            incident_id=incident_id,
+            severity=form.get("severity") or None,
+            title=form.get("title"),
+            regions=regions,
+            summary=form.get("summary"),
+        )
+        flash(f"{inc.ref} saved.", "ok")
+    except ValidationFailed as exc:
+        flash("Not saved: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")
     return redirect(url_for("ui.incident", incident_id=incident_id))
 
 
@@ -413,6 +477,14 @@ def lift(freeze_id: int) -> Any:
     return redirect(_safe_next(back))
 
 
+def waiting_for_me() -> int:
+    """For the nav: drafts waiting for an approval this user may give."""
+    user = current_user()
+    if user is None or not may(user.role, Perm.APPROVE) or user.role == "automation":
+        return 0
+    return int(crisis().updates.count_waiting(for_user=user.username))
+
+
 def active_freeze_summary() -> dict[str, int] | None:
     """For the banner on every page: active freezes, the posts they hold, and the items
     they keep paused on marketing platforms."""
@@ -427,123 +499,3 @@ def active_freeze_summary() -> dict[str, int] | None:
 def sandbox_inbox() -> Any:
     """Show what every sandbox channel would have sent, newest first."""
     return render_template("sandbox.html", messages=crisis().delivery.sandbox_messages(limit=200))
-
-
-def _update_views(updates: list[dict[str, Any]], user: Any) -> list[dict[str, Any]]:
-    """Add what the current user may do with each update, and who must approve it."""
-    core = crisis()
-    limits = text_limits(core.channels)
-    audiences: dict[int, Any] = {}
-    out = []
-    for u in updates:
-        if u["incident_id"] not in audiences:
-            audiences[u["incident_id"]] = core.incidents.playbook_of(
-                core.incidents.get(incident_id=u["incident_id"])
-            ).audiences
-        aud = audiences[u["incident_id"]].get(u["audience"])
-        out.append(
-            u
-            | {
-                "can_decide": u["status"] == "pending_approval"
-                and may(user.role, Perm.APPROVE)
-                and user.role != "automation",
-                "mine": u["author"] == user.username,
-                "approver": aud.approval if aud else None,
-                "two_person": bool(aud and aud.two_person),
-                "can_correct": may(user.role, Perm.DRAFT)
-                and u["status"] in ("sending", "sent", "partially_failed"),
-                "edits_in_place": [
-                    ch
-                    for ch in u.get("channels", [])
-                    if (c := core.channels.get(ch)) and c.kind in EDITS_IN_PLACE
-                ],  # fmt: skip
-                "lengths": {
-                    ch: {
-                        "n": lim.count(text),
-                        "most": lim.most,
-                        "unit": lim.unit,
-                        "platform": lim.platform,
-                    }  # fmt: skip
-                    for ch, text in (u.get("rendered") or {}).items()
-                    if (lim := limits.get(ch))
-                },
-            }
-        )
-    return out
-
-
-@bp.get("/approvals")
-@requires(Perm.READ)
-def approvals() -> Any:
-    """The approval queue: drafts waiting, with what each channel will send."""
-    core = crisis()
-    user = current_user()
-    pending = _update_views(core.updates.list_updates(status="pending_approval"), user)
-    return render_template("approvals.html", updates=pending)
-
-
-@bp.post("/incidents/<int:incident_id>/updates")
-@requires(Perm.DRAFT)
-def draft_update(incident_id: int) -> Any:
-    """Draft an update from the incident page."""
-    form = request.form
-    try:
-        u = crisis().updates.draft_update(
-            actor=acting(),
-            incident_id=incident_id,
-            audience=form.get("audience", ""),
-            template=form.get("template") or None,
-            body=form.get("body") or None,
-            locale=form.get("locale") or "en",
-        )
-        flash(f"Update {u['id']} drafted: {u['status'].replace('_', ' ')}.", "ok")
-    except ValidationFailed as exc:
-        flash("Not drafted: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")
-    return redirect(url_for("ui.incident", incident_id=incident_id) + "#updates")
-
-
-@bp.post("/updates/<int:update_id>/correct")
-@requires(Perm.DRAFT)
-def correct_update(update_id: int) -> Any:
-    """Draft a correction of a published update (approved like any update)."""
-    try:
-        u = crisis().updates.draft_correction(
-            actor=acting(), update_id=update_id, body=request.form.get("body", "")
-        )
-        flash(f"Correction {u['id']} of update {update_id} drafted: "
-              f"{u['status'].replace('_', ' ')}.", "ok")  # fmt: skip
-    except ValidationFailed as exc:
-        flash("Not drafted: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")
-        u = crisis().updates.get_update(update_id=update_id)
-    return redirect(url_for("ui.incident", incident_id=u["incident_id"]) + "#updates")
-
-
-@bp.post("/updates/<int:update_id>/decide")
-@requires(Perm.READ)
-def decide_update(update_id: int) -> Any:
-    """Approve (a named revision, optionally overriding the policy) or reject an update."""
-    core = crisis()
-    form = request.form
-    back = _safe_next(form.get("back"))
-    raw_revision = form.get("revision", "0") or "0"
-    if not (raw_revision.isascii() and raw_revision.isdigit() and len(raw_revision) < 10):
-        raise ApiError(
-            400, "revision must be a whole number", details={"revision": raw_revision[:20]}
-        )
-    try:
-        if form.get("decision") == "reject":
-            core.updates.reject_update(
-                actor=acting(), update_id=update_id, reason=form.get("reason", "")
-            )
-            flash(f"Update {update_id} rejected.", "ok")
-        else:
-            core.updates.approve_update(
-                actor=acting(),
-                update_id=update_id,
-                revision=int(raw_revision),
-                override_reason=form.get("override_reason") or None,
-            )
-            flash(f"Update {update_id} approved and sent.", "ok")
-    except (Conflict, Forbidden, ValidationFailed) as exc:
-        flash(f"Update {update_id}: {exc}", "error")
-    return redirect(back)

@@ -15,80 +15,20 @@ from sqlalchemy.engine import Connection, Row
 
 from engine.kernel.errors import Conflict, Forbidden, ValidationFailed
 from engine.kernel.journal import append_event
-from engine.kernel.models import Incident
-from engine.kernel.roles import Perm, may
 from engine.paging import rosterdb
-from engine.playbooks.channels import Channel, text_limits
-from engine.playbooks.playbook import Audience, Playbook
-from engine.updates import cards, corrections
+from engine.playbooks.channels import Channel
+from engine.playbooks.playbook import Playbook
+from engine.updates import cards, corrections, drafting
 from engine.updates._tables import update_approvals, updates
 from engine.updates.expiry import plan_expiry
 from engine.updates.publishing import load_update, publish
-from engine.updates.rules import Rendered, may_approve, render, violations
+from engine.updates.rules import may_approve
 
 OPEN = ("pending_approval",)
 
 
 class StaleRevision(Conflict):
     code = "stale_revision"
-
-
-def _variables(
-    pb: Playbook, inc: Row[Any], audience: Audience, locale: str, now: datetime
-) -> dict[str, Any]:
-    cadence = pb.cadence.get(inc.severity)
-    return {
-        "incident": Incident.from_row(inc).template_vars(),
-        "playbook": {"id": pb.id, "name": pb.name},
-        "next_update_at": now + cadence if cadence else inc.next_update_due_at,
-        "audience": audience.name,
-        "locale": locale,
-        "now": now,
-    }
-
-
-def _render(
-    pb: Playbook,
-    inc: Row[Any],
-    *,
-    audience: Audience,
-    template: str | None,
-    body: str | None,
-    channel_texts: Mapping[str, str],
-    locale: str,
-    channels: Mapping[str, Channel],
-    now: datetime,
-    correction: bool = False,
-) -> tuple[dict[str, Rendered], list[dict[str, str]]]:
-    from jinja2 import TemplateError
-
-    media = {n: c.medium for n, c in channels.items()}
-    tpl = pb.templates.get(template) if template else None
-    variables = _variables(pb, inc, audience, locale, now)
-    try:
-        rendered = render(
-            playbook=pb,
-            audience=audience,
-            template=tpl,
-            free_text=body,
-            channel_texts=channel_texts,
-            locale=locale,
-            variables=variables,
-            media=media,
-        )
-    except TemplateError as exc:
-        raise ValidationFailed(
-            f"the template does not render: {exc}", details={"template": str(exc)}
-        ) from None
-    found = violations(
-        playbook=pb,
-        audience=audience,
-        rendered=rendered,
-        media=media,
-        closing=bool(tpl and tpl.closing) or correction,  # neither promises another update
-        limits=text_limits(channels),
-    )
-    return rendered, found
 
 
 def draft(
@@ -113,29 +53,15 @@ def draft(
     pre-approved template, an audience without approval): monitoring drafts this way, since a
     false alarm must not reach anyone without a human.
     """
-    aud = pb.audiences.get(audience)
-    problems: dict[str, str] = {}
-    if aud is None:
-        problems["audience"] = f"unknown audience (audiences: {', '.join(pb.audiences)})"
-    if template and template not in pb.templates:
-        problems["template"] = f"unknown template (templates: {', '.join(pb.templates)})"
-    elif template and aud is not None and pb.templates[template].audience != audience:
-        problems["template"] = f"template {template!r} is for {pb.templates[template].audience}"
-    if not template and not (body and body.strip()):
-        problems["body"] = "give a template or a body"
-    chosen = pb.templates.get(template) if template else None
+    aud, problems = drafting.check(pb, inc, audience=audience, template=template, body=body,
+                                   corrects=corrects)  # fmt: skip
     texts: dict[str, str] = {}
     if corrects is not None and aud is not None and body and body.strip():
         texts = corrections.texts_of(conn, inc, aud, corrects, body=body, locale=locale,
                                      channels=channels, problems=problems)  # fmt: skip
-    if inc.resolved_at is not None and not (chosen and chosen.closing) and corrects is None:
-        closing = [t.name for t in pb.templates.values() if t.closing]
-        problems["incident"] = "the incident is resolved" + (
-            f" (closing templates: {', '.join(closing)})" if closing else ""
-        )
     if problems or aud is None:
         raise ValidationFailed("the update could not be drafted", details=problems)
-    rendered, found = _render(
+    rendered, found = drafting.render_update(
         pb,
         inc,
         audience=aud,
@@ -147,9 +73,9 @@ def draft(
         now=now,
         correction=corrects is not None,
     )
-    preapproved = bool(
-        template and inc.severity in pb.templates[template].preapproved and not found and not hold
-    )
+    why = drafting.goes_out_at_once(pb, inc, aud, template=template, found=found, role=role,
+                                    hold=hold)  # fmt: skip
+    preapproved = why == "preapproved"
     uid = int(
         conn.execute(
             updates.insert()
@@ -197,7 +123,7 @@ def draft(
             },
         )
         publish(conn, pb, inc, update_id=uid, channels=channels, now=now)
-    elif aud.approval is None and not found and not hold and may(role or "", Perm.PUBLISH):
+    elif why == "no approval":
         publish(conn, pb, inc, update_id=uid, channels=channels, now=now)
     else:
         plan_expiry(conn, aud, incident_id=inc.id, update_id=uid, revision=1, now=now)
@@ -235,7 +161,7 @@ def revise(
         texts = corrections.texts(body, aud, locale=u.locale, channels=channels) | texts
     elif body is not None:
         texts = {ch: body for ch in aud.channels} | texts
-    rendered, found = _render(
+    rendered, found = drafting.render_update(
         pb,
         inc,
         audience=aud,

@@ -16,9 +16,10 @@ from engine.kernel.uow import Work
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
 from engine.playbooks.playbook import Playbook
+from engine.updates import drafting, publishing
 from engine.updates import flow as update_flow
-from engine.updates import publishing
 from engine.updates._tables import updates
+from engine.updates.reach import reach
 
 
 class Updates:
@@ -42,6 +43,38 @@ class Updates:
         return self._draft(
             actor, incident_id, audience=audience, template=template, body=body, locale=locale
         )
+
+    def preview_update(
+        self,
+        *,
+        actor: Actor,
+        incident_id: int,
+        audience: str,
+        template: str | None = None,
+        body: str | None = None,
+        locale: str = "en",
+    ) -> dict[str, Any]:
+        """What drafting this would send, on which channels, to how many people, and whether
+        it would go out at once; nothing is written."""
+        require(actor, Perm.DRAFT, "draft updates")
+        with self.work.read() as conn:
+            row = incident_row(conn, incident_id, lock=False)
+            pb = self.catalog.pinned(conn, row.playbook_version)
+            return drafting.preview(
+                conn, pb, row, audience=audience, template=template, body=body, locale=locale,
+                role=actor.role, channels=self.channels, now=self.work.now(),
+            )  # fmt: skip
+
+    def reach_of(self, *, update_id: int) -> list[dict[str, Any]]:
+        """Who an update reaches: its audience's channels with how many people on each (None:
+        one post for everyone), for the incident's regions as they are now."""
+        with self.work.read() as conn:
+            u = conn.execute(sa.select(updates).where(updates.c.id == update_id)).first()
+            if u is None:
+                raise NotFound(f"no update {update_id}")
+            row = incident_row(conn, u.incident_id, lock=False)
+            aud = self.catalog.pinned(conn, row.playbook_version).audiences[u.audience]
+            return reach(conn, aud, list(row.regions or []), self.channels)
 
     def draft_correction(self, *, actor: Actor, update_id: int, body: str) -> dict[str, Any]:
         """Draft a correction of a published update, for its audience: approved like any
@@ -141,6 +174,14 @@ class Updates:
             if row is None:
                 raise NotFound(f"no update {update_id}")
             return publishing.update_json(conn, row)
+
+    def count_waiting(self, *, for_user: str) -> int:
+        """Drafts waiting for approval that ``for_user`` did not write (the nav's count)."""
+        q = sa.select(sa.func.count()).where(
+            updates.c.status == "pending_approval", updates.c.author != for_user
+        )
+        with self.work.read() as conn:
+            return int(conn.execute(q).scalar_one())
 
     def list_updates(
         self, *, status: str | None = None, incident_id: int | None = None

@@ -138,7 +138,7 @@ def test_operator_declares_on_a_phone_and_sees_the_freeze_and_held_posts(
     dialogs = no_dialogs(page)
     log_in(page, live.url, "operator")
     page.click("text=Declare incident")
-    page.select_option("select[name=playbook]", "rail-disruption")
+    page.check("input[name=playbook][value=rail-disruption]")
     page.check("input[name=severity][value=sev1]")
     page.fill("input[name=title]", "<script>alert(1)</script> Five trains stopped in the tunnel")
     page.check("input[name=regions][value=lille]")  # the registry's regions, as a picker
@@ -172,16 +172,24 @@ def test_the_declare_form_fits_a_phone(live: Live, browser: Any, shots: Path) ->
     page.goto(live.url + "/incidents/new")
     page.screenshot(path=str(shots / "declare-phone.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scroll
-    fields = page.locator(
-        "#declare input:visible:not([name=regions]), #declare select:visible"
-    ).count()
-    assert fields <= 6  # playbook, three severity pills, title (+ csrf is hidden)
+    # Nothing is chosen for the operator: no playbook, no severity (issue 16).
+    assert page.locator("input[name=playbook]:checked, input[name=severity]:checked").count() == 0
     for chip in page.locator("fieldset.regions label").all():  # region chips: thumb-sized
         box = chip.bounding_box()
         assert box is not None and box["height"] >= 40
-    for selector in ["select[name=playbook]", "input[name=title]", "#declare button[type=submit]"]:
+    for choice in page.locator("#declare label.choice").all():  # playbooks and severities
+        box = choice.bounding_box()
+        assert box is not None and box["height"] >= 44
+    for selector in ["input[name=title]", "#declare button[type=submit]"]:
         box = page.locator(selector).bounding_box()
         assert box is not None and box["height"] >= 40, selector  # a thumb can hit it
+    sev2 = page.locator("label.sev-choice[data-sev=sev2] .meaning")
+    assert sev2.inner_text() == ""
+    page.tap("label.choice:has(input[value=rail-disruption])")
+    assert sev2.inner_text() == "Major delays or cancellations"  # what sev2 means here
+    page.tap("label.choice:has(input[value=site-closure])")
+    assert sev2.inner_text() == "Site closed, no immediate danger"
+    page.tap("label.choice:has(input[value=rail-disruption])")
     start = datetime.now(UTC)
     page.tap("input[name=severity][value=sev2]")
     page.fill("input[name=title]", "Overhead line down at Calais")
@@ -189,6 +197,46 @@ def test_the_declare_form_fits_a_phone(live: Live, browser: Any, shots: Path) ->
     page.tap("#declare button[type=submit]")
     page.wait_for_selector("text=Overhead line down at Calais")
     assert (datetime.now(UTC) - start).total_seconds() < 30
+
+
+def test_operator_sends_the_holding_statement_on_a_phone_after_one_confirmation(
+    live: Live, browser: Any, shots: Path
+) -> None:
+    """Issue 16: after declaring, the page says what to do next; the holding statement shows
+    what goes where and to how many and asks once; then acknowledging is the next step."""
+    page = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True).new_page()
+    dialogs = no_dialogs(page)
+    log_in(page, live.url, "operator")
+    page.goto(live.url + "/incidents/new")
+    page.tap("label.choice:has(input[value=rail-disruption])")
+    page.tap("label.sev-choice[data-sev=sev1]")
+    page.fill("input[name=title]", "Five trains stopped in the tunnel")
+    page.tap("#declare button[type=submit]")
+    page.wait_for_selector("ol.steps")
+    steps = page.inner_text("ol.steps")
+    assert steps.index("Send the holding statement") < steps.index("Acknowledge")
+    page.screenshot(path=str(shots / "next-steps-phone.png"), full_page=True)
+    page.tap("text=Send the holding statement")
+    page.wait_for_selector("#confirm")
+    reach = page.inner_text("#confirm p.reach")
+    assert reach == "SMS to 15 passengers · email to 0 passengers · X · status page", reach
+    assert "Some channels reach nobody" in page.inner_text("#confirm")  # no email addresses
+    button = page.locator("#confirm button[type=submit]")
+    assert button.inner_text() == "Send now: 15 messages and 2 posts"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    box = button.bounding_box()
+    assert box is not None and box["height"] >= 44
+    page.screenshot(path=str(shots / "confirm-holding-phone.png"), full_page=True)
+    assert live.svc.updates.list_updates() == []  # nothing has gone out yet
+    button.tap()
+    page.wait_for_selector("text=Public word sent")
+    [u] = live.svc.updates.list_updates()
+    assert u["template"] == "holding" and u["status"] in ("approved", "sending", "sent")
+    assert "Acknowledge — I own this" in page.inner_text("ol.steps")
+    page.tap("text=Acknowledge — I own this")
+    page.wait_for_selector("text=Acknowledged by operator")
+    page.screenshot(path=str(shots / "steps-done-phone.png"), full_page=True)
+    assert dialogs == []
 
 
 def test_comms_lead_approves_the_holding_statement_and_watches_delivery(
@@ -214,7 +262,7 @@ def test_comms_lead_approves_the_holding_statement_and_watches_delivery(
     log_in(desk, live.url, "comms")
     desk.goto(live.url + "/approvals")
     queue = desk.inner_text("main")
-    assert "We know services on calais are disrupted" in queue  # the preview per channel
+    assert "Services on calais are disrupted" in queue  # the preview per channel
     desk.screenshot(path=str(shots / "approvals-desk.png"), full_page=True)
     desk.click("button[value=approve]")
     desk.wait_for_selector("text=approved and sent")

@@ -84,7 +84,7 @@ def test_the_incident_page_shows_each_platform_paused_and_the_calendar_restores_
     dialogs = no_dialogs(page)
     log_in(page, url, "operator")
     page.click("text=Declare incident")
-    page.select_option("select[name=playbook]", "rail-disruption")
+    page.check("input[name=playbook][value=rail-disruption]")
     page.check("input[name=severity][value=sev1]")
     page.fill("input[name=title]", "Trains stopped in the tunnel")
     page.check("input[name=regions][value=lille]")

@@ -33,7 +33,7 @@ def test_text_typed_with_a_template_is_its_note_and_not_dropped(service: Crisis)
         body="Replacement buses leave Lille Europe at 14:00.",
     )  # fmt: skip
     for channel, text in u["rendered"].items():
-        assert text.startswith("We know services on lille are disrupted"), channel
+        assert text.startswith("Services on lille are disrupted"), channel
         assert text.endswith("\nReplacement buses leave Lille Europe at 14:00."), channel
     assert not u["policy_violations"]
     # The note is kept with the draft: a revision of one channel re-renders the others with it.
@@ -85,7 +85,7 @@ def test_a_pre_approved_template_with_an_empty_variable_waits_for_a_person(
     )
     assert u["status"] == "pending_approval"
     assert ("sms", "empty_variable") in rules(u)
-    assert "services on  are disrupted" in u["rendered"]["sms"]  # what it would have sent
+    assert "Services on  are disrupted" in u["rendered"]["sms"]  # what it would have sent
 
 
 def test_a_guarded_or_defaulted_variable_is_not_a_problem(service: Crisis) -> None:
@@ -95,5 +95,5 @@ def test_a_guarded_or_defaulted_variable_is_not_a_problem(service: Crisis) -> No
         actor=OPERATOR, incident_id=iid, audience="passengers", template="holding"
     )
     assert u["status"] in ("approved", "sending"), u["policy_violations"]
-    assert u["rendered"]["sms"].startswith("We know services on our network are disrupted")
+    assert u["rendered"]["sms"].startswith("Services on our network are disrupted")
     assert COMMS

@@ -49,6 +49,9 @@ EXPECTED = {
     "ui.sandbox_inbox": Perm.READ,
     "ui.approvals": Perm.READ,
     "ui.draft_update": Perm.DRAFT,
+    "ui.confirm_update": Perm.DRAFT,
+    "ui.edit_incident": Perm.TRANSITION,
+    "ui.revise_update": Perm.DRAFT,
     "ui.correct_update": Perm.DRAFT,
     "ui.decide_update": Perm.READ,  # the service refuses those who may not approve
 }

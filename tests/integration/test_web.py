@@ -198,6 +198,13 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any] | None, dict[str, int]]] = [
         {"audience": "visitors", "body": "Closed today. Next update by 10:00."},
         ONLY | {"operator": 201, "comms": 201, "admin": 201},
     ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/updates/preview",
+        new_incident,
+        {"audience": "visitors", "body": "Closed today. Next update by 10:00."},
+        ONLY | {"operator": 200, "comms": 200, "admin": 200},
+    ),
     ("GET", "/api/v1/updates", None, None, READ_ALL),
     ("GET", "/api/v1/updates/{id}", new_update, None, READ_ALL),
     (

@@ -52,8 +52,24 @@
         });
     });
   }
+  // The declare form: each severity says what it means in the playbook chosen.
+  function meanings() {
+    var chosen = document.querySelector('input[name="playbook"]:checked');
+    var map = chosen ? JSON.parse(chosen.getAttribute("data-severities") || "{}") : {};
+    document.querySelectorAll(".sev-choice").forEach(function (el) {
+      var m = el.querySelector(".meaning");
+      var sev = el.getAttribute("data-sev");
+      if (m) { m.textContent = map[sev] || (chosen ? "(not in this playbook)" : ""); }
+      var input = el.querySelector("input");
+      if (input) { input.disabled = Boolean(chosen) && !(sev in map); }
+    });
+  }
   document.addEventListener("DOMContentLoaded", function () {
     start();
+    document.querySelectorAll('input[name="playbook"]').forEach(function (el) {
+      el.addEventListener("change", meanings);
+    });
+    if (document.querySelector(".sev-choice")) { meanings(); }
     if (document.querySelector("article.update")) { setInterval(progress, 3000); }
   });
 }());
