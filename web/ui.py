@@ -75,10 +75,11 @@ def login() -> Any:
     """Log in with a username and password."""
     error = None
     status = 200
+    username = request.form.get("username", "").strip()[:100]  # kept when the password fails
     if request.method == "POST":
         try:
             user = crisis().accounts.authenticate(
-                username=request.form.get("username", "").strip(),
+                username=username,
                 password=request.form.get("password", ""),
                 client=request.remote_addr or "",
             )
@@ -89,7 +90,9 @@ def login() -> Any:
                 "An admin can clear this for your account."
             )
             status = 429
-            resp = make_response(render_template("login.html", error=error), status)
+            resp = make_response(
+                render_template("login.html", error=error, username=username), status
+            )
             resp.headers["Retry-After"] = str(exc.retry_after)
             return resp
         if user is not None:
@@ -97,7 +100,7 @@ def login() -> Any:
             return redirect(_safe_next(request.args.get("next")))
         error = "Wrong username or password. Repeated failures make you wait a little longer."
         status = 401
-    return render_template("login.html", error=error), status
+    return render_template("login.html", error=error, username=username), status
 
 
 @bp.post("/logout")

@@ -334,3 +334,34 @@ def test_the_public_status_page_on_a_phone(live: Live, browser: Any, shots: Path
     assert "Partial disruption" in page.inner_text(".overall")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(shots / "status-phone.png"), full_page=True)
+
+
+def test_small_things_at_3am_login_dark_mode_targets_and_landmarks(
+    live: Live, browser: Any, shots: Path
+) -> None:
+    """Issue 16: a wrong password keeps the username; dark mode follows the system; nav links
+    are 44 px touch targets; a skip link; the freeze banner is a live region in a landmark."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
+    page = ctx.new_page()
+    page.goto(live.url + "/login")
+    page.fill("input[name=username]", "comms")
+    page.fill("input[name=password]", "not-the-password")
+    page.click("form.card button[type=submit]")
+    page.wait_for_selector("text=Wrong username or password")
+    assert page.input_value("input[name=username]") == "comms"
+    assert page.evaluate("document.activeElement.name") == "password"
+    page.screenshot(path=str(shots / "login-wrong-dark-phone.png"), full_page=True)
+    page.fill("input[name=password]", "comms-password")
+    page.click("form.card button[type=submit]")
+    page.wait_for_selector("header nav")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(15, 17, 21)", background  # the dark palette
+    for link in page.locator("header nav a").all():
+        box = link.bounding_box()
+        assert box is not None and box["height"] >= 44, link.inner_text()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    region = page.locator("aside.freeze-region")
+    assert region.get_attribute("aria-live") == "polite" and region.get_attribute("aria-label")
+    page.screenshot(path=str(shots / "board-dark-phone.png"), full_page=True)
+    ctx.close()

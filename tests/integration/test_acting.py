@@ -235,3 +235,11 @@ def test_the_nav_counts_the_drafts_waiting_for_me(app: Flask, svc: Crisis) -> No
     operator = app.test_client()
     login(operator, "operator")  # operators approve nothing: no count
     assert "waiting for you" not in operator.get("/").get_data(as_text=True)
+
+
+def test_a_wrong_password_keeps_the_username(app: Flask) -> None:
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    r = client.post("/login", data={"csrf_token": token, "username": "comms", "password": "x"})
+    assert r.status_code == 401 and b'value="comms"' in r.data
