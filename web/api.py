@@ -184,6 +184,11 @@ def acknowledge(incident_id: int) -> Any:
     return jsonify(_incident(incident_id, inc))
 
 
+def people_names() -> dict[str, str]:
+    """Usernames → the names people know them by, for the timeline's sentences."""
+    return {u.username: u.name or u.username for u in crisis().accounts.list_users()}
+
+
 @api.operation(
     "/incidents/<int:incident_id>/timeline",
     "GET",
@@ -196,8 +201,10 @@ def acknowledge(incident_id: int) -> Any:
 def timeline(incident_id: int) -> Any:
     """List an incident's timeline events in order."""
     after = query_int("after", 0, lo=0, hi=10**9)
+    names = people_names()
     items = [
-        event_json(e) for e in crisis().incidents.timeline(incident_id=incident_id, after_seq=after)
+        event_json(e, names)
+        for e in crisis().incidents.timeline(incident_id=incident_id, after_seq=after)
     ]
     return jsonify({"items": items, "page": 1, "per_page": len(items), "total": len(items)})
 
@@ -222,6 +229,7 @@ def events(incident_id: int) -> Any:
 
     bus = live.bus()
     seen = bus.version(incident_id)
+    names = people_names()
 
     def stream() -> Iterator[str]:
         nonlocal after, seen
@@ -234,7 +242,8 @@ def events(incident_id: int) -> Any:
                 new = []
             for e in new:
                 after = e.seq
-                yield f"id: {e.seq}\nevent: timeline\ndata: {html_safe_json(event_json(e))}\n\n"
+                data = html_safe_json(event_json(e, names))
+                yield f"id: {e.seq}\nevent: timeline\ndata: {data}\n\n"
             yield ": keep-alive\n\n"
             seen = bus.wait(incident_id, seen)  # a NOTIFY from any process, or a poll
 

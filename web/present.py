@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from engine.kernel.models import Event, Incident
 from engine.playbooks.playbook import Playbook
+from web.timeline import describe
 
 
 def rfc3339(value: datetime | None) -> str | None:
@@ -52,13 +54,15 @@ def incident_json(
     }
 
 
-def event_json(e: Event) -> dict[str, Any]:
+def event_json(e: Event, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An event; ``summary`` is the sentence the pages show (``web.timeline``)."""
     return {
         "seq": e.seq,
         "type": e.type,
         "actor": e.actor,
         "at": rfc3339(e.at),
         "data": dict(e.data),
+        "summary": describe(e, names),
         "hash": e.hash,
     }
 

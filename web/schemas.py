@@ -123,6 +123,7 @@ EVENT: Schema = {
         "actor": {"type": "string"},
         "at": TIME,
         "data": {"type": "object"},
+        "summary": {"type": "string", "description": "the event in one sentence, for people"},
         "hash": {"type": "string"},
     },
 }

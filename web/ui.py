@@ -26,7 +26,9 @@ from engine.kernel.errors import (
     ValidationFailed,
 )
 from engine.kernel.roles import Perm, may, satisfies
+from web.api import people_names
 from web.auth import acting, crisis, current_user, log_in, log_out, requires
+from web.timeline import describe
 
 bp = Blueprint("ui", __name__)
 
@@ -215,6 +217,7 @@ def incident(incident_id: int) -> Any:
     ]
     updates = core.updates.list_updates(incident_id=incident_id)
     first_steps = _first_steps(pb, inc, updates) if inc.resolved_at is None else None
+    names = people_names()
     return render_template(
         "incident.html",
         incident=inc,
@@ -231,6 +234,8 @@ def incident(incident_id: int) -> Any:
         can_draft=may(user.role, Perm.DRAFT) and inc.resolved_at is None,
         can_ack=can_ack,
         first_steps=first_steps,
+        names=names,
+        said={e.seq: describe(e, names) for e in timeline},
         can_edit=may(user.role, Perm.TRANSITION) and inc.resolved_at is None,
         region_choices=core.places.choices("regions"),
         age=ago(inc.declared_at, core.clock.now()),

@@ -15,17 +15,14 @@
       li.className = "new";
       var t = document.createElement("time");
       t.textContent = (e.at || "").slice(11, 19) + "Z";
-      var b = document.createElement("b");
-      b.textContent = e.type;
+      li.setAttribute("data-type", e.type);
+      var said = document.createElement("span");
+      said.className = "said";
+      said.textContent = " " + (typeof e.summary === "string" ? e.summary : e.type);
       var who = document.createElement("span");
       who.className = "muted";
-      who.textContent = " " + e.actor + " ";
-      var data = document.createElement("span");
-      data.className = "data";
-      data.textContent = typeof e.data.text === "string" ? e.data.text
-        : Object.keys(e.data).filter(function (k) { return k !== "version"; })
-          .map(function (k) { return k + "=" + JSON.stringify(e.data[k]); }).join(" ");
-      li.append(t, b, who, data);
+      who.textContent = " · " + e.actor;
+      li.append(t, said, who);
       list.appendChild(li);
     });
   }
