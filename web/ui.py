@@ -43,6 +43,11 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def refused(what: str, exc: ValidationFailed) -> None:
+    """Flash why a form was refused: "Not saved: severity: unknown severity …"."""
+    flash(f"{what}: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")
+
+
 def ago(value: datetime, now: datetime) -> str:
     minutes = int((now - value).total_seconds() // 60)
     if minutes < 1:
@@ -264,7 +269,7 @@ def _first_steps(pb: Any, inc: Any, updates: list[dict[str, Any]]) -> dict[str, 
             "preapproved": inc.severity in chosen.preapproved,
             "approval": pb.audiences[chosen.audience].approval,
             "done": bool(said),
-            "status": said[-1]["status"].replace("_", " ") if said else None,
+            "status": said[0]["status"].replace("_", " ") if said else None,  # the newest
         }
     return {"holding": holding}
 
@@ -343,7 +348,7 @@ def edit_incident(incident_id: int) -> Any:
         )
         flash(f"{inc.ref} saved.", "ok")
     except ValidationFailed as exc:
-        flash("Not saved: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")
+        refused("Not saved", exc)
     return redirect(url_for("ui.incident", incident_id=incident_id))
 
 
@@ -418,7 +423,7 @@ def calendar_new_post() -> Any:
         )
         flash(f"Scheduled post {p['id']} for {p['publish_at']:%Y-%m-%d %H:%M}Z.", "ok")
     except ValidationFailed as exc:
-        flash("Not scheduled: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")
+        refused("Not scheduled", exc)
     return redirect(url_for("ui.calendar_page"))
 
 

@@ -12,7 +12,7 @@ from engine.kernel.roles import Perm, may
 from engine.playbooks.channels import EDITS_IN_PLACE, text_limits
 from web.auth import acting, crisis, current_user, requires
 from web.errors import ApiError
-from web.ui import _safe_next, ago, bp
+from web.ui import _safe_next, ago, bp, refused
 
 
 def update_views(updates: list[dict[str, Any]], user: Any) -> list[dict[str, Any]]:
@@ -125,10 +125,13 @@ def _template_audience(template: str) -> str | None:
     return t.audience if t else None
 
 
-def _confirmation(incident_id: int, asked: dict[str, Any]) -> Any:
+def _confirmation(
+    incident_id: int, asked: dict[str, Any], preview: dict[str, Any] | None = None
+) -> Any:
     """The page that says what goes where, to how many, before it goes out at once."""
     core = crisis()
-    preview = core.updates.preview_update(actor=acting(), incident_id=incident_id, **asked)
+    if preview is None:
+        preview = core.updates.preview_update(actor=acting(), incident_id=incident_id, **asked)
     inc = core.incidents.get(incident_id=incident_id)
     parts = reach_parts(preview["reach"], preview["audience"])
     people = sum(p["people"] or 0 for p in parts)
@@ -146,7 +149,7 @@ def confirm_update(incident_id: int) -> Any:
     try:
         return _confirmation(incident_id, _asked(request.args))
     except ValidationFailed as exc:
-        flash("Not drafted: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")
+        refused("Not drafted", exc)
         return redirect(url_for("ui.incident", incident_id=incident_id) + "#updates")
 
 
@@ -163,14 +166,14 @@ def draft_update(incident_id: int) -> Any:
         if form.get("confirmed") != "1":
             preview = core.updates.preview_update(actor=acting(), incident_id=incident_id, **asked)
             if preview["goes_out"] == "at_once":
-                return _confirmation(incident_id, asked)
+                return _confirmation(incident_id, asked, preview)
         u = core.updates.draft_update(actor=acting(), incident_id=incident_id, **asked)
         if u["status"] == "pending_approval":
             flash(f"Update #{u['id']} drafted: it waits for approval.", "ok")
         else:
             flash(f"Update #{u['id']} is going out now.", "ok")
     except ValidationFailed as exc:
-        flash("Not drafted: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")
+        refused("Not drafted", exc)
     return redirect(url_for("ui.incident", incident_id=incident_id) + "#updates")
 
 
@@ -218,7 +221,7 @@ def correct_update(update_id: int) -> Any:
         flash(f"Correction {u['id']} of update {update_id} drafted: "
               f"{u['status'].replace('_', ' ')}.", "ok")  # fmt: skip
     except ValidationFailed as exc:
-        flash("Not drafted: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")
+        refused("Not drafted", exc)
         u = crisis().updates.get_update(update_id=update_id)
     return redirect(url_for("ui.incident", incident_id=u["incident_id"]) + "#updates")
 
