@@ -43,6 +43,7 @@ def create_app(
         errors,
         hooks,
         live,
+        localtime,
         logs,
         metrics,
         monitor_hooks,  # noqa: F401 - registers the monitoring hooks on hooks.bp
@@ -50,6 +51,7 @@ def create_app(
         public,
         slack_hooks,
         ui,
+        ui_people,  # noqa: F401 - registers the on-call and profile pages on ui.bp
         ui_updates,  # noqa: F401 - registers the update pages on ui.bp
     )
     from web.bootstrap import build_crisis
@@ -90,6 +92,7 @@ def create_app(
     errors.init_app(app)
     app.before_request(_refuse_unknown_hosts)  # before anything builds a URL from the Host
     auth.init_app(app)
+    localtime.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)

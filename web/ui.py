@@ -16,6 +16,7 @@ from flask import (
     request,
     url_for,
 )
+from markupsafe import Markup
 
 from engine.kernel.errors import (
     Conflict,
@@ -28,6 +29,7 @@ from engine.kernel.errors import (
 from engine.kernel.roles import Perm, may, satisfies
 from web.api import people_names
 from web.auth import acting, crisis, current_user, log_in, log_out, requires
+from web.localtime import at, read_local
 from web.timeline import describe
 
 bp = Blueprint("ui", __name__)
@@ -364,17 +366,6 @@ def ack(incident_id: int) -> Any:
     return redirect(url_for("ui.incident", incident_id=incident_id))
 
 
-def _parse_local_utc(text: str) -> datetime | None:
-    """Read a datetime-local form value as UTC (the calendar page says so)."""
-    from datetime import UTC
-
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 @bp.get("/calendar")
 @requires(Perm.READ)
 def calendar_page() -> Any:
@@ -409,7 +400,7 @@ def calendar_page() -> Any:
 def calendar_new_post() -> Any:
     """Schedule a post from the calendar page."""
     form = request.form
-    when = _parse_local_utc(form.get("publish_at", ""))
+    when = read_local(form.get("publish_at", ""))
     try:
         p = crisis().calendar.create_post(
             actor=acting(),
@@ -421,7 +412,9 @@ def calendar_new_post() -> Any:
                 "regions": form.get("regions", ""),
             },
         )
-        flash(f"Scheduled post {p['id']} for {p['publish_at']:%Y-%m-%d %H:%M}Z.", "ok")
+        flash(
+            Markup("Scheduled post {} for {}.").format(p["id"], at(p["publish_at"], "full")), "ok"
+        )
     except ValidationFailed as exc:
         refused("Not scheduled", exc)
     return redirect(url_for("ui.calendar_page"))
@@ -434,7 +427,7 @@ def calendar_review() -> Any:
     core = crisis()
     action = request.form.get("action", "")
     ids = [int(i) for i in request.form.getlist("post_id") if i.isdigit()]
-    when = _parse_local_utc(request.form.get("publish_at", "")) if action == "reschedule" else None
+    when = read_local(request.form.get("publish_at", "")) if action == "reschedule" else None
     done, failed = 0, []
     for pid in ids:
         try:
@@ -455,7 +448,7 @@ def platform_review() -> Any:
     """Publish, reschedule or cancel one item waiting on a marketing platform."""
     action = request.form.get("action", "")
     item = request.form.get("item_id", "")
-    when = _parse_local_utc(request.form.get("send_at", "")) if action == "reschedule" else None
+    when = read_local(request.form.get("send_at", "")) if action == "reschedule" else None
     try:
         out = crisis().platforms.review_item(
             actor=acting(), item_id=int(item) if item.isdigit() else -1, action=action, send_at=when

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.kernel.backoff import Backoff
 from engine.kernel.roles import ROLES
@@ -33,3 +34,16 @@ def user_problems(*, role: str | None, password: str | None) -> dict[str, str]:
     if password is not None and len(password) < 8:
         problems["password"] = "use at least 8 characters"
     return problems
+
+
+def zone_problem(name: str) -> str | None:
+    """What is wrong with a time zone name (``""`` is "follow my browser"), or None."""
+    if name == "":
+        return None
+    if len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
+        return "an IANA time zone, e.g. Europe/London"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {name!r} (use an IANA name, e.g. Europe/London)"
+    return None

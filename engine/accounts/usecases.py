@@ -14,6 +14,7 @@ from engine.accounts.rules import (
     TOKEN_USE_RESOLUTION,
     login_keys,
     user_problems,
+    zone_problem,
 )
 from engine.kernel import addresses, throttle
 from engine.kernel.backoff import backoff_wait
@@ -51,12 +52,14 @@ class Accounts:
         password: str | None = None,
         email: str | None = None,
         phone: str | None = None,
-        timezone: str = "UTC",
+        timezone: str = "",
         actor: Actor,
     ) -> User:
         """Create a user (an admin's decision; the CLI acts as its shell user, an admin)."""
         require(actor, Perm.ADMIN, "manage users")
         problems = user_problems(role=role, password=password)
+        if (zone := zone_problem(timezone)) is not None:
+            problems["timezone"] = zone
         if not username or not all(c.isalnum() or c in "._-@" for c in username):
             problems["username"] = "use letters, digits and . _ - @"
         if problems:
@@ -221,6 +224,20 @@ class Accounts:
             if values:
                 conn.execute(users.update().where(users.c.id == row.id).values(**values))
             return user_of(conn.execute(sa.select(users).where(users.c.id == row.id)).one())
+
+    def set_time_zone(self, *, actor: Actor, timezone: str) -> User:
+        """Set the zone the caller reads times in (``""``: follow their browser)."""
+        timezone = timezone.strip()
+        if (problem := zone_problem(timezone)) is not None:
+            raise ValidationFailed("the time zone was not changed", details={"timezone": problem})
+        with self.work.transaction() as conn:
+            conn.execute(
+                users.update().where(users.c.username == actor.name).values(timezone=timezone)
+            )
+            row = conn.execute(sa.select(users).where(users.c.username == actor.name)).first()
+        if row is None:
+            raise NotFound(f"no user {actor.name!r}")
+        return user_of(row)
 
     def end_sessions(self, *, username: str) -> None:
         """Log the user out everywhere: every session cookie issued so far stops working."""

@@ -86,6 +86,20 @@ def on_call(
     return (members[weeks % len(members)],)
 
 
+def next_handoff(rotation: Rotation, *, after: datetime) -> datetime:
+    """The first hand-off strictly after ``after`` (in UTC terms; wall clock in its zone)."""
+    zone = ZoneInfo(rotation.timezone)
+    local = after.astimezone(zone)
+    first = _first_handoff(rotation)
+    day = max(first, local.date() - timedelta(days=7))
+    day += timedelta(days=(rotation.weekday - day.weekday()) % 7)
+    while True:
+        when = datetime.combine(day, rotation.at, tzinfo=zone)
+        if when > after:
+            return when.astimezone(after.tzinfo or zone)
+        day += timedelta(weeks=1)
+
+
 def quiet_until(window: str | None, *, timezone: str, at: datetime) -> datetime | None:
     """When ``at`` falls in the person's quiet hours, the instant they end; else None."""
     if not window:

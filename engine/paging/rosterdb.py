@@ -7,7 +7,7 @@ People are users: whoever is paged can log in (with a password set later) and ac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +24,7 @@ from engine.paging.roster import (
     WEEKDAYS,
     Override,
     Rotation,
+    next_handoff,
     on_call,
     parse_handoff,
     parse_quiet_hours,
@@ -331,9 +332,46 @@ def roles_view(conn: Connection, *, at: datetime) -> list[dict[str, Any]]:
                 if rot
                 else None,
                 "on_call": [p.username for p in people_for(conn, Target("role", role), at=at)],
+                "next": _next_change(conn, role, at=at),
             }
         )
     return out
+
+
+def _next_change(conn: Connection, role: str, *, at: datetime) -> dict[str, Any] | None:
+    """When the holders of ``role`` next change, and who holds it then (within 5 weeks)."""
+    horizon = at + timedelta(weeks=5)
+    instants = set(
+        conn.execute(
+            sa.select(overrides.c.starts_at).where(
+                overrides.c.role == role,
+                overrides.c.starts_at > at,
+                overrides.c.starts_at < horizon,
+            )
+        ).scalars()
+    ) | set(
+        conn.execute(
+            sa.select(overrides.c.ends_at).where(
+                overrides.c.role == role, overrides.c.ends_at > at, overrides.c.ends_at < horizon
+            )
+        ).scalars()
+    )
+    rot = conn.execute(_ROTATION, {"role": role}).first()
+    if rot is not None:
+        hh, mm = rot.handoff_time.split(":")
+        rotation = Rotation(
+            rot.handoff_weekday, time(int(hh), int(mm)), rot.timezone, _as_date(rot.anchor_date)
+        )
+        after = at
+        for _ in range(5):
+            after = next_handoff(rotation, after=after)
+            instants.add(after)
+    now = [p.username for p in people_for(conn, Target("role", role), at=at)]
+    for when in sorted(instants):
+        then = [p.username for p in people_for(conn, Target("role", role), at=when)]
+        if then != now:
+            return {"at": when, "on_call": then}
+    return None
 
 
 def roles_of(conn: Connection, username: str) -> list[str]:

@@ -54,6 +54,8 @@ EXPECTED = {
     "ui.revise_update": Perm.DRAFT,
     "ui.correct_update": Perm.DRAFT,
     "ui.decide_update": Perm.READ,  # the service refuses those who may not approve
+    "ui.oncall": Perm.READ,
+    "ui.profile": Perm.READ,  # each person sets only their own zone
 }
 
 

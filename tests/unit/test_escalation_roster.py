@@ -6,8 +6,16 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from engine.accounts.rules import zone_problem
 from engine.paging.escalation import StepRef, exhausted_at, plan, progress, round_length
-from engine.paging.roster import Override, Rotation, on_call, parse_handoff, quiet_until
+from engine.paging.roster import (
+    Override,
+    Rotation,
+    next_handoff,
+    on_call,
+    parse_handoff,
+    quiet_until,
+)
 from engine.playbooks.playbook import Escalation, EscalationStep, Target
 
 T0 = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
@@ -166,3 +174,33 @@ def test_quiet_hours_outside_and_same_day_windows() -> None:
         2026, 1, 1, 13
     )
     assert quiet_until(None, timezone="UTC", at=T0) is None
+
+
+def test_the_next_hand_off_keeps_local_wall_clock_time_across_daylight_saving() -> None:
+
+    rot = Rotation(0, time(9, 0), "Europe/London", date(2026, 1, 5))
+    utc = UTC
+    # Thursday 3 December (GMT): the next Monday 09:00 is 09:00 UTC.
+    assert next_handoff(rot, after=datetime(2026, 12, 3, 15, tzinfo=utc)) == datetime(
+        2026, 12, 7, 9, tzinfo=utc
+    )
+    # At the very instant of a hand-off, the next one is a week later.
+    assert next_handoff(rot, after=datetime(2026, 12, 7, 9, tzinfo=utc)) == datetime(
+        2026, 12, 14, 9, tzinfo=utc
+    )
+    # Friday 27 March: the clocks go forward on Sunday, so Monday 09:00 BST is 08:00 UTC.
+    assert next_handoff(rot, after=datetime(2026, 3, 27, 12, tzinfo=utc)) == datetime(
+        2026, 3, 30, 8, tzinfo=utc
+    )
+    # Before the rotation's first hand-off: that first one (Monday 5 January).
+    assert next_handoff(rot, after=datetime(2025, 12, 1, tzinfo=utc)) == datetime(
+        2026, 1, 5, 9, tzinfo=utc
+    )
+
+
+def test_a_time_zone_is_an_iana_name_or_empty_for_the_browsers() -> None:
+
+    assert zone_problem("") is None and zone_problem("Europe/Paris") is None
+    assert zone_problem("UTC") is None
+    for bad in ("Mars/Base", "../../etc/passwd", "/etc/localtime", "x" * 100):
+        assert zone_problem(bad), bad

@@ -1,6 +1,23 @@
 // Live timeline: append events from the server-sent event stream. Text only: never HTML.
 (function () {
   "use strict";
+  // Tell the server the browser's time zone (used where the profile says "follow my browser").
+  function rememberZone() {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (err) { return; }
+    if (/^[A-Za-z0-9_+\-\/]{1,64}$/.test(zone) && document.cookie.indexOf("tz=" + zone) === -1) {
+      document.cookie = "tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax";
+    }
+  }
+  // A time as the page shows the others: in the viewer's zone, with its abbreviation.
+  function clock(iso) {
+    var zone = document.body.getAttribute("data-tz") || "UTC";
+    try {
+      return new Intl.DateTimeFormat("en-GB", {
+        hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone: zone, timeZoneName: "short"
+      }).format(new Date(iso));
+    } catch (err) { return (iso || "").slice(11, 19) + " UTC"; }
+  }
   function start() {
     var list = document.getElementById("timeline");
     if (!list || !window.EventSource) { return; }
@@ -14,7 +31,9 @@
       var li = document.createElement("li");
       li.className = "new";
       var t = document.createElement("time");
-      t.textContent = (e.at || "").slice(11, 19) + "Z";
+      t.setAttribute("datetime", e.at || "");
+      t.setAttribute("title", (e.at || "").slice(0, 16).replace("T", " ") + " UTC");
+      t.textContent = clock(e.at);
       li.setAttribute("data-type", e.type);
       var said = document.createElement("span");
       said.className = "said";
@@ -62,6 +81,7 @@
     });
   }
   document.addEventListener("DOMContentLoaded", function () {
+    rememberZone();
     start();
     document.querySelectorAll('input[name="playbook"]').forEach(function (el) {
       el.addEventListener("change", meanings);
