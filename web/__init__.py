@@ -51,6 +51,7 @@ def create_app(
         public,
         slack_hooks,
         ui,
+        ui_calendar,  # noqa: F401 - registers the calendar pages on ui.bp
         ui_people,  # noqa: F401 - registers the on-call and profile pages on ui.bp
         ui_updates,  # noqa: F401 - registers the update pages on ui.bp
     )

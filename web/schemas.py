@@ -182,6 +182,12 @@ POST: Schema = {
             "enum": ["scheduled", "held", "published", "cancelled", "failed"],
         },
         "held_by": {"type": "array", "items": {"type": "integer"}},
+        "would_be_held_by": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "On a post just scheduled: the active freezes that will hold it "
+            "when it comes due, unless they are lifted first.",
+        },
         "review": {"type": "boolean"},
         "author": {"type": "string"},
         "published_at": NULLABLE_TIME,

@@ -16,20 +16,17 @@ from flask import (
     request,
     url_for,
 )
-from markupsafe import Markup
 
 from engine.kernel.errors import (
     Conflict,
     Forbidden,
     InvalidTransition,
-    NotFound,
     RateLimited,
     ValidationFailed,
 )
 from engine.kernel.roles import Perm, may, satisfies
 from web.api import people_names
 from web.auth import acting, crisis, current_user, log_in, log_out, requires
-from web.localtime import at, read_local
 from web.timeline import describe
 
 bp = Blueprint("ui", __name__)
@@ -364,99 +361,6 @@ def ack(incident_id: int) -> Any:
     except (Conflict, Forbidden) as exc:
         flash(str(exc), "error")
     return redirect(url_for("ui.incident", incident_id=incident_id))
-
-
-@bp.get("/calendar")
-@requires(Perm.READ)
-def calendar_page() -> Any:
-    """Show the content calendar: the review queue, held posts, what is coming."""
-    core = crisis()
-    user = current_user()
-    assert user is not None
-    review, _ = core.calendar.list_posts(state="held", review=True, per_page=500)
-    held, _ = core.calendar.list_posts(state="held", review=False, per_page=500)
-    upcoming, n_upcoming = core.calendar.list_posts(state="scheduled", per_page=100)
-    published, _ = core.calendar.list_posts(state="published", per_page=500)
-    freezes = {f["id"]: f for f in core.calendar.list_freezes()}
-    social = [n for n, c in core.channels.items() if c.medium in ("social", "newsletter")]
-    return render_template(
-        "calendar.html",
-        review=review,
-        platform_review=core.platforms.in_review(),
-        held=held,
-        upcoming=upcoming,
-        n_upcoming=n_upcoming,
-        published=published[-10:][::-1],
-        freezes=freezes,
-        channels=social,
-        can_review=may(user.role, Perm.REVIEW_POSTS),
-        can_post=may(user.role, Perm.MANAGE_POSTS),
-        now=core.clock.now(),
-    )
-
-
-@bp.post("/calendar/posts")
-@requires(Perm.MANAGE_POSTS)
-def calendar_new_post() -> Any:
-    """Schedule a post from the calendar page."""
-    form = request.form
-    when = read_local(form.get("publish_at", ""))
-    try:
-        p = crisis().calendar.create_post(
-            actor=acting(),
-            fields={
-                "channel": form.get("channel", ""),
-                "body": form.get("body", ""),
-                "publish_at": when,
-                "tags": form.get("tags", ""),
-                "regions": form.get("regions", ""),
-            },
-        )
-        flash(
-            Markup("Scheduled post {} for {}.").format(p["id"], at(p["publish_at"], "full")), "ok"
-        )
-    except ValidationFailed as exc:
-        refused("Not scheduled", exc)
-    return redirect(url_for("ui.calendar_page"))
-
-
-@bp.post("/calendar/review")
-@requires(Perm.REVIEW_POSTS)
-def calendar_review() -> Any:
-    """Publish, reschedule or cancel one held post, or every post in the review queue."""
-    core = crisis()
-    action = request.form.get("action", "")
-    ids = [int(i) for i in request.form.getlist("post_id") if i.isdigit()]
-    when = read_local(request.form.get("publish_at", "")) if action == "reschedule" else None
-    done, failed = 0, []
-    for pid in ids:
-        try:
-            core.calendar.review_post(actor=acting(), post_id=pid, action=action, publish_at=when)
-            done += 1
-        except (Conflict, ValidationFailed) as exc:
-            failed.append(f"post {pid}: {exc}")
-    if done:
-        flash(f"{action.capitalize()}: {done} post(s).", "ok")
-    for message in failed:
-        flash(message, "error")
-    return redirect(url_for("ui.calendar_page"))
-
-
-@bp.post("/calendar/platform-review")
-@requires(Perm.REVIEW_POSTS)
-def platform_review() -> Any:
-    """Publish, reschedule or cancel one item waiting on a marketing platform."""
-    action = request.form.get("action", "")
-    item = request.form.get("item_id", "")
-    when = read_local(request.form.get("send_at", "")) if action == "reschedule" else None
-    try:
-        out = crisis().platforms.review_item(
-            actor=acting(), item_id=int(item) if item.isdigit() else -1, action=action, send_at=when
-        )
-        flash(f"{action.capitalize()}: {out['title']} on {out['connector']}.", "ok")
-    except (Conflict, NotFound, ValidationFailed) as exc:
-        flash(f"item {item}: {exc}", "error")
-    return redirect(url_for("ui.calendar_page"))
 
 
 @bp.post("/freezes/<int:freeze_id>/lift")

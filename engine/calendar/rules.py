@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from engine.playbooks.connectors import Connector
 
 OPERATIONAL_TAG = "operational"
+RELEASE_DELAY = timedelta(minutes=1)  # a bulk publish goes out this long after the click
+CANCEL_UNDO = timedelta(minutes=10)  # a bulk cancel can be undone for this long
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
-from engine.calendar import external, freezes
+from engine.calendar import external, freezes, review
 from engine.calendar import posts as posts_
 from engine.calendar._tables import freezes as freeze_table
 from engine.calendar._tables import posts
-from engine.calendar.rules import Scope
+from engine.calendar.rules import PostFacts, Scope, holding
 from engine.kernel.errors import NotFound, ValidationFailed
 from engine.kernel.models import Actor
 from engine.kernel.records import incident_row
@@ -52,7 +52,10 @@ class Calendar:
             raise ValidationFailed("the post could not be scheduled", details=problems)
         with self.work.transaction(rearm=True) as conn:
             pid = posts_.insert_post(conn, post, author=actor.name, now=now)
-        return self.get_post(post_id=pid)
+            caught = holding(
+                freezes.active_scopes(conn), PostFacts(post.channel, post.tags, post.regions)
+            )
+        return self.get_post(post_id=pid) | {"would_be_held_by": caught}
 
     def import_posts(self, *, actor: Actor, data: bytes | str, content_type: str) -> int:
         """Import a CSV or JSON calendar: every row valid, or nothing imported."""
@@ -139,6 +142,27 @@ class Calendar:
                 publish_at=publish_at,
             )
         return self.get_post(post_id=post_id)
+
+    def review_posts(self, *, actor: Actor, post_ids: list[int], action: str) -> review.Bulk:
+        """Publish (a minute from now, so it can be undone) or cancel many posts at once."""
+        require(actor, Perm.REVIEW_POSTS, "review held posts")
+        with self.work.transaction(rearm=True) as conn:
+            return review.decide(conn, post_ids=post_ids, action=action, now=self.work.now())
+
+    def undo_review(
+        self, *, actor: Actor, post_ids: list[int], action: str, stamp: datetime
+    ) -> list[int]:
+        """Take back a bulk decision while its window lasts; the posts return to review."""
+        require(actor, Perm.REVIEW_POSTS, "review held posts")
+        with self.work.transaction() as conn:
+            return review.undo(
+                conn, post_ids=post_ids, action=action, stamp=stamp, now=self.work.now()
+            )
+
+    def caught_by_freezes(self) -> dict[int, list[int]]:
+        """Scheduled posts an active freeze will hold when they come due (post → freezes)."""
+        with self.work.read() as conn:
+            return review.caught(conn)
 
     def create_freeze(
         self,

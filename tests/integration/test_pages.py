@@ -55,6 +55,7 @@ EXPECTED = {
     "ui.correct_update": Perm.DRAFT,
     "ui.decide_update": Perm.READ,  # the service refuses those who may not approve
     "ui.oncall": Perm.READ,
+    "ui.calendar_undo": Perm.REVIEW_POSTS,
     "ui.profile": Perm.READ,  # each person sets only their own zone
 }
 
