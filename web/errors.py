@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from engine.kernel.errors import (
@@ -83,7 +83,20 @@ def error_response(
         if status == 401:
             resp.headers["WWW-Authenticate"] = 'Bearer realm="crisiscomms"'
         return resp
+    if _public_look(status):
+        page = current_app.extensions.get("crisis.status_page")
+        return render_template(
+            "status_error.html", status=status, message=message, page=page
+        ), status
     return render_template("error.html", status=status, message=message), status
+
+
+def _public_look(status: int) -> bool:
+    """The public page's look for the public's errors: on its paths, and for an address
+    nobody logged in asked for (a stranger's typo should not land on the staff's look)."""
+    if "crisis.status_page" not in current_app.extensions:
+        return False
+    return request.path.startswith("/status") or (status == 404 and g.get("user") is None)
 
 
 def init_app(app: Flask) -> None:

@@ -346,28 +346,59 @@ def status_incident(incident_id: int) -> Any:
     return _cached(f"incident:{incident_id}", "text/html", build)
 
 
-@bp.get("/status/feed.atom")
-@anonymous
-def status_feed() -> Any:
-    """Atom: one entry per published public update."""
+def _for_a_person() -> bool:
+    """A browser opening the feed's address (HTML preferred to any feed type), not a reader.
+
+    Browsers ask for ``text/html`` first and get everything else through ``*/*``; feed readers
+    name Atom, or take anything (``*/*``) and get the feed.
+    """
+    accept = request.accept_mimetypes
+    return accept["text/html"] > max(accept["application/atom+xml"], accept["application/xml"])
+
+
+def _feed(kind: str, title: str, cap: bool) -> Any:
+    """The feed itself, or — for a person in a browser — a page saying what it is, with its
+    entries and the address to give a feed reader (the same URL, so one link serves both)."""
+    build_feed = feeds.cap_feed if cap else feeds.status_feed
 
     def build() -> bytes:
         incidents, _ = _view()
-        return feeds.to_xml(feeds.status_feed(_site(), incidents, now=crisis().clock.now()))
+        return feeds.to_xml(build_feed(_site(), incidents, now=crisis().clock.now()))
 
-    return _cached("atom", "application/atom+xml", build)
+    def build_page() -> str:
+        incidents, _ = _view()
+        pairs = [(inc, e) for inc in incidents for e in inc.entries]
+        pairs.sort(key=lambda p: (p[1].published_at, p[1].id), reverse=True)
+        return render_template(
+            "status_feed.html",
+            page=_page(),
+            title=title,
+            cap=cap,
+            address=_base_url() + request.path,
+            entries=pairs[:100],
+            local=_local,
+        )
+
+    if _for_a_person():
+        resp = _cached(f"{kind}-page", "text/html", build_page)
+    else:
+        resp = _cached(kind, "application/atom+xml", build)
+    resp.vary.add("Accept")
+    return resp
+
+
+@bp.get("/status/feed.atom")
+@anonymous
+def status_feed() -> Any:
+    """Atom: one entry per published public update (a readable page in a browser)."""
+    return _feed("atom", "Updates feed", cap=False)
 
 
 @bp.get("/status/cap.atom")
 @anonymous
 def cap_feed() -> Any:
-    """Atom index of the CAP 1.2 alerts."""
-
-    def build() -> bytes:
-        incidents, _ = _view()
-        return feeds.to_xml(feeds.cap_feed(_site(), incidents, now=crisis().clock.now()))
-
-    return _cached("cap-atom", "application/atom+xml", build)
+    """Atom index of the CAP 1.2 alerts (a readable page in a browser)."""
+    return _feed("cap-atom", "CAP alerts feed", cap=True)
 
 
 @bp.get("/status/cap/<int:update_id>.xml")
@@ -613,8 +644,7 @@ def confirm() -> Any:
     token = request.values.get("token", "")
     if request.method == "POST":
         crisis().audience.confirm_subscription(token=token)
-        flash("Subscribed: you will get our updates.")
-        return redirect(url_for("public.subscribe"), code=303)
+        return _no_store(render_template("subscribed.html", page=_page()))
     return _no_store(render_template("subscribe_confirm.html", page=_page(), token=token))
 
 

@@ -95,8 +95,12 @@ def test_email_double_opt_in_then_one_click_unsubscribe(
     done = client.post(
         "/status/subscribe/confirm", data={"token": token, "csrf_token": csrf.group(1)}
     )
-    assert done.status_code == 303
-    # ... the POST does; the link works once.
+    # ... the POST does, and lands on a page that says so (not on the form again).
+    assert done.status_code == 200
+    said = done.get_data(as_text=True)
+    assert "You are subscribed" in said and "unsubscribe in one click" in said
+    assert 'name="email"' not in said
+    # The link works once.
     again = client.post(
         "/status/subscribe/confirm", data={"token": token, "csrf_token": csrf.group(1)}
     )
