@@ -42,6 +42,7 @@ def create_app(
         callbacks,
         errors,
         hooks,
+        kept,
         live,
         localtime,
         logs,
@@ -94,6 +95,7 @@ def create_app(
     app.before_request(_refuse_unknown_hosts)  # before anything builds a URL from the Host
     auth.init_app(app)
     localtime.init_app(app)
+    kept.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -22,7 +23,7 @@ from engine.app import Crisis
 from engine.kernel.errors import NotFound
 from engine.kernel.models import Actor, User
 from engine.kernel.roles import Perm, may
-from web.errors import ApiError
+from web.errors import ApiError, SessionEnded
 
 F = TypeVar("F", bound=Callable[..., Any])
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -42,6 +43,16 @@ def csrf_token() -> str:
         token = secrets.token_urlsafe(32)
         session["csrf"] = token
     return str(token)
+
+
+def safe_next(target: str | None) -> str:
+    """Only follow redirects to paths on this site."""
+    if not target:
+        return url_for("ui.board")
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("ui.board")
+    return target
 
 
 def current_user() -> User | None:
@@ -150,11 +161,23 @@ def _check_csrf() -> None:
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     expected = session.get("csrf") or ""
     if not expected or not hmac.compare_digest(str(sent), str(expected)):
+        if _typed_into_a_page():
+            raise SessionEnded()  # keep what was typed (web.kept)
         raise ApiError(
             403,
             "the form expired or was not sent from this site: reload and retry",
             code="csrf_failed",
         )
+
+
+def _typed_into_a_page() -> bool:
+    """A staff page's form with something in it besides its token (not the API, the hooks,
+    the public pages or the login form itself)."""
+    if request.method in SAFE_METHODS or request.path.startswith(
+        ("/api/", "/hooks/", "/status", "/login", "/logout")
+    ):
+        return False
+    return any(k != "csrf_token" for k in request.form)
 
 
 def requires_token(view: F) -> F:
@@ -179,6 +202,8 @@ def requires(perm: Perm) -> Callable[[F], F]:
             if user is None:
                 if request.path.startswith(("/api/", "/hooks/", "/metrics")):
                     raise ApiError(401, "log in or send Authorization: Bearer <token>")
+                if _typed_into_a_page():
+                    raise SessionEnded()  # keep what was typed (web.kept)
                 return redirect(url_for("ui.login", next=request.full_path))
             if not may(user.role, perm):
                 raise ApiError(

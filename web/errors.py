@@ -48,6 +48,11 @@ _HTTP_CODES = {
 }
 
 
+class SessionEnded(Exception):
+    """A page's form arrived without a live session, or with a stale CSRF token (web.kept
+    answers it with the text typed and a way to log in again)."""
+
+
 class ApiError(Exception):
     """An HTTP error raised by a view with a code, a message and details."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlparse
 
 from flask import (
     Blueprint,
@@ -27,19 +26,11 @@ from engine.kernel.errors import (
 from engine.kernel.roles import Perm, may, satisfies
 from web.api import people_names
 from web.auth import acting, crisis, current_user, log_in, log_out, requires
+from web.auth import safe_next as _safe_next
+from web.kept import keep
 from web.timeline import describe
 
 bp = Blueprint("ui", __name__)
-
-
-def _safe_next(target: str | None) -> str:
-    """Only follow redirects to paths on this site."""
-    if not target:
-        return url_for("ui.board")
-    parsed = urlparse(target)
-    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("ui.board")
-    return target
 
 
 def refused(what: str, exc: ValidationFailed) -> None:
@@ -103,6 +94,8 @@ def login() -> Any:
             return resp
         if user is not None:
             log_in(user)
+            if request.form.get("kept"):  # logging in again after a session ended mid-form
+                keep(request.form["kept"])
             return redirect(_safe_next(request.args.get("next")))
         error = "Wrong username or password. Repeated failures make you wait a little longer."
         status = 401

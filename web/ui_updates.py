@@ -11,8 +11,9 @@ from engine.kernel.errors import Conflict, Forbidden, ValidationFailed
 from engine.kernel.roles import Perm, may
 from engine.playbooks.channels import EDITS_IN_PLACE, text_limits
 from web.auth import acting, crisis, current_user, requires
+from web.auth import safe_next as _safe_next
 from web.errors import ApiError
-from web.ui import _safe_next, ago, bp, refused
+from web.ui import ago, bp, refused
 
 
 def update_views(updates: list[dict[str, Any]], user: Any) -> list[dict[str, Any]]:
