@@ -87,7 +87,7 @@ class Crisis:
         self.platforms = Platforms(
             work, connectors=self.connectors, platforms=self.marketing, places=self.places
         )
-        self.updates = Updates(work, catalog=catalog, channels=self.channels)
+        self.updates = Updates(work, catalog=catalog, channels=self.channels, places=self.places)
         self.audience = Audience(
             work,
             places=self.places,

@@ -121,6 +121,7 @@ def create_app(
         )
     app.jinja_env.globals["freeze_summary"] = ui.active_freeze_summary
     app.jinja_env.globals["waiting_for_me"] = ui.waiting_for_me
+    app.jinja_env.filters["places"] = ui.place_names
     return app
 
 

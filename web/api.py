@@ -185,8 +185,11 @@ def acknowledge(incident_id: int) -> Any:
 
 
 def people_names() -> dict[str, str]:
-    """Usernames → the names people know them by, for the timeline's sentences."""
-    return {u.username: u.name or u.username for u in crisis().accounts.list_users()}
+    """Usernames → the names people know them by, for the timeline's sentences; and
+    ``region:<id>`` → the region's display name ("region:lille" → "Lille")."""
+    core = crisis()
+    regions = {f"region:{k}": v for k, v in core.places.regions.items()}
+    return regions | {u.username: u.name or u.username for u in core.accounts.list_users()}
 
 
 @api.operation(

@@ -31,8 +31,20 @@ def _list(values: Any) -> str:
     return ", ".join(str(v) for v in values) if values else ""
 
 
+def _regions(values: Any, names: Names) -> str:
+    """Region ids by the names people know them by (``names["region:lille"]``: "Lille")."""
+    return ", ".join(names.get(f"region:{v}", str(v)) for v in values) if values else ""
+
+
+def _named(field: str, value: Any, names: Names) -> Any:
+    """A changed field's value as shown: regions by their names."""
+    if field == "regions" and isinstance(value, list):
+        return [names.get(f"region:{v}", v) for v in value]
+    return value
+
+
 def _declared(d: Mapping[str, Any], names: Names) -> str:
-    where = f" in {_list(d.get('regions'))}" if d.get("regions") else " everywhere"
+    where = f" in {_regions(d.get('regions'), names)}" if d.get("regions") else " everywhere"
     told = [
         f"{role}: {_people(t.get('to', []), names) or 'nobody reachable'}"
         for role, t in (d.get("stakeholders") or {}).items()
@@ -58,7 +70,7 @@ def _froze(d: Mapping[str, Any], names: Names) -> str:
     what = [
         f"channels {_list(scope['channels'])}" if scope.get("channels") else "every channel",
         f"tags {_list(scope['tags'])}" if scope.get("tags") else "",
-        f"regions {_list(scope['regions'])}" if scope.get("regions") else "",
+        f"regions {_regions(scope['regions'], names)}" if scope.get("regions") else "",
     ]
     platforms = f"; asked {_list(d['connectors'])} to pause" if d.get("connectors") else ""
     return f"Froze promos ({', '.join(w for w in what if w)}){platforms}"
@@ -112,7 +124,8 @@ SAY: dict[str, Callable[[Mapping[str, Any], Names], str]] = {
     "amended": lambda d, n: (
         "Changed "
         + ", ".join(
-            f"{k} from {_shown((d.get('before') or {}).get(k))} to {_shown(v)}"
+            f"{k} from {_shown(_named(k, (d.get('before') or {}).get(k), n))} "
+            f"to {_shown(_named(k, v, n))}"
             for k, v in (d.get("after") or {}).items()
         )
     ),

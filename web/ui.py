@@ -33,6 +33,12 @@ from web.timeline import describe
 bp = Blueprint("ui", __name__)
 
 
+def place_names(ids: Any, kind: str = "regions") -> str:
+    """Region (or service) ids as people know them: ``["lille", "calais"]`` → "Lille, Calais"."""
+    known = crisis().places.known(kind)
+    return ", ".join(known.get(str(i), str(i)) for i in ids or ())
+
+
 def refused(what: str, exc: ValidationFailed) -> None:
     """Flash why a form was refused: "Not saved: severity: unknown severity …"."""
     flash(f"{what}: " + "; ".join(f"{k}: {v}" for k, v in exc.details.items()), "error")

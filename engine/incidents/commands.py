@@ -322,6 +322,7 @@ class Incidents(IncidentReads):
                 role=actor.role,
                 channels=self.channels,
                 now=now,
+                places=self.places,
             )
 
     def record_public_update(self, *, incident_id: int, at: datetime | None = None) -> Incident:

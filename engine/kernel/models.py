@@ -63,16 +63,26 @@ class Incident:
     def ref(self) -> str:
         return f"INC-{self.id}"
 
-    def template_vars(self) -> dict[str, Any]:
-        """The ``incident`` variable message templates see."""
+    def template_vars(
+        self,
+        *,
+        regions: Mapping[str, str] | None = None,
+        services: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The ``incident`` variable message templates see: regions and services by the names
+        people know them by ("Calais", given ``regions``), their ids as ``region_ids`` and
+        ``service_ids``."""
+        regions, services = regions or {}, services or {}
         return {
             "id": self.id,
             "ref": self.ref,
             "title": self.title,
             "severity": self.severity,
             "state": self.state,
-            "regions": list(self.regions),
-            "services": list(self.services),
+            "regions": [regions.get(r, r) for r in self.regions],
+            "services": [services.get(s, s) for s in self.services],
+            "region_ids": list(self.regions),
+            "service_ids": list(self.services),
             "summary": self.summary,
             "declared_at": self.declared_at,
             "owner": self.owner,

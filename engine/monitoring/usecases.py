@@ -148,6 +148,7 @@ class Monitoring:
                 channels=self.channels,
                 now=now,
                 hold=True,
+                places=self.places,
             )
         return monitoring.Outcome(fp, "declared", incident_id, pb.id)
 

@@ -103,3 +103,6 @@ class Places:
     def choices(self, kind: str) -> list[tuple[str, str]]:
         """(id, display name) for a picker."""
         return list(self.known(kind).items())
+
+
+NO_PLACES = Places()  # no registry: every name is accepted, and shown as its id

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Row
 
 from engine.kernel.journal import append_event
 from engine.playbooks.channels import Channel
+from engine.playbooks.places import NO_PLACES, Places
 from engine.playbooks.playbook import Playbook
 from engine.public import projection as public
 from engine.updates import cards
@@ -67,6 +68,7 @@ def close_out(
     role: str,
     channels: Mapping[str, Channel],
     now: datetime,
+    places: Places = NO_PLACES,
 ) -> list[int]:
     """When the incident resolves, draft each audience's resolution update (``pb.resolved``)
     for every audience — and language — that was told about it: it goes out at once where the
@@ -106,6 +108,7 @@ def close_out(
             channels=channels,
             now=now,
             role=role,
+            places=places,
         )
         out.append(uid)
     return out

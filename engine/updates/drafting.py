@@ -14,6 +14,7 @@ from engine.kernel.errors import ValidationFailed
 from engine.kernel.models import Incident
 from engine.kernel.roles import Perm, may
 from engine.playbooks.channels import Channel, text_limits
+from engine.playbooks.places import NO_PLACES, Places
 from engine.playbooks.playbook import Audience, Playbook
 from engine.updates.reach import reach
 from engine.updates.rules import Rendered, render, violations
@@ -49,11 +50,13 @@ def check(
 
 
 def _variables(
-    pb: Playbook, inc: Row[Any], audience: Audience, locale: str, now: datetime
+    pb: Playbook, inc: Row[Any], audience: Audience, locale: str, now: datetime, places: Places
 ) -> dict[str, Any]:
     cadence = pb.cadence.get(inc.severity)
     return {
-        "incident": Incident.from_row(inc).template_vars(),
+        "incident": Incident.from_row(inc).template_vars(
+            regions=places.regions, services=places.services
+        ),
         "playbook": {"id": pb.id, "name": pb.name},
         "next_update_at": now + cadence if cadence else inc.next_update_due_at,
         "audience": audience.name,
@@ -74,12 +77,13 @@ def render_update(
     channels: Mapping[str, Channel],
     now: datetime,
     correction: bool = False,
+    places: Places = NO_PLACES,
 ) -> tuple[dict[str, Rendered], list[dict[str, str]]]:
     from jinja2 import TemplateError
 
     media = {n: c.medium for n, c in channels.items()}
     tpl = pb.templates.get(template) if template else None
-    variables = _variables(pb, inc, audience, locale, now)
+    variables = _variables(pb, inc, audience, locale, now, places)
     try:
         rendered = render(
             playbook=pb,
@@ -139,6 +143,7 @@ def preview(
     role: str | None,
     channels: Mapping[str, Channel],
     now: datetime,
+    places: Places = NO_PLACES,
 ) -> dict[str, Any]:
     """What drafting this would do, without writing anything."""
     aud, problems = check(pb, inc, audience=audience, template=template, body=body)
@@ -146,7 +151,7 @@ def preview(
         raise ValidationFailed("the update could not be drafted", details=problems)
     rendered, found = render_update(
         pb, inc, audience=aud, template=template, body=body, channel_texts={}, locale=locale,
-        channels=channels, now=now,
+        channels=channels, now=now, places=places,
     )  # fmt: skip
     at_once = goes_out_at_once(pb, inc, aud, template=template, found=found, role=role)
     return {

@@ -17,6 +17,7 @@ from engine.kernel.errors import Conflict, Forbidden, ValidationFailed
 from engine.kernel.journal import append_event
 from engine.paging import rosterdb
 from engine.playbooks.channels import Channel
+from engine.playbooks.places import NO_PLACES, Places
 from engine.playbooks.playbook import Playbook
 from engine.updates import cards, corrections, drafting
 from engine.updates._tables import update_approvals, updates
@@ -46,6 +47,7 @@ def draft(
     hold: bool = False,
     role: str | None = None,
     corrects: int | None = None,
+    places: Places = NO_PLACES,
 ) -> tuple[int, bool]:
     """Create an update; returns (id, whether it went straight out as pre-approved).
 
@@ -72,6 +74,7 @@ def draft(
         channels=channels,
         now=now,
         correction=corrects is not None,
+        places=places,
     )
     why = drafting.goes_out_at_once(pb, inc, aud, template=template, found=found, role=role,
                                     hold=hold)  # fmt: skip
@@ -143,6 +146,7 @@ def revise(
     channel_texts: Mapping[str, str],
     channels: Mapping[str, Channel],
     now: datetime,
+    places: Places = NO_PLACES,
 ) -> None:
     """A new revision: re-render, re-check; earlier approvals no longer count."""
     u = load_update(conn, update_id, lock=True)
@@ -172,6 +176,7 @@ def revise(
         channels=channels,
         now=now,
         correction=u.corrects is not None,
+        places=places,
     )
     conn.execute(
         updates.update()

@@ -15,6 +15,7 @@ from engine.kernel.roles import Perm, require
 from engine.kernel.uow import Work
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
+from engine.playbooks.places import Places
 from engine.playbooks.playbook import Playbook
 from engine.updates import drafting, publishing
 from engine.updates import flow as update_flow
@@ -23,10 +24,18 @@ from engine.updates.reach import reach
 
 
 class Updates:
-    def __init__(self, work: Work, *, catalog: Catalog, channels: Mapping[str, Channel]) -> None:
+    def __init__(
+        self,
+        work: Work,
+        *,
+        catalog: Catalog,
+        channels: Mapping[str, Channel],
+        places: Places | None = None,
+    ) -> None:
         self.work = work
         self.catalog = catalog
         self.channels = channels
+        self.places = places or Places()  # regions' and services' display names
 
     def draft_update(
         self,
@@ -63,6 +72,7 @@ class Updates:
             return drafting.preview(
                 conn, pb, row, audience=audience, template=template, body=body, locale=locale,
                 role=actor.role, channels=self.channels, now=self.work.now(),
+                places=self.places,
             )  # fmt: skip
 
     def reach_of(self, *, update_id: int) -> list[dict[str, Any]]:
@@ -94,7 +104,7 @@ class Updates:
             pb = self.catalog.pinned(conn, row.playbook_version)
             uid, _ = update_flow.draft(
                 conn, pb, row, actor=actor.name, channels=self.channels, now=now,
-                role=actor.role, **options,
+                role=actor.role, places=self.places, **options,
             )  # fmt: skip
         return self.get_update(update_id=uid)
 
@@ -120,6 +130,7 @@ class Updates:
                 channel_texts=dict(channel_texts or {}),
                 channels=self.channels,
                 now=self.work.now(),
+                places=self.places,
             )
         return self.get_update(update_id=update_id)
 

@@ -262,7 +262,7 @@ def test_comms_lead_approves_the_holding_statement_and_watches_delivery(
     log_in(desk, live.url, "comms")
     desk.goto(live.url + "/approvals")
     queue = desk.inner_text("main")
-    assert "Services on calais are disrupted" in queue  # the preview per channel
+    assert "Services on Calais are disrupted" in queue  # the preview per channel, by its name
     desk.screenshot(path=str(shots / "approvals-desk.png"), full_page=True)
     desk.click("button[value=approve]")
     desk.wait_for_selector("text=approved and sent")
