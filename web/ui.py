@@ -247,6 +247,9 @@ def incident(incident_id: int) -> Any:
     )
 
 
+WAITING = ("pending_approval",)
+
+
 def _first_steps(pb: Any, inc: Any, updates: list[dict[str, Any]]) -> dict[str, Any]:
     """What to do first after declaring: send the holding statement (the public template
     pre-approved at this severity, else the first public one), then acknowledge."""
@@ -267,6 +270,7 @@ def _first_steps(pb: Any, inc: Any, updates: list[dict[str, Any]]) -> dict[str, 
             "preapproved": inc.severity in chosen.preapproved,
             "approval": pb.audiences[chosen.audience].approval,
             "done": bool(said),
+            "sent": any(u["status"] not in WAITING for u in said),
             "status": said[0]["status"].replace("_", " ") if said else None,  # the newest
         }
     return {"holding": holding}

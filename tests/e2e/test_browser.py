@@ -113,6 +113,23 @@ def shots(tmp_path: Path) -> Path:
     return folder
 
 
+AXE_FAILS = ("moderate", "serious", "critical")
+
+
+def accessible(page: Any, where: str = "") -> None:
+    """axe-core on the page as it is now: no moderate, serious or critical violation."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    bad = [
+        f"{v['impact']} {v['id']}: {v['help']} — "
+        + "; ".join(str(n["target"]) for n in v["nodes"][:3])
+        for v in found
+        if v.get("impact") in AXE_FAILS
+    ]
+    assert not bad, f"{where or page.url}:\n" + "\n".join(bad)
+
+
 def no_dialogs(page: Any) -> list[str]:
     """Collect any alert/confirm the page opens: an injected script would open one."""
     seen: list[str] = []

@@ -12,7 +12,7 @@ from typing import Any
 from engine.calendar.rules import Scope
 from engine.kernel.models import Actor
 from tests.conftest import ADMIN, OPERATOR
-from tests.e2e.test_browser import Live, browser, live, log_in, no_dialogs, shots
+from tests.e2e.test_browser import Live, accessible, browser, live, log_in, no_dialogs, shots
 
 __all__ = ["browser", "live", "shots"]  # the fixtures this module uses
 PHONE = {"width": 390, "height": 844}
@@ -47,6 +47,7 @@ def test_the_marketer_sees_what_the_freeze_will_hold_in_their_own_time_zone(
     assert "will be held · freeze" in row.inner_text() and "10:00 CET" in row.inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=str(shots / "calendar-will-hold-phone.png"), full_page=True)
+    accessible(page, "calendar with a warning and a post the freeze will hold")
     assert dialogs == []
 
 
@@ -85,6 +86,7 @@ def test_the_comms_lead_cancels_a_review_queue_asked_once_and_undoes_it_on_a_pho
     assert "Paris sale 0" in page.inner_text("main") and "10 minutes" in page.inner_text("main")
     assert [p["state"] for p in (svc.calendar.get_post(post_id=i) for i in ids)] == ["held"] * 2
     page.screenshot(path=str(shots / "calendar-bulk-confirm-phone.png"), full_page=True)
+    accessible(page, "the bulk confirmation")
     page.tap("button:has-text('Cancel 2 post(s)')")
     page.wait_for_selector("form.undo")
     assert "Cancelled 2 post(s)." in page.inner_text("form.undo")
@@ -95,7 +97,41 @@ def test_the_comms_lead_cancels_a_review_queue_asked_once_and_undoes_it_on_a_pho
     box = undo.bounding_box()
     assert box is not None and box["height"] >= 44
     page.screenshot(path=str(shots / "calendar-undo-phone.png"), full_page=True)
+    accessible(page, "the calendar offering undo")
     undo.tap()
     page.wait_for_selector("text=Undone: 2 post(s) back in the review queue.")
     assert [p["state"] for p in (svc.calendar.get_post(post_id=i) for i in ids)] == ["held"] * 2
     assert dialogs == []
+
+
+def test_a_session_ended_mid_draft_keeps_the_text_in_a_real_browser(
+    live: Live, browser: Any, shots: Path
+) -> None:
+    svc = live.svc
+    op = svc.accounts.find_user(username="operator").as_actor()
+    inc = svc.incidents.declare(
+        actor=op, playbook="rail-disruption", severity="sev2", title="Lille", regions=["lille"]
+    )
+    ctx = browser.new_context(viewport=PHONE, has_touch=True)
+    page = ctx.new_page()
+    log_in(page, live.url, "operator")
+    page.goto(live.url + f"/incidents/{inc.id}")
+    page.check("input[value='free:passengers']")
+    typed = "Replacement buses leave Lille Europe every 15 minutes. Next update by 15:00 GMT."
+    page.fill("form.draft textarea[name=body]", typed)
+    ctx.clear_cookies()  # the session ends while the text is being written
+    page.click("form.draft button[type=submit]")
+    page.wait_for_selector("#session-ended")
+    assert page.input_value("#session-ended textarea") == typed
+    page.screenshot(path=str(shots / "session-ended-phone.png"), full_page=True)
+    accessible(page, "the session-ended page")
+    page.fill("#session-ended input[name=username]", "operator")
+    page.fill("#session-ended input[name=password]", "operator-password")
+    page.click("#session-ended button[type=submit]")
+    page.wait_for_selector("#kept")
+    assert typed in page.inner_text("#kept") and page.url.endswith(f"/incidents/{inc.id}")
+    accessible(page, "the incident page with the kept form")
+    page.click("#kept button[type=submit]")
+    page.wait_for_selector("text=Update #")
+    [u] = svc.updates.list_updates(incident_id=inc.id)
+    assert u["status"] == "pending_approval" and u["rendered"]["sms"] == typed

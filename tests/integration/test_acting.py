@@ -82,6 +82,10 @@ def test_a_draft_that_waits_for_approval_is_drafted_without_asking(app: Flask, s
     [u] = svc.updates.list_updates(incident_id=iid)
     assert u["audience"] == "passengers" and u["status"] == "pending_approval"
     assert u["rendered"]["sms"].endswith("Replacement buses from Lille Europe at 14:00.")
+    # The first step says it is drafted, not that word went out.
+    page = text(client, f"/incidents/{iid}")
+    assert "✓ Public word drafted (waits for approval by comms_lead)" in page
+    assert "Public word sent" not in page
     comms = app.test_client()
     login(comms, "comms")
     queue = text(comms, "/approvals")
