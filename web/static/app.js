@@ -43,8 +43,51 @@
       who.textContent = " · " + e.actor;
       li.append(t, said, who);
       list.appendChild(li);
+      refreshSoon();  // the rest of the page follows what just happened
     });
   }
+  // The whole page live: regions marked data-live are fetched again and swapped in place when
+  // the timeline moves (incident page) or every data-refresh seconds (countdowns, board, queue).
+  // A region someone is typing in, has focused, or has opened a <details> in is left alone.
+  function busy(el) {
+    var active = document.activeElement;
+    if (active && active !== document.body && el.contains(active) &&
+        /^(INPUT|TEXTAREA|SELECT|BUTTON|SUMMARY)$/.test(active.tagName)) { return true; }
+    if (el.querySelector("details[open]")) { return true; }
+    return Array.prototype.some.call(el.querySelectorAll("input, textarea, select"), function (i) {
+      if (i.type === "hidden") { return false; }
+      if (i.type === "checkbox" || i.type === "radio") { return i.checked !== i.defaultChecked; }
+      if (i.tagName === "SELECT") {
+        return Array.prototype.some.call(i.options, function (o) { return o.selected !== o.defaultSelected; });
+      }
+      return i.value !== i.defaultValue;
+    });
+  }
+  var refreshing = false, again = false;
+  function refresh() {
+    if (refreshing) { again = true; return; }
+    refreshing = true;
+    fetch(location.pathname + location.search, {credentials: "same-origin", headers: {"X-Live": "1"}})
+      .then(function (r) { return r.ok && !r.redirected ? r.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        document.querySelectorAll("[data-live]").forEach(function (el) {
+          var now = el.id && fresh.getElementById(el.id);
+          if (!now || busy(el) || now.innerHTML === el.innerHTML) { return; }
+          el.replaceChildren.apply(el, Array.prototype.map.call(now.childNodes, function (n) {
+            return document.importNode(n, true);
+          }));
+        });
+      })
+      .catch(function () { /* offline for a moment: the next tick tries again */ })
+      .then(function () {
+        refreshing = false;
+        if (again) { again = false; setTimeout(refresh, 300); }
+      });
+  }
+  var soon = null;
+  function refreshSoon() { clearTimeout(soon); soon = setTimeout(refresh, 400); }
   // Delivery progress: refresh the counts of updates still sending, every 3 seconds.
   function progress() {
     var live = document.querySelectorAll('article.update[data-status="sending"]');
@@ -88,5 +131,8 @@
     });
     if (document.querySelector(".sev-choice")) { meanings(); }
     if (document.querySelector("article.update")) { setInterval(progress, 3000); }
+    var every = Number((document.getElementById("main") || {}).getAttribute
+      ? document.getElementById("main").getAttribute("data-refresh") : 0);
+    if (every > 0 && document.querySelector("[data-live]")) { setInterval(refresh, every * 1000); }
   });
 }());
