@@ -32,7 +32,7 @@ def _fields() -> list[tuple[str, str]]:
 
 def _texts(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The fields a person typed at length: what they would hate to type again."""
-    return [(k, v) for k, v in fields if v.strip() and (k in TEXT_FIELDS or k.startswith("text_"))]
+    return [(k, v) for k, v in fields if v.strip() and (k in TEXT_FIELDS or k.startswith("text-"))]
 
 
 def _back() -> str:

@@ -11,6 +11,7 @@ import re
 from flask import Flask
 
 from engine.app import Crisis
+from tests.conftest import OPERATOR
 from tests.integration.test_acting import lille, text
 from tests.integration.test_web import csrf_of, login
 
@@ -69,6 +70,17 @@ def test_a_draft_sent_after_the_session_ended_is_kept_across_logging_in_again(
     asked = client.post(f"/incidents/{iid}/updates", data=fields)
     assert asked.status_code == 200 and b"Send now: 6 messages" in asked.data
     assert svc.updates.list_updates(incident_id=iid) == []
+
+
+def test_an_edited_channel_text_is_kept_too(app: Flask, svc: Crisis) -> None:
+    iid = lille(svc, severity="sev2")
+    u = svc.updates.draft_update(
+        actor=OPERATOR, incident_id=iid, audience="passengers", template="holding"
+    )
+    client = app.test_client()
+    r = client.post(f"/updates/{u['id']}/revise", data={"csrf_token": "?", "text-sms": DRAFT})
+    page = html.unescape(r.get_data(as_text=True))
+    assert r.status_code == 401 and "Sms" in page and DRAFT in page
 
 
 def test_a_stale_form_while_logged_in_offers_to_send_it_again(app: Flask, svc: Crisis) -> None:
