@@ -52,6 +52,20 @@ def bulk(client: FlaskClient, action: str, ids: list[int], **more: str) -> objec
     })  # fmt: skip
 
 
+def decided(client: FlaskClient, action: str, ids: list[int]) -> tuple[str, str]:
+    """Decide in bulk (confirmed): the calendar address it lands on, and its undo token."""
+    landing = str(bulk(client, action, ids, confirmed="1").headers["Location"])  # type: ignore[attr-defined]
+    token = re.search(r'name="token" value="([^"]+)"', client.get(landing).get_data(as_text=True))
+    assert token, landing
+    return landing, token.group(1)
+
+
+def take_back(client: FlaskClient, token: str) -> str:
+    """Press Undo; the calendar's text afterwards."""
+    client.post("/calendar/undo", data={"csrf_token": csrf_of(client, "/calendar"), "token": token})
+    return text(client, "/calendar")
+
+
 def states(svc: Crisis, ids: list[int]) -> list[tuple[str, bool]]:
     return [(p["state"], p["review"]) for p in (svc.calendar.get_post(post_id=i) for i in ids)]
 
@@ -109,30 +123,20 @@ def test_publishing_a_whole_review_queue_asks_once_and_can_be_undone_for_a_minut
     page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", asked.get_data(as_text=True)))  # type: ignore[attr-defined]
     assert "Publish 3 post(s)?" in page and "Winter sale 0" in page and "60 seconds" in page
     assert states(svc, ids) == [("held", True)] * 3  # asking changed nothing
-    done = bulk(client, "publish", ids, confirmed="1")
-    assert done.status_code == 303  # type: ignore[attr-defined]
-    landing = done.headers["Location"]  # type: ignore[attr-defined]
+    landing, token = decided(client, "publish", ids)
     assert "undo=" in landing
     assert states(svc, ids) == [("scheduled", False)] * 3
     page = text(client, landing)
     assert "3 post(s) will publish at 09:11:00 UTC" in page and "Undo" in page
     assert svc.calendar.publish_due() == 0  # not yet: the minute is the undo window
-    token = re.search(r'name="token" value="([^"]+)"', client.get(landing).get_data(as_text=True))
-    assert token
-    client.post("/calendar/undo", data={"csrf_token": csrf_of(client, "/calendar"),
-                                        "token": token.group(1)})  # fmt: skip
-    assert "Undone: 3 post(s) back in the review queue." in text(client, "/calendar")
+    assert "Undone: 3 post(s) back in the review queue." in take_back(client, token)
     assert states(svc, ids) == [("held", True)] * 3
     # Again, and this time let the minute pass: they publish, and undo is refused.
-    landing = bulk(client, "publish", ids, confirmed="1").headers["Location"]  # type: ignore[attr-defined]
-    token = re.search(r'name="token" value="([^"]+)"', client.get(landing).get_data(as_text=True))
-    assert token
+    landing, token = decided(client, "publish", ids)
     svc.clock.advance(M)
     assert svc.calendar.publish_due() == 3
     assert "will publish at" not in text(client, landing)  # the offer is gone from the page
-    client.post("/calendar/undo", data={"csrf_token": csrf_of(client, "/calendar"),
-                                        "token": token.group(1)})  # fmt: skip
-    assert "Too late to undo" in text(client, "/calendar")
+    assert "Too late to undo" in take_back(client, token)
     assert [s for s, _ in states(svc, ids)] == ["published"] * 3
 
 
@@ -142,30 +146,20 @@ def test_cancelling_in_bulk_can_be_undone_for_ten_minutes_but_not_over_a_later_d
     ids = review_queue(svc)
     client = app.test_client()
     login(client, "comms")
-    landing = bulk(client, "cancel", ids, confirmed="1").headers["Location"]  # type: ignore[attr-defined]
+    landing, token = decided(client, "cancel", ids)
     assert states(svc, ids) == [("cancelled", False)] * 3
-    page = client.get(landing).get_data(as_text=True)
-    assert "Cancelled 3 post(s)." in page
-    token = re.search(r'name="token" value="([^"]+)"', page)
-    assert token
+    assert "Cancelled 3 post(s)." in text(client, landing)
     # A forged or altered offer does nothing.
-    forged = token.group(1)[:-3] + ("abc" if not token.group(1).endswith("abc") else "xyz")
-    client.post("/calendar/undo", data={"csrf_token": csrf_of(client, "/calendar"),
-                                        "token": forged})  # fmt: skip
-    assert "Too late to undo" in text(client, "/calendar")
+    forged = token[:-3] + ("abc" if not token.endswith("abc") else "xyz")
+    assert "Too late to undo" in take_back(client, forged)
     assert states(svc, ids) == [("cancelled", False)] * 3
     svc.clock.advance(9 * M)
-    client.post("/calendar/undo", data={"csrf_token": csrf_of(client, "/calendar"),
-                                        "token": token.group(1)})  # fmt: skip
+    take_back(client, token)
     assert states(svc, ids) == [("held", True)] * 3
     # Ten minutes is the limit.
-    landing = bulk(client, "cancel", ids[:1], confirmed="1").headers["Location"]  # type: ignore[attr-defined]
-    token = re.search(r'name="token" value="([^"]+)"', client.get(landing).get_data(as_text=True))
-    assert token
+    _, token = decided(client, "cancel", ids[:1])
     svc.clock.advance(10 * M)
-    client.post("/calendar/undo", data={"csrf_token": csrf_of(client, "/calendar"),
-                                        "token": token.group(1)})  # fmt: skip
-    assert "Too late to undo" in text(client, "/calendar")
+    assert "Too late to undo" in take_back(client, token)
     assert states(svc, ids[:1]) == [("cancelled", False)]
 
 
@@ -173,15 +167,11 @@ def test_undo_leaves_alone_a_post_someone_has_decided_on_since(app: Flask, svc: 
     ids = review_queue(svc)
     client = app.test_client()
     login(client, "comms")
-    landing = bulk(client, "publish", ids, confirmed="1").headers["Location"]  # type: ignore[attr-defined]
-    token = re.search(r'name="token" value="([^"]+)"', client.get(landing).get_data(as_text=True))
-    assert token
+    _, token = decided(client, "publish", ids)
     svc.clock.advance(timedelta(seconds=20))
     later = svc.clock.now() + timedelta(hours=3)
     svc.calendar.review_post(actor=ADMIN, post_id=ids[0], action="reschedule", publish_at=later)
-    client.post("/calendar/undo", data={"csrf_token": csrf_of(client, "/calendar"),
-                                        "token": token.group(1)})  # fmt: skip
-    page = text(client, "/calendar")
+    page = take_back(client, token)
     assert "Undone: 2 post(s) back in the review queue; 1 had changed since" in page
     assert states(svc, ids) == [("scheduled", False), ("held", True), ("held", True)]
     assert svc.calendar.get_post(post_id=ids[0])["publish_at"] == later
