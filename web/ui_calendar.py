@@ -11,7 +11,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup
 
-from engine.calendar.rules import CANCEL_UNDO, RELEASE_DELAY
+from engine.calendar.rules import CANCEL_UNDO, RELEASE_DELAY, undo_window
 from engine.kernel.errors import Conflict, NotFound, ValidationFailed
 from engine.kernel.roles import Perm, may
 from web.auth import acting, crisis, current_user, requires
@@ -147,14 +147,14 @@ def undo_offer(token: str | None, now: datetime) -> dict[str, Any] | None:
         return None
     try:
         data = _undo_signer().loads(token, max_age=int(CANCEL_UNDO.total_seconds()) + 60)
-        stamp = datetime.fromisoformat(data["at"])
-        offer = {"action": str(data["a"]), "ids": [int(i) for i in data["ids"]], "stamp": stamp}
+        action, stamp = str(data["a"]), datetime.fromisoformat(data["at"])
+        ids = [int(i) for i in data["ids"]]
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
-    until = stamp + (RELEASE_DELAY if offer["action"] == "publish" else CANCEL_UNDO)
+    until = stamp + undo_window(action)
     if now >= until:
         return None
-    return offer | {"token": token, "until": until}
+    return {"action": action, "ids": ids, "stamp": stamp, "token": token, "until": until}
 
 
 @bp.post("/calendar/undo")

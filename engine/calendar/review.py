@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from engine.calendar._tables import posts
 from engine.calendar.freezes import active_scopes, facts, gate_share
-from engine.calendar.rules import CANCEL_UNDO, RELEASE_DELAY, holding
+from engine.calendar.rules import RELEASE_DELAY, holding, undo_window
 from engine.kernel.errors import ValidationFailed
 from engine.kernel.uow import note_due
 
@@ -34,14 +34,6 @@ class Bulk:
     stamp: datetime  # the decision's time: every changed post's updated_at
     done: tuple[int, ...]
     failed: dict[int, str] = field(default_factory=dict)
-
-    @property
-    def releases_at(self) -> datetime | None:
-        return self.stamp + RELEASE_DELAY if self.action == "publish" else None
-
-    @property
-    def undo_until(self) -> datetime:
-        return self.stamp + (RELEASE_DELAY if self.action == "publish" else CANCEL_UNDO)
 
 
 def _ids(post_ids: Sequence[int]) -> list[int]:
@@ -110,8 +102,7 @@ def undo(
     if action not in BULK_ACTIONS:
         raise ValidationFailed("unknown bulk action", details={"action": "publish | cancel"})
     ids = _ids(post_ids)
-    window = RELEASE_DELAY if action == "publish" else CANCEL_UNDO
-    if now >= stamp + window:
+    if now >= stamp + undo_window(action):
         return []
     p = posts.c
     wanted = sa.select(posts).where(p.id.in_(ids), p.updated_at == stamp)

@@ -20,6 +20,11 @@ RELEASE_DELAY = timedelta(minutes=1)  # a bulk publish goes out this long after 
 CANCEL_UNDO = timedelta(minutes=10)  # a bulk cancel can be undone for this long
 
 
+def undo_window(action: str) -> timedelta:
+    """How long a bulk ``publish`` (until it goes out) or ``cancel`` can be taken back."""
+    return RELEASE_DELAY if action == "publish" else CANCEL_UNDO
+
+
 @dataclass(frozen=True)
 class Scope:
     channels: tuple[str, ...] = ()
