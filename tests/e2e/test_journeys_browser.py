@@ -108,3 +108,48 @@ def test_resolving_on_a_phone_tells_every_audience_that_heard(
     assert all("now resolved" in told.get(p, "") for p in staff), told
     page.screenshot(path=str(shots / "resolved-told-phone.png"), full_page=True)
     assert dialogs == []
+
+
+def test_approving_on_a_phone_with_context_and_the_two_person_rule(
+    live: Live, browser: Any, shots: Path
+) -> None:
+    svc = live.svc
+    comms = svc.accounts.find_user(username="comms").as_actor()
+    inc = svc.incidents.declare(
+        actor=comms, playbook="rail-disruption", severity="sev2", title="Brussels lifts out",
+        regions=["brussels"],
+    )  # fmt: skip
+    draft = svc.updates.draft_update(
+        actor=comms, incident_id=inc.id, audience="passengers", template="holding"
+    )
+    # The author cannot approve their own public update: the queue says so, the button is off.
+    own = browser.new_context(viewport=PHONE, has_touch=True).new_page()
+    log_in(own, live.url, "comms")
+    own.goto(live.url + "/approvals")
+    card = own.locator("section.approval")
+    assert "two-person rule: not by comms, who wrote it" in card.inner_text()
+    assert card.locator("button[value=approve]").is_disabled()
+    assert "another approver must approve it" in card.inner_text()
+    # The second comms lead, on a phone: the context, then approve, landing on the delivery.
+    page = browser.new_context(viewport=PHONE, has_touch=True).new_page()
+    dialogs = no_dialogs(page)
+    log_in(page, live.url, "comms2")
+    page.goto(live.url + "/approvals")
+    card = page.locator("section.approval")
+    context = card.locator("h2.context").inner_text()
+    assert "SEV2" in context.upper() and f"{inc.ref} · Brussels lifts out" in context
+    assert "declared" in context and "drafted just now by comms" in context
+    assert "SMS to 15 passengers" in card.inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(shots / "approve-context-phone.png"), full_page=True)
+    accessible(page, "the approvals queue on a phone")
+    card.locator("button[value=approve]").tap()
+    page.wait_for_selector("text=approved and sent")
+    assert page.url.endswith(f"/incidents/{inc.id}#update-{draft['id']}")
+    page.wait_for_selector(f"article.update[data-update='{draft['id']}'] [data-count=delivered]")
+    assert svc.updates.get_update(update_id=draft["id"])["status"] in (
+        "approved",
+        "sending",
+        "sent",
+    )
+    assert dialogs == []
