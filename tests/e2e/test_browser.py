@@ -113,6 +113,28 @@ def shots(tmp_path: Path) -> Path:
     return folder
 
 
+PHONE = {"width": 390, "height": 844}
+
+
+def drafted(live: Live, *, by: str, title: str, region: str, severity: str = "sev2") -> Any:
+    """An incident ``by`` declared, with its holding statement drafted: (incident, draft)."""
+    actor = live.svc.accounts.find_user(username=by).as_actor()
+    inc = live.svc.incidents.declare(
+        actor=actor, playbook="rail-disruption", severity=severity, title=title, regions=[region]
+    )
+    draft = live.svc.updates.draft_update(
+        actor=actor, incident_id=inc.id, audience="passengers", template="holding"
+    )
+    return inc, draft
+
+
+def on_phone(browser: Any, live: Live, user: str) -> Any:
+    """A touch phone's page, logged in as ``user``."""
+    page = browser.new_context(viewport=PHONE, has_touch=True).new_page()
+    log_in(page, live.url, user)
+    return page
+
+
 AXE_FAILS = ("moderate", "serious", "critical")
 
 

@@ -8,25 +8,26 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import ADMIN
-from tests.e2e.test_browser import Live, accessible, browser, live, log_in, no_dialogs, shots
+from tests.e2e.test_browser import (
+    PHONE,
+    Live,
+    accessible,
+    browser,
+    drafted,
+    live,
+    no_dialogs,
+    on_phone,
+    shots,
+)
 
 __all__ = ["browser", "live", "shots"]  # the fixtures this module uses
-PHONE = {"width": 390, "height": 844}
 
 
 def test_editing_a_draft_and_the_incident_on_a_phone(live: Live, browser: Any, shots: Path) -> None:
     svc = live.svc
-    op = svc.accounts.find_user(username="operator").as_actor()
-    inc = svc.incidents.declare(
-        actor=op, playbook="rail-disruption", severity="sev2", title="Lille signalling",
-        regions=["lille"],
-    )  # fmt: skip
-    draft = svc.updates.draft_update(
-        actor=op, incident_id=inc.id, audience="passengers", template="holding"
-    )
-    page = browser.new_context(viewport=PHONE, has_touch=True).new_page()
+    inc, draft = drafted(live, by="operator", title="Lille signalling", region="lille")
+    page = on_phone(browser, live, "operator")
     dialogs = no_dialogs(page)
-    log_in(page, live.url, "operator")
     page.goto(live.url + f"/incidents/{inc.id}")
     card = page.locator(f"article.update[data-update='{draft['id']}']")
     card.locator("summary", has_text="Edit this draft").tap()
@@ -75,9 +76,8 @@ def test_resolving_on_a_phone_tells_every_audience_that_heard(
         actor=op, incident_id=inc.id, audience="staff", template="staff-briefing"
     )
     svc.incidents.acknowledge(actor=op, incident_id=inc.id)
-    page = browser.new_context(viewport=PHONE, has_touch=True).new_page()
+    page = on_phone(browser, live, "comms")
     dialogs = no_dialogs(page)
-    log_in(page, live.url, "comms")
     page.goto(live.url + f"/incidents/{inc.id}")
     page.tap("button[value=resolve]")
     page.wait_for_selector("#live-facts dd.state:has-text('resolved')")
@@ -114,26 +114,17 @@ def test_approving_on_a_phone_with_context_and_the_two_person_rule(
     live: Live, browser: Any, shots: Path
 ) -> None:
     svc = live.svc
-    comms = svc.accounts.find_user(username="comms").as_actor()
-    inc = svc.incidents.declare(
-        actor=comms, playbook="rail-disruption", severity="sev2", title="Brussels lifts out",
-        regions=["brussels"],
-    )  # fmt: skip
-    draft = svc.updates.draft_update(
-        actor=comms, incident_id=inc.id, audience="passengers", template="holding"
-    )
+    inc, draft = drafted(live, by="comms", title="Brussels lifts out", region="brussels")
     # The author cannot approve their own public update: the queue says so, the button is off.
-    own = browser.new_context(viewport=PHONE, has_touch=True).new_page()
-    log_in(own, live.url, "comms")
+    own = on_phone(browser, live, "comms")
     own.goto(live.url + "/approvals")
     card = own.locator("section.approval")
     assert "two-person rule: not by comms, who wrote it" in card.inner_text()
     assert card.locator("button[value=approve]").is_disabled()
     assert "another approver must approve it" in card.inner_text()
     # The second comms lead, on a phone: the context, then approve, landing on the delivery.
-    page = browser.new_context(viewport=PHONE, has_touch=True).new_page()
+    page = on_phone(browser, live, "comms2")
     dialogs = no_dialogs(page)
-    log_in(page, live.url, "comms2")
     page.goto(live.url + "/approvals")
     card = page.locator("section.approval")
     context = card.locator("h2.context").inner_text()

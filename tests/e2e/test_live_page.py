@@ -8,26 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import TEST_ROSTER  # noqa: F401 - the live fixture loads it (dana, cam)
-from tests.e2e.test_browser import Live, accessible, browser, live, log_in, shots
+from tests.e2e.test_browser import Live, accessible, browser, drafted, live, log_in, on_phone, shots
 
 __all__ = ["browser", "live", "shots"]  # the fixtures this module uses
-PHONE = {"width": 390, "height": 844}
 
 
 def test_the_incident_page_follows_approval_and_acknowledgement_without_a_reload(
     live: Live, browser: Any, shots: Path
 ) -> None:
     svc = live.svc
-    op = svc.accounts.find_user(username="operator").as_actor()
-    inc = svc.incidents.declare(
-        actor=op, playbook="rail-disruption", severity="sev2", title="Trains held at Calais",
-        regions=["calais"],
-    )  # fmt: skip
-    draft = svc.updates.draft_update(
-        actor=op, incident_id=inc.id, audience="passengers", template="holding"
-    )
-    page = browser.new_context(viewport=PHONE, has_touch=True).new_page()
-    log_in(page, live.url, "operator")
+    inc, draft = drafted(live, by="operator", title="Trains held at Calais", region="calais")
+    page = on_phone(browser, live, "operator")
     page.goto(live.url + f"/incidents/{inc.id}")
     page.wait_for_selector("#live-status:has-text('live')")
     page.evaluate("window.stillHere = true")  # gone if the page reloads

@@ -12,10 +12,9 @@ from typing import Any
 from engine.calendar.rules import Scope
 from engine.kernel.models import Actor
 from tests.conftest import ADMIN, OPERATOR
-from tests.e2e.test_browser import Live, accessible, browser, live, log_in, no_dialogs, shots
+from tests.e2e.test_browser import PHONE, Live, accessible, browser, live, log_in, no_dialogs, shots
 
 __all__ = ["browser", "live", "shots"]  # the fixtures this module uses
-PHONE = {"width": 390, "height": 844}
 
 
 def test_the_marketer_sees_what_the_freeze_will_hold_in_their_own_time_zone(
