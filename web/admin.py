@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -192,6 +193,11 @@ class FileStatus:
     problems: tuple[str, ...]
     in_force: str | None  # the version in force for this id, if any
 
+    @property
+    def name(self) -> str:
+        """The file's name; the page names its folder once."""
+        return Path(self.path).name
+
 
 def _files() -> list[FileStatus]:
     catalog = crisis().catalog
@@ -213,7 +219,10 @@ def _files() -> list[FileStatus]:
 def playbooks() -> Any:
     """Show each playbook file: valid or not (file:line:col), and the version in force."""
     catalog = crisis().catalog
-    return render_template("admin_playbooks.html", files=_files(), current=catalog.all())
+    return render_template(
+        "admin_playbooks.html", files=_files(), current=catalog.all(),
+        folders=[str(p) for p in catalog.paths],
+    )  # fmt: skip
 
 
 @bp.post("/playbooks/reload")

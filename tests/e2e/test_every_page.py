@@ -11,7 +11,8 @@ import pytest
 
 from engine.calendar.rules import Scope
 from engine.kernel.models import Actor
-from tests.conftest import ADMIN
+from engine.playbooks.catalog import Catalog
+from tests.conftest import ADMIN, PLAYBOOKS
 from tests.e2e.test_browser import Live, accessible, browser, live, log_in, shots
 
 __all__ = ["browser", "live", "shots"]  # the fixtures this module uses
@@ -43,6 +44,18 @@ def staged(live: Live) -> int:
     })  # fmt: skip
     svc.calendar.create_freeze(actor=ADMIN, scope=Scope(tags=("sale",)), reason="quiet week")
     return inc.id
+
+
+@pytest.fixture
+def catalog(tmp_path: Path, channels: frozenset[str]) -> Catalog:
+    """The playbooks from a deep folder, as on a server (/srv/…/config/playbooks): the pages
+    that show file paths must fit a phone wherever the files live (CI's checkout path once
+    made the playbooks page 419 px wide)."""
+    deep = tmp_path / "srv" / "crisiscomms-operations-production" / "config" / "playbooks"
+    deep.mkdir(parents=True)
+    for f in PLAYBOOKS.glob("*.yaml"):
+        (deep / f.name).write_text(f.read_text())
+    return Catalog.load([deep], channels=channels)
 
 
 WIDE = """() => [...document.querySelectorAll('body *')]

@@ -95,7 +95,7 @@ def seeded(app: Flask, svc: Crisis) -> Flask:
         actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="t", regions=["lille"]
     )
     svc.updates.draft_update(
-        actor=OPERATOR, incident_id=1, audience="passengers", body="Next update by 10:00."
+        actor=OPERATOR, incident_id=1, audience="passengers", body="Next update by 10:00 GMT."
     )
     svc.accounts.create_token(actor=ADMIN, username="robot", name="first")
     assert svc.calendar.list_freezes(active=True)  # the rail playbook froze promos: freeze 1
@@ -209,6 +209,9 @@ def test_playbooks_page_shows_validation_and_a_diagram(
     client, csrf = admin_client(app)
     page = client.get("/admin/playbooks").get_data(as_text=True)
     assert page.count("valid · in force") == 4
+    # Each file by its name (its whole path on hover), the folder once: a deep server path
+    # made the page wider than a phone.
+    assert '">rail-disruption.yaml</code>' in page and '<p class="muted">In <code>' in page
     one = client.get("/admin/playbooks/rail-disruption").get_data(as_text=True)
     assert "<svg" in one and ">investigating</text>" in one
     assert "resolve (comms_lead)" in one  # the guard is drawn on its arrow
