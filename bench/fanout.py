@@ -45,7 +45,7 @@ from bench._standin import ACCOUNT, serve  # noqa: E402
 from notifiers.twilio_common import async_twin, make_client  # noqa: E402
 
 TOKEN = "stand-in-token"
-BODY = "Staff briefing: trains held at Lille. Next update by 10:00 (CET)."
+BODY = "Staff briefing: trains held at Lille. Next update by 10:00 GMT (CET)."
 CTX = mp.get_context("spawn")
 
 

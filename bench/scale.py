@@ -213,7 +213,7 @@ def bench_publish(recipients: int) -> None:
         for t in threads:
             t.start()
         crisis.updates.draft_update(actor=OPERATOR, incident_id=inc.id, audience="staff",
-                                    body="Stand by. Next update by 10:00.")  # fmt: skip
+                                    body="Stand by. Next update by 10:00 GMT.")  # fmt: skip
         took = time.perf_counter() - started
         for t in threads:
             t.join()

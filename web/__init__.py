@@ -15,6 +15,7 @@ from engine.app import Crisis
 from engine.kernel import logcontext
 from engine.kernel.ports import Clock
 from engine.kernel.text import PROBLEM, UNSTORABLE
+from engine.updates.locales import name as language_name
 from web import logs
 from web.config import Config, deployment_secret
 from web.errors import ApiError
@@ -122,6 +123,7 @@ def create_app(
     app.jinja_env.globals["freeze_summary"] = ui.active_freeze_summary
     app.jinja_env.globals["waiting_for_me"] = ui.waiting_for_me
     app.jinja_env.filters["places"] = ui.place_names
+    app.jinja_env.filters["language"] = language_name
     return app
 
 

@@ -119,12 +119,14 @@ def get_update(update_id: int) -> Any:
     errors=(404, 409, 422),
 )
 def revise_update(update_id: int) -> Any:
-    """Edit a draft: all channels (body) or some (channels)."""
+    """Edit a draft: all channels (body) or some (channels), and its other languages'
+    texts (variants)."""
     u = crisis().updates.revise_update(
         actor=acting(),
         update_id=update_id,
         body=g.body.get("body"),
         channel_texts=g.body.get("channels"),
+        variant_texts=g.body.get("variants"),
     )
     return jsonify(update_out(u))
 

@@ -12,14 +12,14 @@ DEMO_USERS = (
 )
 
 
-DEMO_SUBSCRIBERS = (
-    ("passengers", "lille"),
-    ("passengers", "lille"),
-    ("passengers", "calais"),
-    ("passengers", None),
-    ("staff", None),
-    ("merchants", None),
-    ("customers", None),
+DEMO_SUBSCRIBERS = (  # audience, region, language (None: each update's own)
+    ("passengers", "lille", None),
+    ("passengers", "lille", "fr"),
+    ("passengers", "calais", "fr-FR"),
+    ("passengers", None, "en-GB"),
+    ("staff", None, None),
+    ("merchants", None, None),
+    ("customers", None, None),
 )
 DEMO_POSTS: tuple[tuple[int, str, str, list[str], list[str]], ...] = (
     (2, "twitter", "Mince pies in every Business Premier seat this December!", ["promo"], []),

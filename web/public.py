@@ -32,6 +32,7 @@ from flask import (
 )
 
 from engine.audience.subscriptions import Pending, Policy
+from engine.kernel import addresses
 from engine.kernel.errors import NotFound, ValidationFailed
 from engine.public.projection import (
     HISTORY_DAYS,
@@ -57,6 +58,7 @@ class StatusPage:
     name: str = "Service status"
     description: str = ""
     time_zone: str = "UTC"
+    language: str = "en"  # the page's; the subscribe form's choice when the browser's is not
     sender: str = "status@crisiscomms.local"
     components: tuple[Component, ...] = ()
     audience: str | None = None  # the audience public subscribers join
@@ -89,7 +91,10 @@ def load_status_page(path: Path) -> StatusPage:
     where = str(path)
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected a mapping")
-    known = {"name", "description", "time_zone", "cap_sender", "subscriptions", "components"}
+    known = {
+        "name", "description", "time_zone", "language", "cap_sender", "subscriptions",
+        "components",
+    }  # fmt: skip
     unknown = set(data) - known
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(known)})")
@@ -101,6 +106,7 @@ def load_status_page(path: Path) -> StatusPage:
         name=str(data.get("name", StatusPage.name)),
         description=str(data.get("description", "")),
         time_zone=str(data.get("time_zone", "UTC")),
+        language=addresses.normalise_language(str(data.get("language") or "en")) or "en",
         sender=str(data.get("cap_sender", StatusPage.sender)),
         components=tuple(parse_components(data.get("components"), where=where)),
         audience=subs.get("audience"),
@@ -115,6 +121,8 @@ def load_status_page(path: Path) -> StatusPage:
         raise ValueError(f"{where}: unknown time_zone {page.time_zone!r}") from None
     if any(ch in page.sender for ch in " ,<&"):
         raise ValueError(f"{where}: cap_sender may not contain spaces, commas, < or &")
+    if bad := addresses.language_problem(page.language):
+        raise ValueError(f"{where}: language: {bad}")
     return page
 
 
@@ -578,6 +586,8 @@ def subscribe() -> Any:
         raise NotFound("this status page takes no subscriptions")
     errors: dict[str, str] = {}
     form = request.form
+    languages = crisis().updates.languages(audience=page.audience, first=page.language)
+    spoken = request.accept_languages.best_match([tag for tag, _ in languages]) or page.language
     if request.method == "POST":
         by_sms = form.get("via") == "sms"
         channel = page.sms_channel if by_sms else page.email_channel
@@ -597,6 +607,7 @@ def subscribe() -> Any:
                 message=_confirmation_message,
                 client=request.remote_addr or "?",
                 policy=page.policy,
+                language=form.get("language") or None,
             )
         except ValidationFailed as exc:
             errors = {k: str(v) for k, v in exc.details.items()}
@@ -616,7 +627,14 @@ def subscribe() -> Any:
             return redirect(url_for("public.subscribe"), code=303)
     return _no_store(
         (
-            render_template("subscribe.html", page=page, errors=errors, form=form),
+            render_template(
+                "subscribe.html",
+                page=page,
+                errors=errors,
+                form=form,
+                languages=languages,
+                language=form.get("language") or spoken,
+            ),
             422 if errors else 200,
         )
     )

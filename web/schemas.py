@@ -376,6 +376,14 @@ REVISE_IN: Schema = {
             "type": "object",
             "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 5000},
         },
+        "variants": {
+            "type": "object",
+            "description": "the update's other languages: {locale: {channel: text}}",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 5000},
+            },
+        },
     },
 }
 
@@ -401,6 +409,21 @@ CORRECTION_IN: Schema = {
     "additionalProperties": False,
     "required": ["body"],
     "properties": {"body": {"type": "string", "minLength": 1, "maxLength": 5000}},
+}
+
+LANGUAGES: Schema = {  # an update's languages (issue 16: one message per person)
+    "locales": {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "the languages it is written in, its own first; each subscriber "
+        "gets exactly one (their language, else the first)",
+    },
+    "variants": {
+        "type": "object",
+        "description": "the texts of its other languages (personal channels): "
+        "{locale: {channel: text}}",
+        "additionalProperties": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
 }
 
 UPDATE: Schema = {
@@ -446,6 +469,7 @@ UPDATE: Schema = {
         "approvals": {"type": "array", "items": {"type": "object"}},
         "deliveries": {"type": "object"},
         "corrects": {"type": ["integer", "null"], "description": "the update this corrects"},
+        **LANGUAGES,
     },
 }
 
@@ -461,6 +485,11 @@ REACH: Schema = {
                 "type": ["integer", "null"],
                 "description": "subscribers reached on this channel; null: one post for all",
             },
+            "languages": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": "of them, how many get each language (several only)",
+            },
         },
     },
 }
@@ -474,6 +503,7 @@ PREVIEW: Schema = {
         "rendered": {"type": "object", "additionalProperties": {"type": "string"}},
         "segments": {"type": "object", "additionalProperties": {"type": "integer"}},
         "policy_violations": {"type": "array", "items": {"type": "object"}},
+        **LANGUAGES,
         "reach": REACH,
         "goes_out": {
             "type": "string",

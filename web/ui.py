@@ -24,6 +24,7 @@ from engine.kernel.errors import (
     ValidationFailed,
 )
 from engine.kernel.roles import Perm, may, satisfies
+from engine.updates.locales import offered
 from web.api import people_names
 from web.auth import acting, crisis, current_user, log_in, log_out, requires
 from web.auth import safe_next as _safe_next
@@ -174,6 +175,12 @@ def declare() -> Any:
     ), (422 if errors else 200)
 
 
+def written_in(pb: Any) -> list[str]:
+    """The languages the playbook's templates are written in, English first if it is one."""
+    found = dict.fromkeys(loc for t in pb.templates.values() for loc in offered(t))
+    return sorted(found, key=lambda loc: (loc != "en", list(found).index(loc))) or ["en"]
+
+
 @bp.get("/incidents/<int:incident_id>")
 @requires(Perm.READ)
 def incident(incident_id: int) -> Any:
@@ -241,6 +248,7 @@ def incident(incident_id: int) -> Any:
         said={e.seq: describe(e, names) for e in timeline},
         can_edit=may(user.role, Perm.TRANSITION) and inc.resolved_at is None,
         region_choices=core.places.choices("regions"),
+        written_in=written_in(pb),
         age=ago(inc.declared_at, core.clock.now()),
         monitoring_offer=_monitoring_offer(timeline, inc.resolved_at is None),
         credentials=_credential_problems(core, incident_id),

@@ -10,6 +10,7 @@ from flask import flash, redirect, render_template, request, url_for
 from engine.kernel.errors import Conflict, Forbidden, ValidationFailed
 from engine.kernel.roles import Perm, may
 from engine.playbooks.channels import EDITS_IN_PLACE, text_limits
+from engine.updates.locales import name as language_name
 from web.auth import acting, crisis, current_user, requires
 from web.auth import safe_next as _safe_next
 from web.errors import ApiError
@@ -93,6 +94,11 @@ def reach_parts(reach: list[dict[str, Any]], audience: str) -> list[dict[str, An
         else:
             medium = MEDIUM.get(r["medium"], r["medium"])
             text = f"{medium} to {r['people']:,} {audience}"
+            read = {loc: n for loc, n in (r.get("languages") or {}).items() if n}
+            if len(read) > 1:  # each person in their language
+                text += " (" + ", ".join(
+                    f"{n:,} in {language_name(loc)}" for loc, n in read.items()
+                ) + ")"  # fmt: skip
         out.append({"text": text, "none": r["people"] == 0, "people": r["people"]})
     return out
 
@@ -191,18 +197,38 @@ def revise_update(update_id: int) -> Any:
         and text.strip()
         and text.strip() != u["rendered"].get(ch, "")
     }
-    if not changed:
+    translated = variant_edits(u, request.form)
+    if not changed and not translated:
         flash(f"Update #{update_id}: nothing changed.", "ok")
     else:
         try:
             r = core.updates.revise_update(
-                actor=acting(), update_id=update_id, channel_texts=u_texts(u) | changed
-            )
+                actor=acting(), update_id=update_id,
+                channel_texts=u_texts(u) | changed,
+                variant_texts=translated,
+            )  # fmt: skip
             flash(f"Update #{update_id} is now revision {r['revision']}; it needs approving "
                   "again.", "ok")  # fmt: skip
         except (Conflict, ValidationFailed) as exc:
             flash(f"Update #{update_id}: {exc}", "error")
     return redirect(url_for("ui.incident", incident_id=u["incident_id"]) + f"#update-{update_id}")
+
+
+def variant_edits(u: dict[str, Any], form: Any) -> dict[str, dict[str, str]]:
+    """The other languages' texts the edit form changed (``text-fr-sms``), all of each
+    changed language's channels kept as they render now (as ``u_texts`` does)."""
+    out = {}
+    for loc, texts in (u.get("variants") or {}).items():
+        changed = {
+            ch: text.strip()
+            for ch in texts
+            if (text := form.get(f"text-{loc}-{ch}")) is not None
+            and text.strip()
+            and text.strip() != texts[ch]
+        }
+        if changed:
+            out[loc] = {ch: t for ch, t in texts.items() if t} | changed
+    return out
 
 
 def u_texts(u: dict[str, Any]) -> dict[str, str]:

@@ -93,7 +93,7 @@ def people(
                 addresses.normalise_phone(_text(row, "phone")),
                 addresses.normalise_email(_text(row, "email")),
                 place,
-                _text(row, "language"),
+                addresses.normalise_language(_text(row, "language")),
             )
         )
     return found, problems
@@ -120,10 +120,8 @@ def _check(row: dict[str, Any], audiences: Collection[str]) -> str | None:
     bad = addresses.problems(email=email, phone=phone)
     if bad:
         return "; ".join(f"{k}: {v}" for k, v in bad.items())
-    language = _text(row, "language")
-    if language and not (2 <= len(language) <= 16 and language.replace("-", "").isalnum()):
-        return f"language: expected a language tag such as fr or en-GB, got {language!r}"
-    return None
+    bad_language = addresses.language_problem(addresses.normalise_language(_text(row, "language")))
+    return f"language: {bad_language}" if bad_language else None
 
 
 def _text(row: dict[str, Any], key: str) -> str | None:

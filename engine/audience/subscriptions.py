@@ -72,6 +72,7 @@ def request(
     regions: tuple[str, ...],
     now: datetime,
     policy: Policy | None = None,
+    language: str | None = None,
 ) -> Pending:
     """Record a pending subscription (or find the existing one) for one email or phone.
 
@@ -98,6 +99,9 @@ def request(
     region = places_key(region or "") or None
     if region is not None and regions and region not in regions:
         problems["region"] = f"choose one of: {', '.join(regions)}, or all regions"
+    language = addresses.normalise_language(language)
+    if bad := addresses.language_problem(language):
+        problems["language"] = bad
     if problems:
         raise ValidationFailed("the subscription could not be recorded", details=problems)
     medium = "email" if email else "sms"
@@ -123,6 +127,7 @@ def request(
                     phone=phone,
                     region=region,
                     source="public",
+                    language=language,
                     created_at=now,
                     opted_in=True,
                     confirmed_at=None,
@@ -133,7 +138,9 @@ def request(
     else:
         sid = row.id
         conn.execute(
-            subscribers.update().where(c.id == sid).values(opted_in=True, confirmed_at=None)
+            subscribers.update()
+            .where(c.id == sid)
+            .values(opted_in=True, confirmed_at=None, language=language or row.language)
         )
     return Pending(sid, medium, address, None)
 
@@ -287,10 +294,12 @@ def reachable_on(
     regions: Sequence[str],
     after: int = 0,
     upto: int | None = None,
+    speaking: Speaking | None = None,
 ) -> sa.Select[Any]:
     """The audience's confirmed, opted-in subscribers in ``regions`` (all, if none given; a
-    subscriber without a region hears about every region) who have an address on ``medium``,
-    as a query of ``id`` and ``address`` (ids in ``(after, upto]``), for a set-based insert."""
+    subscriber without a region hears about every region) who have an address on ``medium``
+    (and, given ``speaking``, whose language it takes), as a query of ``id`` and ``address``
+    (ids in ``(after, upto]``), for a set-based insert."""
     field = personal_field(medium)
     if field is None:
         raise ValueError(f"{medium!r} does not reach one person")
@@ -298,15 +307,48 @@ def reachable_on(
     q = sa.select(sub.id, sub[field].label("address")).where(
         *_reached(audience, regions), sub[field].is_not(None), sub[field] != "", sub.id > after
     )
+    if speaking is not None:
+        q = q.where(speaking.where())
     return q if upto is None else q.where(sub.id <= upto)
 
 
+@dataclass(frozen=True)
+class Speaking:
+    """Which subscribers one language of an update goes to: those whose language (lower case)
+    is one of ``languages``; or, with ``rest``, everyone else — no language, or one not in
+    ``languages`` (the update's own language, for those its other languages do not serve)."""
+
+    languages: tuple[str, ...]
+    rest: bool = False
+
+    def where(self) -> sa.ColumnElement[bool]:
+        lang = sa.func.lower(subscribers.c.language)
+        if not self.rest:
+            return lang.in_(self.languages) if self.languages else sa.false()
+        if not self.languages:
+            return sa.true()
+        return sa.or_(subscribers.c.language.is_(None), lang.not_in(self.languages))
+
+
+def languages_of(conn: Connection, *, audience: str, regions: Sequence[str]) -> list[str]:
+    """The languages (lower case) the audience's reachable subscribers in ``regions`` have."""
+    lang = sa.func.lower(subscribers.c.language)
+    q = sa.select(lang).where(*_reached(audience, regions), subscribers.c.language.is_not(None))
+    return sorted({str(x) for x in conn.execute(q.distinct()).scalars() if x})
+
+
 def count_reachable_on(
-    conn: Connection, medium: str, *, audience: str, regions: Sequence[str]
+    conn: Connection,
+    medium: str,
+    *,
+    audience: str,
+    regions: Sequence[str],
+    speaking: Speaking | None = None,
 ) -> int:
     """How many subscribers ``reachable_on`` finds."""
-    people = reachable_on(medium, audience=audience, regions=regions).subquery()
-    return int(conn.execute(sa.select(sa.func.count()).select_from(people)).scalar_one())
+    people = reachable_on(medium, audience=audience, regions=regions, speaking=speaking)
+    found = sa.select(sa.func.count()).select_from(people.subquery())
+    return int(conn.execute(found).scalar_one())
 
 
 def boundary(

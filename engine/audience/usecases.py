@@ -67,16 +67,21 @@ class Audience:
         phone: str | None = None,
         email: str | None = None,
         region: str | None = None,
+        language: str | None = None,
     ) -> int:
-        """Opt a recipient in to an audience's updates (SMS and/or email), for a region."""
+        """Opt a recipient in to an audience's updates (SMS and/or email), for a region, in
+        a language (none: each update's own)."""
         require(actor, Perm.ADMIN, "manage subscribers")
         phone, email = addresses.normalise_phone(phone), addresses.normalise_email(email)
+        language = addresses.normalise_language(language)
         if not phone and not email:
             raise ValidationFailed(
                 "a subscriber needs a phone number or an email address",
                 details={"phone": "or email"},
             )
         problems = addresses.problems(email=email, phone=phone)
+        if bad := addresses.language_problem(language):
+            problems["language"] = bad
         if problems:  # the same checks as a subscription from the status page
             raise ValidationFailed("the subscriber could not be added", details=problems)
         if region:
@@ -91,6 +96,7 @@ class Audience:
                         phone=phone,
                         email=email,
                         region=region,
+                        language=language,
                         opted_in=True,
                         created_at=self.work.now(),
                         confirmed_at=self.work.now(),
@@ -125,6 +131,7 @@ class Audience:
         message: Callable[[subscriptions.Pending], tuple[str, str]],
         client: str = "",
         policy: subscriptions.Policy | None = None,
+        language: str | None = None,
     ) -> subscriptions.Pending:
         """Record a public subscription and queue its confirmation on ``channel``.
 
@@ -159,6 +166,7 @@ class Audience:
                 regions=regions,
                 now=now,
                 policy=policy,
+                language=language,
             )
             if not pending.already_confirmed and subscriptions.may_send_confirmation(
                 conn, pending, policy=policy, now=now

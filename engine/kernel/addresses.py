@@ -32,3 +32,23 @@ def problems(*, email: str | None, phone: str | None) -> dict[str, str]:
     if phone and not PHONE.match(phone):
         found["phone"] = "give the number in international form, e.g. +447700900123"
     return found
+
+
+LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,2}$")  # fr, en-GB, zh-Hant-TW
+
+
+def normalise_language(language: str | None) -> str | None:
+    """One form per language tag, as messages are matched to it: ``fr-BE``, ``fr``; None if
+    empty (the subscriber gets the update's own language)."""
+    tag = (language or "").strip().replace("_", "-")
+    if not tag:
+        return None
+    head, *rest = tag.split("-")
+    return "-".join([head.lower(), *(r.upper() if len(r) == 2 else r for r in rest)])
+
+
+def language_problem(language: str | None) -> str | None:
+    """Why an already-normalised language tag is not one (None: it is, or it is empty)."""
+    if language and not LANGUAGE.match(language):
+        return f"expected a language tag such as fr or en-GB, got {language[:20]!r}"
+    return None

@@ -18,7 +18,7 @@ from typing import Any, Literal
 ANY_STATE = "*"
 ON_LIFT = ("review", "resume", "discard")
 TRIGGER_SOURCES = ("alertmanager", "webhook", "grafana")
-PUBLIC_REQUIREMENTS = ("next_update",)
+PUBLIC_REQUIREMENTS = ("next_update", "time_zone")  # a next update; every time says its zone
 CAP_URGENCY = ("Immediate", "Expected", "Future", "Past", "Unknown")
 CAP_SEVERITY = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 CAP_CERTAINTY = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")

@@ -31,6 +31,8 @@ updates = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("published_at", UTCDateTime),
     sa.Column("editors", sa.JSON),  # migration 0008: everyone who wrote a later revision
+    # migration 0018: the other locales' texts, {locale: {"rendered": …, "channel_texts": …}}
+    sa.Column("variants", sa.JSON),
     sa.Index("ix_updates_status", "status"),
 )
 

@@ -71,7 +71,8 @@ def close_out(
     places: Places = NO_PLACES,
 ) -> list[int]:
     """When the incident resolves, draft each audience's resolution update (``pb.resolved``)
-    for every audience — and language — that was told about it: it goes out at once where the
+    for every audience that was told about it (one update in every language its template is
+    written in, so each person hears it once, in theirs): it goes out at once where the
     playbook lets it (pre-approved, or no approval), else it waits for approval like any
     update. An audience that already has that closing update drafted is not drafted again."""
     u = updates.c
@@ -95,7 +96,7 @@ def close_out(
             continue
         body = pb.templates[name].body
         lang = locale if locale in body else next(iter(body))
-        drafted.add((audience, name))  # once per audience, in the first language it heard
+        drafted.add((audience, name))  # once per audience; its own language: the first heard
         uid, _ = draft(
             conn,
             pb,

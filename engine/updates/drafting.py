@@ -5,6 +5,7 @@ for each channel, check the policy, and say before anything is written what woul
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +14,10 @@ from sqlalchemy.engine import Connection, Row
 from engine.kernel.errors import ValidationFailed
 from engine.kernel.models import Incident
 from engine.kernel.roles import Perm, may
-from engine.playbooks.channels import Channel, text_limits
+from engine.playbooks.channels import PERSONAL_MEDIA, Channel, text_limits
 from engine.playbooks.places import NO_PLACES, Places
-from engine.playbooks.playbook import Audience, Playbook
+from engine.playbooks.playbook import Audience, Playbook, Template
+from engine.updates import locales
 from engine.updates.reach import reach
 from engine.updates.rules import Rendered, render, violations
 
@@ -65,6 +67,27 @@ def _variables(
     }
 
 
+@dataclass(frozen=True)
+class Draft:
+    """An update as rendered: its own locale's texts, each other locale's (``variants``), and
+    every policy problem of any of them (those of another locale name it)."""
+
+    locale: str
+    rendered: dict[str, Rendered]
+    variants: dict[str, dict[str, Rendered]]
+    found: list[dict[str, str]]
+
+    def stored_variants(self, texts: Mapping[str, Mapping[str, str]]) -> dict[str, Any] | None:
+        """The ``variants`` column: each other locale's rendering and its per-channel edits."""
+        if not self.variants:
+            return None
+        return {
+            loc: {"rendered": {ch: asdict(r) for ch, r in rs.items()},
+                  "channel_texts": dict(texts.get(loc) or {})}
+            for loc, rs in self.variants.items()
+        }  # fmt: skip
+
+
 def render_update(
     pb: Playbook,
     inc: Row[Any],
@@ -78,17 +101,61 @@ def render_update(
     now: datetime,
     correction: bool = False,
     places: Places = NO_PLACES,
+    variant_texts: Mapping[str, Mapping[str, str]] | None = None,
+) -> Draft:
+    """Render the update in every locale its template is written in (``locale`` first: the
+    update's own; the others for its personal channels only), check each against the policy;
+    free text is in ``locale`` only."""
+    tpl = pb.templates.get(template) if template else None
+    written = locales.offered(tpl)
+    main = locales.primary(locale, written)
+    # The other languages go to people one by one (SMS, email, voice); a social post or the
+    # status page carries the update's own.
+    personal = tuple(
+        ch for ch in audience.channels if (c := channels.get(ch)) and c.medium in PERSONAL_MEDIA
+    )
+    plan = [(main, audience, channel_texts)] + [
+        (other, replace(audience, channels=personal), (variant_texts or {}).get(other) or {})
+        for other in written
+        if other != main and personal
+    ]
+    by_locale: dict[str, dict[str, Rendered]] = {}
+    found: list[dict[str, str]] = []
+    for loc, aud, texts in plan:
+        by_locale[loc], more = _render_one(
+            pb, inc, audience=aud, template=tpl, body=body, channel_texts=texts, locale=loc,
+            channels=channels, now=now, correction=correction, places=places,
+        )  # fmt: skip
+        found += more if loc == main else [v | {"locale": loc} for v in more]
+        if loc != main and tpl is not None and (body or "").strip() and not texts:
+            found += locales.untranslated_note(main, loc, list(by_locale[loc]))
+    rendered = by_locale.pop(main)
+    return Draft(main, rendered, by_locale, found)
+
+
+def _render_one(
+    pb: Playbook,
+    inc: Row[Any],
+    *,
+    audience: Audience,
+    template: Template | None,
+    body: str | None,
+    channel_texts: Mapping[str, str],
+    locale: str,
+    channels: Mapping[str, Channel],
+    now: datetime,
+    correction: bool,
+    places: Places,
 ) -> tuple[dict[str, Rendered], list[dict[str, str]]]:
     from jinja2 import TemplateError
 
     media = {n: c.medium for n, c in channels.items()}
-    tpl = pb.templates.get(template) if template else None
     variables = _variables(pb, inc, audience, locale, now, places)
     try:
         rendered = render(
             playbook=pb,
             audience=audience,
-            template=tpl,
+            template=template,
             free_text=body,
             channel_texts=channel_texts,
             locale=locale,
@@ -104,7 +171,7 @@ def render_update(
         audience=audience,
         rendered=rendered,
         media=media,
-        closing=bool(tpl and tpl.closing) or correction,  # neither promises another update
+        closing=bool(template and template.closing) or correction,  # no promise of another
         limits=text_limits(channels),
     )
     return rendered, found
@@ -149,21 +216,26 @@ def preview(
     aud, problems = check(pb, inc, audience=audience, template=template, body=body)
     if problems or aud is None:
         raise ValidationFailed("the update could not be drafted", details=problems)
-    rendered, found = render_update(
+    d = render_update(
         pb, inc, audience=aud, template=template, body=body, channel_texts={}, locale=locale,
         channels=channels, now=now, places=places,
     )  # fmt: skip
+    rendered, found = d.rendered, d.found
     at_once = goes_out_at_once(pb, inc, aud, template=template, found=found, role=role)
     return {
         "audience": aud.name,
         "template": template,
-        "locale": locale,
+        "locale": d.locale,
+        "locales": [d.locale, *d.variants],
+        "variants": {loc: {ch: r.text for ch, r in rs.items()} for loc, rs in d.variants.items()},
         "public": aud.public,
         "rendered": {ch: r.text for ch, r in rendered.items()},
         "subjects": {ch: r.subject for ch, r in rendered.items() if r.subject},
         "segments": {ch: r.segments for ch, r in rendered.items() if r.segments is not None},
         "policy_violations": found,
-        "reach": reach(conn, aud, list(inc.regions or []), channels),
+        "reach": reach(
+            conn, aud, list(inc.regions or []), channels, locales=[d.locale, *d.variants]
+        ),  # fmt: skip
         "goes_out": "at_once" if at_once else "approval",
         "why": at_once or "needs approval",
         "approval": aud.approval,

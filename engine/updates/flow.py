@@ -19,7 +19,7 @@ from engine.paging import rosterdb
 from engine.playbooks.channels import Channel
 from engine.playbooks.places import NO_PLACES, Places
 from engine.playbooks.playbook import Playbook
-from engine.updates import cards, corrections, drafting
+from engine.updates import cards, corrections, drafting, locales
 from engine.updates._tables import update_approvals, updates
 from engine.updates.expiry import plan_expiry
 from engine.updates.publishing import load_update, publish
@@ -63,7 +63,7 @@ def draft(
                                      channels=channels, problems=problems)  # fmt: skip
     if problems or aud is None:
         raise ValidationFailed("the update could not be drafted", details=problems)
-    rendered, found = drafting.render_update(
+    d = drafting.render_update(
         pb,
         inc,
         audience=aud,
@@ -76,6 +76,7 @@ def draft(
         correction=corrects is not None,
         places=places,
     )
+    rendered, found = d.rendered, d.found
     why = drafting.goes_out_at_once(pb, inc, aud, template=template, found=found, role=role,
                                     hold=hold)  # fmt: skip
     preapproved = why == "preapproved"
@@ -86,7 +87,7 @@ def draft(
                 incident_id=inc.id,
                 audience=audience,
                 template=template,
-                locale=locale,
+                locale=d.locale,
                 status="pending_approval",
                 revision=1,
                 author=actor,
@@ -94,6 +95,7 @@ def draft(
                 channel_texts=texts,
                 corrects=corrects,
                 rendered={k: asdict(v) for k, v in rendered.items()},
+                variants=d.stored_variants({}),
                 violations=found,
                 created_at=now,
                 updated_at=now,
@@ -147,14 +149,25 @@ def revise(
     channels: Mapping[str, Channel],
     now: datetime,
     places: Places = NO_PLACES,
+    variant_texts: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
-    """A new revision: re-render, re-check; earlier approvals no longer count."""
+    """A new revision: re-render, re-check; earlier approvals no longer count.
+
+    ``variant_texts`` edits the update's other languages (``{"fr": {"sms": …}}``); a text
+    changed in its own language and not in another is a policy problem of that language."""
     u = load_update(conn, update_id, lock=True)
     _refuse_if_closed(pb, inc, u)
     if u.status not in ("pending_approval", "expired"):
         raise Conflict(f"update {update_id} is {u.status}; only drafts can be revised")
     aud = pb.audiences[u.audience]
-    unknown = set(channel_texts) - set(aud.channels)
+    stored = dict(u.variants or {})
+    unknown = set(channel_texts).union(*(variant_texts or {}).values()) - set(aud.channels)
+    strange = set(variant_texts or {}) - set(stored)
+    if strange:
+        raise ValidationFailed(
+            "the update is not written in that language",
+            details={"variants": f"its other languages: {', '.join(stored) or 'none'}"},
+        )
     if unknown:
         raise ValidationFailed(
             "only the audience's channels carry this update",
@@ -165,7 +178,11 @@ def revise(
         texts = corrections.texts(body, aud, locale=u.locale, channels=channels) | texts
     elif body is not None:
         texts = {ch: body for ch in aud.channels} | texts
-    rendered, found = drafting.render_update(
+    edits = {
+        loc: dict(v.get("channel_texts") or {}) | dict((variant_texts or {}).get(loc) or {})
+        for loc, v in stored.items()
+    }
+    d = drafting.render_update(
         pb,
         inc,
         audience=aud,
@@ -177,7 +194,17 @@ def revise(
         now=now,
         correction=u.corrects is not None,
         places=places,
+        variant_texts=edits,
     )
+    rendered, found = d.rendered, d.found
+    found += locales.behind(
+        d.locale,
+        {ch: r.get("text", "") for ch, r in u.rendered.items()},
+        {ch: r.text for ch, r in rendered.items()},
+        {loc: {ch: r.get("text", "") for ch, r in (v.get("rendered") or {}).items()}
+         for loc, v in stored.items()},
+        {loc: {ch: r.text for ch, r in rs.items()} for loc, rs in d.variants.items()},
+    )  # fmt: skip
     conn.execute(
         updates.update()
         .where(updates.c.id == update_id)
@@ -186,6 +213,7 @@ def revise(
             channel_texts=texts,
             status="pending_approval",
             rendered={k: asdict(v) for k, v in rendered.items()},
+            variants=d.stored_variants(edits),
             violations=found,
             override_reason=None,
             updated_at=now,

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from engine.audience import subscriptions
+from engine.audience.subscriptions import Speaking
 from engine.delivery import outbox
 from engine.kernel.errors import NotFound
 from engine.kernel.journal import append_event
@@ -27,10 +28,11 @@ from engine.playbooks.channels import (
     Channel,
     endpoint,
 )
-from engine.playbooks.playbook import Playbook
+from engine.playbooks.playbook import Audience, Playbook
 from engine.store import Store
 from engine.timers import schedule as timers
 from engine.updates._tables import update_approvals, updates
+from engine.updates.reach import split
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class Personal:
     body: str
     subject: str | None
     meta: Mapping[str, Any]
+    speaking: Speaking | None = None  # who reads this language (None: everyone)
 
 
 @dataclass(frozen=True)
@@ -91,13 +94,15 @@ def publish(
     """
     u = load_update(conn, update_id, lock=True)
     aud = pb.audiences[u.audience]
-    fill = Fill(update_id, inc.id, aud.name, tuple(inc.regions or []), now,
-                tuple(_personal(u, inc, aud.channels, aud.fallback, channels)))  # fmt: skip
+    fill = _fill(conn, u, inc, aud, channels, now=now)
     queued = _broadcast(conn, u, inc, aud.channels, channels, now=now)
+    read: dict[str, int] = {}
     for p in fill.personal:
-        queued += subscriptions.count_reachable_on(
-            conn, p.medium, audience=fill.audience, regions=fill.regions
+        n = subscriptions.count_reachable_on(
+            conn, p.medium, audience=fill.audience, regions=fill.regions, speaking=p.speaking
         )
+        queued += n
+        read[p.meta["locale"]] = read.get(p.meta["locale"], 0) + n
     conn.execute(
         updates.update()
         .where(updates.c.id == update_id)
@@ -110,7 +115,8 @@ def publish(
         type="published",
         actor="outbox",
         at=now,
-        data={"update": update_id, "audience": aud.name, "deliveries": queued},
+        data={"update": update_id, "audience": aud.name, "deliveries": queued}
+        | ({"languages": read} if len(read) > 1 else {}),
     )
     if queued == 0:  # never silent: an update that reaches nobody says so
         append_event(
@@ -173,8 +179,9 @@ def _write_slice(conn: Connection, fill: Fill, *, after: int, size: int | None) 
                                       after=after, size=size)  # fmt: skip
     for p in fill.personal:
         people = subscriptions.reachable_on(
-            p.medium, audience=fill.audience, regions=fill.regions, after=after, upto=upto
-        )
+            p.medium, audience=fill.audience, regions=fill.regions, after=after, upto=upto,
+            speaking=p.speaking,
+        )  # fmt: skip
         outbox.enqueue_select(
             conn, people, kind="update", incident_id=fill.incident_id, ref_id=fill.update_id,
             channel=p.channel, body=p.body, subject=p.subject, now=fill.now, meta=p.meta,
@@ -216,24 +223,51 @@ def _broadcast(
     return queued
 
 
+def _fill(
+    conn: Connection,
+    u: Row[Any],
+    inc: Row[Any],
+    aud: Audience,
+    channels: Mapping[str, Channel],
+    *,
+    now: datetime,
+) -> Fill:
+    """The personal deliveries to write: per channel, one text per language of the update,
+    each to the subscribers who read it (so each person gets exactly one)."""
+    regions = tuple(inc.regions or [])
+    texts = {u.locale: u.rendered} | {
+        loc: v.get("rendered") or {} for loc, v in (u.variants or {}).items()
+    }
+    who = split(conn, aud.name, regions, list(texts))
+    personal = tuple(
+        p
+        for loc, speaking in who.items()
+        for p in _personal(u, inc, aud, channels, loc, texts[loc], speaking)
+    )
+    return Fill(u.id, inc.id, aud.name, regions, now, personal)
+
+
 def _personal(
     u: Row[Any],
     inc: Row[Any],
-    names: Sequence[str],
-    fallbacks: Mapping[str, str],
+    aud: Audience,
     channels: Mapping[str, Channel],
+    locale: str,
+    rendered: Mapping[str, Any],
+    speaking: Speaking | None,
 ) -> Iterator[Personal]:
-    for ch in names:
+    for ch in aud.channels:
         channel = channels.get(ch)
         if channel is None or channel.medium not in PERSONAL_MEDIA:
             continue
-        r = u.rendered.get(ch) or {}
+        r = rendered.get(ch) or {}
         meta = (
             _meta(u, inc, channel)
-            | _fallback(fallbacks.get(ch), u, channels)
+            | {"locale": locale}
+            | _fallback(aud.fallback.get(ch), u, channels, rendered)
             | ({"html": r["html"]} if r.get("html") else {})
         )
-        yield Personal(ch, channel.medium, r.get("text", ""), r.get("subject"), meta)
+        yield Personal(ch, channel.medium, r.get("text", ""), r.get("subject"), meta, speaking)
 
 
 def _meta(u: Row[Any], inc: Row[Any], channel: Channel) -> dict[str, Any]:
@@ -254,13 +288,16 @@ def _meta(u: Row[Any], inc: Row[Any], channel: Channel) -> dict[str, Any]:
     return meta
 
 
-def _fallback(fb: str | None, u: Row[Any], channels: Mapping[str, Channel]) -> dict[str, Any]:
-    """What to send instead if a delivery fails for good (none: an empty dict). A personal
-    fallback names the medium: the subscriber's address on it is looked up when needed."""
+def _fallback(
+    fb: str | None, u: Row[Any], channels: Mapping[str, Channel], rendered: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What to send instead if a delivery fails for good (none: an empty dict), in the
+    language of the delivery (``rendered``). A personal fallback names the medium: the
+    subscriber's address on it is looked up when needed."""
     channel = channels.get(fb) if fb else None
     if channel is None or fb is None:
         return {}
-    r: dict[str, Any] = u.rendered.get(fb) or next(iter(u.rendered.values()), {})
+    r: dict[str, Any] = rendered.get(fb) or next(iter(rendered.values()), {})
     where: dict[str, Any] = (
         {"medium": channel.medium, "dedupe_key": f"update:{u.id}:{fb}:"}
         if channel.medium in PERSONAL_MEDIA
@@ -284,9 +321,7 @@ def make_handlers(playbook_for: Any, channels: Mapping[str, Channel]) -> dict[st
         if inc is None or u.status != "approved":
             return "skipped"
         aud = playbook_for(conn, inc.playbook_version).audiences[u.audience]
-        fill = Fill(u.id, inc.id, aud.name, tuple(inc.regions or []), u.published_at,
-                    tuple(_personal(u, inc, aud.channels, aud.fallback, channels)))  # fmt: skip
-        write_all(conn, fill)
+        write_all(conn, _fill(conn, u, inc, aud, channels, now=u.published_at))
         return "published"
 
     return {RECOVER_KIND: publish_due}
@@ -319,6 +354,11 @@ def update_json(conn: Connection, u: Row[Any]) -> dict[str, Any]:
         "audience": u.audience,
         "template": u.template,
         "locale": u.locale,
+        "locales": [u.locale, *(u.variants or {})],
+        "variants": {
+            loc: {ch: r.get("text", "") for ch, r in (v.get("rendered") or {}).items()}
+            for loc, v in (u.variants or {}).items()
+        },
         "status": status,
         "revision": u.revision,
         "author": u.author,

@@ -47,6 +47,23 @@ class Rendered:
 CLOCK_TIME = linear.pattern(r"\b([01]?\d|2[0-3])[:h.]\s?[0-5]\d\b")
 
 
+# A clock time, then (optionally) a.m./p.m., then (optionally) what says its zone: an
+# abbreviation (GMT, CET, UTC), an offset (+01:00) or Z.
+ZONED_TIME = linear.pattern(
+    r"\b(?:[01]?\d|2[0-3])[:h.]\s?[0-5]\d\b(?:\s?[AaPp]\.?[Mm]\b\.?)?"
+    r"(\s?(?:[A-Z]{2,5}\b|[+-]\d{2}:?\d{2}\b|Z\b))?"
+)
+
+
+def times_without_zone(text: str) -> list[str]:
+    """The clock times in ``text`` that do not say their time zone ("12:15", not "12:15
+    GMT"): a reader in another zone, or a subscriber who gets two languages' times, cannot
+    tell what they mean."""
+    return [
+        m.group(0).strip() for m in ZONED_TIME.finditer(linear.safe_text(text)) if not m.group(1)
+    ]
+
+
 def cites_next_update(text: str) -> bool:
     """Free text: it names a time of day, or says "next update" in so many words."""
     return bool(CLOCK_TIME.search(linear.safe_text(text))) or "next update" in text.lower()
@@ -248,6 +265,16 @@ def violations(
                         "channel": ch,
                         "rule": "public_requires",
                         "message": "a public update must say when the next update is due",
+                    }
+                )
+        if audience.public and "time_zone" in policy.public_requires:
+            for bare in dict.fromkeys(times_without_zone(r.text)):
+                out.append(
+                    {
+                        "channel": ch,
+                        "rule": "time_zone",
+                        "message": f"{bare!r} does not say its time zone: write {bare} GMT "
+                        "(or CET, UTC…), or let the template print it with local_time",
                     }
                 )
         if not r.text:

@@ -16,8 +16,8 @@ from engine.kernel.uow import Work
 from engine.playbooks.catalog import Catalog
 from engine.playbooks.channels import Channel
 from engine.playbooks.places import Places
-from engine.playbooks.playbook import Playbook
-from engine.updates import drafting, publishing
+from engine.playbooks.playbook import DEFAULT_LOCALE, Playbook
+from engine.updates import drafting, locales, publishing
 from engine.updates import flow as update_flow
 from engine.updates._tables import updates
 from engine.updates.reach import reach
@@ -84,7 +84,8 @@ class Updates:
                 raise NotFound(f"no update {update_id}")
             row = incident_row(conn, u.incident_id, lock=False)
             aud = self.catalog.pinned(conn, row.playbook_version).audiences[u.audience]
-            return reach(conn, aud, list(row.regions or []), self.channels)
+            return reach(conn, aud, list(row.regions or []), self.channels,
+                         locales=[u.locale, *(u.variants or {})])  # fmt: skip
 
     def draft_correction(self, *, actor: Actor, update_id: int, body: str) -> dict[str, Any]:
         """Draft a correction of a published update, for its audience: approved like any
@@ -115,8 +116,10 @@ class Updates:
         update_id: int,
         body: str | None = None,
         channel_texts: Mapping[str, str] | None = None,
+        variant_texts: Mapping[str, Mapping[str, str]] | None = None,
     ) -> dict[str, Any]:
-        """Edit a draft: a new revision, so earlier approvals no longer count."""
+        """Edit a draft: a new revision, so earlier approvals no longer count
+        (``variant_texts``: its other languages' texts, ``{"fr": {"sms": …}}``)."""
         require(actor, Perm.DRAFT, "edit updates")
         with self.work.transaction() as conn:
             row, pb = self._update_incident(conn, update_id)
@@ -131,6 +134,7 @@ class Updates:
                 channels=self.channels,
                 now=self.work.now(),
                 places=self.places,
+                variant_texts=variant_texts,
             )
         return self.get_update(update_id=update_id)
 
@@ -185,6 +189,16 @@ class Updates:
             if row is None:
                 raise NotFound(f"no update {update_id}")
             return publishing.update_json(conn, row)
+
+    def languages(self, *, audience: str, first: str = DEFAULT_LOCALE) -> list[tuple[str, str]]:
+        """The languages the playbooks in force write ``audience``'s updates in, as (tag, its
+        own name), ``first`` first: what its subscribers may choose to read."""
+        found: dict[str, None] = {first: None}
+        for pb in self.catalog.all():
+            for t in pb.templates.values():
+                if t.audience == audience:
+                    found |= dict.fromkeys(locales.offered(t))
+        return [(tag, locales.name(tag, own=True)) for tag in found]
 
     def count_waiting(self, *, for_user: str) -> int:
         """Drafts waiting for approval that ``for_user`` did not write (the nav's count)."""

@@ -361,7 +361,7 @@ def test_the_public_status_page_on_a_phone(live: Live, browser: Any, shots: Path
         actor=op,
         incident_id=inc.id,
         audience="passengers",
-        body="Trains to Lille are running 30 minutes late. Next update by 10:00.",
+        body="Trains to Lille are running 30 minutes late. Next update by 10:00 GMT.",
     )
     live.svc.updates.approve_update(actor=comms, update_id=u["id"], revision=1)
     page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()

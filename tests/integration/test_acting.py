@@ -116,6 +116,24 @@ def test_a_draft_is_edited_in_the_page_as_a_new_revision(app: Flask, svc: Crisis
         f"text-{ch}": t for ch, t in after["rendered"].items()
     } | {"csrf_token": csrf_of(client, f"/incidents/{iid}")})  # fmt: skip
     assert svc.updates.get_update(update_id=u["id"])["revision"] == 2
+    # Twitter carries the English only; an SMS changed in English and not in French is a
+    # problem of the French text, shown in the page; the edit form has each language's fields.
+    form = {f"text-{ch}": t for ch, t in after["rendered"].items()}
+    form["text-sms"] = "Trains at Lille are held. Buses at 13:00 GMT. Next update by 13:05 GMT."
+    client.post(f"/updates/{u['id']}/revise",
+                data=form | {"csrf_token": csrf_of(client, f"/incidents/{iid}")})  # fmt: skip
+    page = text(client, f"/incidents/{iid}")
+    assert "sms (French): the English text changed and the French one did not" in page
+    assert 'name="text-fr-sms"' in client.get(f"/incidents/{iid}").get_data(as_text=True)
+    form["text-fr-sms"] = (
+        "Trains retenus à Lille. Bus à 14h00 CET. Prochaine information à 14:05 CET."
+    )
+    client.post(f"/updates/{u['id']}/revise",
+                data=form | {"csrf_token": csrf_of(client, f"/incidents/{iid}")})  # fmt: skip
+    done = svc.updates.get_update(update_id=u["id"])
+    assert done["revision"] == 4 and done["policy_violations"] == []
+    assert done["variants"]["fr"]["sms"].startswith("Trains retenus à Lille")
+    assert done["variants"]["fr"]["email"] == u["variants"]["fr"]["email"]
 
 
 def test_transitions_say_who_may_press_them_and_take_a_note(app: Flask, svc: Crisis) -> None:

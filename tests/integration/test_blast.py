@@ -100,7 +100,7 @@ def test_sigkill_mid_blast_then_restart_delivers_to_everyone(tmp_path: Path) -> 
             actor=OPERATOR,
             incident_id=iid,
             audience="passengers",
-            body="All trains are held. Next update by 10:00.",
+            body="All trains are held. Next update by 10:00 GMT.",
         )
         svc.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
         log = tmp_path / "worker.log"

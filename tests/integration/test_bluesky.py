@@ -52,8 +52,8 @@ def test_a_thread_of_three_updates_is_built_and_read_back(
     server: Pds, brand: BlueskyNotifier
 ) -> None:
     n = brand
-    first = n.send(msg("Trains between Lille and London are stopped. Next update by 22:15."))
-    second = n.send(msg("Still stopped. Next update by 22:45.", 2,
+    first = n.send(msg("Trains between Lille and London are stopped. Next update by 22:15 GMT."))
+    second = n.send(msg("Still stopped. Next update by 22:45 GMT.", 2,
                         thread_root=first.provider_id, reply_to=first.provider_id))  # fmt: skip
     third = n.send(msg("Trains are moving again. Details: https://status.example.org/inc/7", 3,
                        thread_root=first.provider_id, reply_to=second.provider_id))  # fmt: skip

@@ -22,8 +22,8 @@ from tests.outbox import drain, outbox_worker
 from tests.pds import Pds, pds
 
 TEXTS = [
-    "Trains between Lille and London are stopped. Next update by 10:20.",
-    "Trains are moving again slowly; expect 60 min delays. Next update by 10:40.",
+    "Trains between Lille and London are stopped. Next update by 10:20 GMT.",
+    "Trains are moving again slowly; expect 60 min delays. Next update by 10:40 GMT.",
     "Services are back to normal. Next update only if anything changes.",
 ]
 

@@ -27,7 +27,7 @@ from tests.fakes.slack import TOKEN, FakeSlack
 from tests.fakes.x import ACCESS, CONSUMER, FakeX
 from tests.outbox import drain, outbox_worker
 
-FIRST = "Trains between Lille and London leave from platform 5. Next update by 10:20."
+FIRST = "Trains between Lille and London leave from platform 5. Next update by 10:20 GMT."
 FIXED = "Trains between Lille and London leave from platform 4, not 5."
 
 

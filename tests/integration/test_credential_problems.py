@@ -54,7 +54,7 @@ def test_a_revoked_x_token_is_shown_until_the_channel_delivers_again(
     )  # fmt: skip
     u = crisis.updates.draft_update(
         actor=OPERATOR, incident_id=inc.id, audience="passengers",
-        body="Trains between Lille and London are stopped. Next update by 10:20.",
+        body="Trains between Lille and London are stopped. Next update by 10:20 GMT.",
     )  # fmt: skip
     crisis.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
     fake = FakeX()

@@ -74,7 +74,7 @@ def publish_to(
         actor=OPERATOR,
         incident_id=iid,
         audience=audience,
-        body="Services are disrupted. Next update by 10:00.",
+        body="Services are disrupted. Next update by 10:00 GMT.",
     )
     svc.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
     return int(u["id"])
@@ -181,7 +181,7 @@ def test_an_unapproved_draft_escalates_to_the_backup_approver_then_expires(
         actor=OPERATOR,
         incident_id=iid,
         audience="passengers",
-        body="Trains are held. Next update by 10:00.",
+        body="Trains are held. Next update by 10:00 GMT.",
     )
     handlers = roster.timer_handlers()
     clock.advance(timedelta(minutes=30))  # passengers: approval_expires 30m
@@ -206,7 +206,9 @@ def test_an_unapproved_draft_escalates_to_the_backup_approver_then_expires(
     fire_due(roster.store, handlers, now=clock.now(), node="t")
     assert roster.updates.get_update(update_id=u["id"])["status"] == "expired"
     back = roster.updates.revise_update(
-        actor=OPERATOR, update_id=u["id"], body="Trains are moving slowly. Next update by 10:30."
+        actor=OPERATOR,
+        update_id=u["id"],
+        body="Trains are moving slowly. Next update by 10:30 GMT.",
     )
     assert back["status"] == "pending_approval" and back["revision"] == 2
 

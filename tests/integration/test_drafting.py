@@ -1,5 +1,5 @@
 """Issue 16: a template takes an extra note, and a template whose variables are empty is a
-policy problem (it once rendered "…stopped:  Next update by 11:57." and passed)."""
+policy problem (it once rendered "…stopped:  Next update by 11:57 GMT." and passed)."""
 
 from __future__ import annotations
 
@@ -30,18 +30,31 @@ def test_text_typed_with_a_template_is_its_note_and_not_dropped(service: Crisis)
     iid = declare(service)
     u = service.updates.draft_update(
         actor=OPERATOR, incident_id=iid, audience="passengers", template="holding",
-        body="Replacement buses leave Lille Europe at 14:00.",
+        body="Replacement buses leave Lille Europe at 14:00 GMT.",
     )  # fmt: skip
     for channel, text in u["rendered"].items():
         assert text.startswith("Services on lille are disrupted"), channel
-        assert text.endswith("\nReplacement buses leave Lille Europe at 14:00."), channel
-    assert not u["policy_violations"]
+        assert text.endswith("\nReplacement buses leave Lille Europe at 14:00 GMT."), channel
+    # The French text carries the note as typed, and says it is not translated yet.
+    assert u["variants"]["fr"]["sms"].endswith(
+        "\nReplacement buses leave Lille Europe at 14:00 GMT."
+    )
+    assert {(v["rule"], v.get("locale")) for v in u["policy_violations"]} == {
+        ("untranslated_note", "fr")
+    }
     # The note is kept with the draft: a revision of one channel re-renders the others with it.
     r = service.updates.revise_update(
-        actor=OPERATOR, update_id=u["id"], channel_texts={"twitter": "Short: buses at 14:00."}
+        actor=OPERATOR, update_id=u["id"], channel_texts={"twitter": "Short: buses at 14:00 GMT."}
     )
-    assert r["rendered"]["twitter"] == "Short: buses at 14:00."
-    assert r["rendered"]["sms"].endswith("Replacement buses leave Lille Europe at 14:00.")
+    assert r["rendered"]["twitter"] == "Short: buses at 14:00 GMT."
+    assert r["rendered"]["sms"].endswith("Replacement buses leave Lille Europe at 14:00 GMT.")
+    # Writing the French text clears it.
+    french = "Des bus partent de Lille Europe à 15h00 CET. Prochaine information à 16:00 CET."
+    r = service.updates.revise_update(
+        actor=OPERATOR, update_id=u["id"], channel_texts=r["rendered"],
+        variant_texts={"fr": dict.fromkeys(u["variants"]["fr"], french)},
+    )  # fmt: skip
+    assert r["policy_violations"] == [] and r["variants"]["fr"]["email"] == french
 
 
 def test_a_template_showing_an_empty_summary_is_a_policy_problem(service: Crisis) -> None:

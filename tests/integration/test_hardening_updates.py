@@ -92,9 +92,12 @@ def test_a_rewriter_cannot_approve_a_colleagues_draft_alone(service: Crisis) -> 
     u = service.updates.draft_update(
         actor=COMMS, incident_id=iid, audience="passengers", template="holding"
     )
+    french = "Les trains sont arrêtés près de Lille. Prochaine information à 10:30 CET."
     service.updates.revise_update(
-        actor=COMMS2, update_id=u["id"], body="Trains are stopped near Lille. Next update 10:30."
-    )
+        actor=COMMS2, update_id=u["id"],
+        body="Trains are stopped near Lille. Next update 10:30 GMT.",
+        variant_texts={"fr": dict.fromkeys(u["channels"], french)},
+    )  # fmt: skip
     with pytest.raises(Forbidden, match="two-person"):
         service.updates.approve_update(actor=COMMS2, update_id=u["id"], revision=2)
     with pytest.raises(Forbidden, match="two-person"):
@@ -143,9 +146,12 @@ def test_a_monitoring_draft_rewritten_by_one_person_needs_another_to_approve(
     )
     [draft] = service.updates.list_updates(incident_id=out.incident_id)
     assert draft["author"] == "alertmanager" and draft["status"] == "pending_approval"
+    french = "Trains arrêtés près de Lille. Prochaine information à 10:30 CET."
     service.updates.revise_update(
-        actor=COMMS, update_id=draft["id"], body="Trains stopped near Lille. Next update 10:30."
-    )
+        actor=COMMS, update_id=draft["id"],
+        body="Trains stopped near Lille. Next update 10:30 GMT.",
+        variant_texts={"fr": dict.fromkeys(draft["channels"], french)},
+    )  # fmt: skip
     with pytest.raises(Forbidden, match="two-person"):
         service.updates.approve_update(actor=COMMS, update_id=draft["id"], revision=2)
     service.updates.approve_update(actor=COMMS2, update_id=draft["id"], revision=2)

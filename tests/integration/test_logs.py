@@ -86,7 +86,7 @@ def test_worker_lines_carry_the_incident_and_no_secret(svc: Crisis, captured: io
         actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="t"
     )
     u = svc.updates.draft_update(
-        actor=OPERATOR, incident_id=inc.id, audience="passengers", body="Next update by 10:00."
+        actor=OPERATOR, incident_id=inc.id, audience="passengers", body="Next update by 10:00 GMT."
     )
     svc.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
     worker = outbox_worker(svc, notifiers={name: Leaky() for name in svc.channels})

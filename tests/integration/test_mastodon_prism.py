@@ -69,7 +69,7 @@ def test_the_status_notifier_conforms(served: tuple[str, Path]) -> None:
     notifier = MastodonNotifier(base_url=url, access_token="token")
     assert notifier.limit() > 0
     msg = status(
-        "Trains between Lille and London are stopped. Next update by 10:20.", reply_to="109"
+        "Trains between Lille and London are stopped. Next update by 10:20 GMT.", reply_to="109"
     )
     assert notifier.send(msg).provider_id
     assert request_violations(log)[before:] == []

@@ -40,8 +40,8 @@ def test_three_updates_make_one_thread_that_survives_a_restart(
         regions=["lille"],
     )  # fmt: skip
     texts = [
-        "Trains between Lille and London are stopped. Next update by 10:20.",
-        "Trains are moving again slowly; expect 60 min delays. Next update by 10:40.",
+        "Trains between Lille and London are stopped. Next update by 10:20 GMT.",
+        "Trains are moving again slowly; expect 60 min delays. Next update by 10:40 GMT.",
         "Services are back to normal. Next update only if anything changes.",
     ]
     for text in texts:

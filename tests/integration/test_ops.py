@@ -46,7 +46,7 @@ def test_metrics_report_incidents_freezes_outbox_latency_lateness_and_errors(
     for i in range(3):
         svc.audience.add_subscriber(actor=ADMIN, audience="passengers", phone=f"+1555555300{i}")
     u = svc.updates.draft_update(
-        actor=OPERATOR, incident_id=1, audience="passengers", body="Next update by 10:00."
+        actor=OPERATOR, incident_id=1, audience="passengers", body="Next update by 10:00 GMT."
     )
     svc.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
     before = samples(app, tokens["robot"])

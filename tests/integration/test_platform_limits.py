@@ -28,7 +28,7 @@ def test_the_platforms_limit_is_checked_when_drafting(
         actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="Delays",
         regions=["lille"],
     )  # fmt: skip
-    long = "Trains are delayed between Lille and London. " * 12 + "Next update by 10:40."
+    long = "Trains are delayed between Lille and London. " * 12 + "Next update by 10:40 GMT."
     u = crisis.updates.draft_update(
         actor=OPERATOR, incident_id=inc.id, audience="passengers", body=long
     )
@@ -39,7 +39,7 @@ def test_the_platforms_limit_is_checked_when_drafting(
     ]  # fmt: skip
     short = crisis.updates.draft_update(
         actor=OPERATOR, incident_id=inc.id, audience="passengers",
-        body="Trains are delayed between Lille and London. Next update by 10:40.",
+        body="Trains are delayed between Lille and London. Next update by 10:40 GMT.",
     )  # fmt: skip
     assert not [v for v in short["policy_violations"] if v["rule"] == "platform_limit"]
 
@@ -78,7 +78,7 @@ def test_a_draft_over_xs_weighted_limit_is_refused_before_approval(
     )  # fmt: skip
     # 200 code points, but Japanese weighs 2 on X: over 280 though len() says 200
     body = "\u30ea\u30fc\u30eb\u3068\u30ed\u30f3\u30c9\u30f3\u306e\u9593" * 18
-    body += "Next update by 10:40."
+    body += "Next update by 10:40 GMT."
     u = crisis.updates.draft_update(
         actor=OPERATOR, incident_id=inc.id, audience="passengers", body=body
     )
@@ -105,7 +105,7 @@ def test_the_update_card_counts_each_text_against_its_platform(
         actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="Delays",
         regions=["lille"],
     )  # fmt: skip
-    text = "Trains are delayed between Lille and London. Next update by 10:40."
+    text = "Trains are delayed between Lille and London. Next update by 10:40 GMT."
     crisis.updates.draft_update(
         actor=OPERATOR, incident_id=inc.id, audience="passengers", body=text
     )

@@ -71,10 +71,10 @@ def declare(service: Crisis, severity: str = "sev1", regions: tuple[str, ...] = 
 def story(service: Crisis, clock: FakeClock) -> dict[str, Any]:
     """An incident with two published updates, one draft, one rejected, then resolved."""
     iid = declare(service)
-    first = publish(service, clock, iid, "Trains are stopped near Lille. Next update by 09:30.")
+    first = publish(service, clock, iid, "Trains are stopped near Lille. Next update by 09:30 GMT.")
     service.incidents.fire(actor=OPERATOR, incident_id=iid, trigger="acknowledge")
     service.incidents.fire(actor=OPERATOR, incident_id=iid, trigger="identify")
-    second = publish(service, clock, iid, "A rescue train is on its way. Next update by 10:00.")
+    second = publish(service, clock, iid, "A rescue train is on its way. Next update by 10:00 GMT.")
     service.updates.draft_update(
         actor=OPERATOR, incident_id=iid, audience="passengers", body=SECRET_DRAFT
     )
@@ -227,7 +227,7 @@ def test_conditional_requests_get_304_until_something_is_published(
     assert first.headers["Cache-Control"] == "public, max-age=15"
     again = client.get("/status", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.get_data() == b""
-    publish(service, clock, story["incident"], "Passengers are moving. Next update by 11:00.")
+    publish(service, clock, story["incident"], "Passengers are moving. Next update by 11:00 GMT.")
     changed = client.get("/status", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and "Passengers are moving" in changed.get_data(as_text=True)
     assert changed.headers["ETag"] != etag
@@ -254,7 +254,7 @@ def test_titles_are_escaped_on_every_public_surface(
         title="<script>alert(1)</script> & co",
         regions=["lille"],
     ).id
-    publish(service, clock, iid, "<img src=x onerror=alert(2)> Next update by 10:00.")
+    publish(service, clock, iid, "<img src=x onerror=alert(2)> Next update by 10:00 GMT.")
     html = client.get("/status").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert "<img src=x" not in html

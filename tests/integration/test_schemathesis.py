@@ -42,7 +42,10 @@ def api_schema(app: Flask, svc: Crisis) -> Any:
             regions=["lille"],
         )
         svc.updates.draft_update(
-            actor=OPERATOR, incident_id=inc.id, audience="passengers", body="Next update by 10:00."
+            actor=OPERATOR,
+            incident_id=inc.id,
+            audience="passengers",
+            body="Next update by 10:00 GMT.",
         )
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
 

@@ -62,7 +62,7 @@ def publish(service: Crisis, clock: FakeClock, region: str = "lille", *, send: b
         actor=OPERATOR,
         incident_id=iid,
         audience="passengers",
-        body="Trains are delayed. Next update by 10:00.",
+        body="Trains are delayed. Next update by 10:00 GMT.",
     )
     service.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
     if send:

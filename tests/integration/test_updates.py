@@ -38,7 +38,7 @@ def test_template_renders_per_channel_and_locale(service: Crisis, clock: FakeClo
     sms = u["rendered"]["sms"]
     assert sms.startswith("Nous savons que les services sur lille sont perturbés")
     # sev2 cadence is 45 min: 09:45 UTC, which the French text gives in Paris time (CET).
-    assert clock.now().hour == 9 and "Prochaine information à 10:45" in sms
+    assert clock.now().hour == 9 and "Prochaine information à 10:45 CET" in sms
     assert u["segments"]["sms"] == 2  # 174 GSM-7 characters (é and à are in GSM-7): 2 x 153
     assert u["status"] == "pending_approval" and u["policy_violations"] == []
 
@@ -79,7 +79,7 @@ def test_policy_violations_block_approval_unless_overridden(service: Crisis) -> 
 
 def test_two_person_rule_and_revision_pinning(service: Crisis) -> None:
     iid = rail(service)
-    body = "Trains on the Lille line are stopped. Next update by 10:00."
+    body = "Trains on the Lille line are stopped. Next update by 10:00 GMT."
     u = service.updates.draft_update(actor=COMMS, incident_id=iid, audience="passengers", body=body)
     with pytest.raises(Forbidden, match="two-person"):
         service.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
@@ -96,7 +96,7 @@ def test_two_person_rule_and_revision_pinning(service: Crisis) -> None:
 def test_only_the_audiences_channels_carry_an_update(service: Crisis) -> None:
     iid = rail(service)
     u = service.updates.draft_update(
-        actor=OPERATOR, incident_id=iid, audience="passengers", body="Next update by 10:00."
+        actor=OPERATOR, incident_id=iid, audience="passengers", body="Next update by 10:00 GMT."
     )
     with pytest.raises(ValidationFailed, match="only the audience's channels"):
         service.updates.revise_update(
@@ -145,7 +145,7 @@ def test_publishing_fans_out_and_reports_progress(service: Crisis, clock: FakeCl
         actor=OPERATOR,
         incident_id=iid,
         audience="passengers",
-        body="Trains are moving again. Next update by 11:00.",
+        body="Trains are moving again. Next update by 11:00 GMT.",
     )
     out = service.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
     # 3 SMS (lille twice, no region once; paris is out of scope) + twitter + status page
@@ -171,7 +171,7 @@ def test_publishing_fans_out_and_reports_progress(service: Crisis, clock: FakeCl
 def test_reject_needs_a_reason_and_a_comms_lead(service: Crisis) -> None:
     iid = rail(service)
     u = service.updates.draft_update(
-        actor=OPERATOR, incident_id=iid, audience="passengers", body="Next update by 10:00."
+        actor=OPERATOR, incident_id=iid, audience="passengers", body="Next update by 10:00 GMT."
     )
     with pytest.raises(Forbidden):
         service.updates.reject_update(actor=OPERATOR, update_id=u["id"], reason="no")

@@ -83,7 +83,10 @@ def new_update(client: FlaskClient, tokens: dict[str, str]) -> int:
         client.post(
             f"/api/v1/incidents/{iid}/updates",
             headers=bearer(tokens["operator"]),
-            json={"audience": "visitors", "body": "Leeds is closed today. Next update by 10:00."},
+            json={
+                "audience": "visitors",
+                "body": "Leeds is closed today. Next update by 10:00 GMT.",
+            },
         ).get_json()["id"]
     )
 
@@ -195,14 +198,14 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any] | None, dict[str, int]]] = [
         "POST",
         "/api/v1/incidents/{id}/updates",
         new_incident,
-        {"audience": "visitors", "body": "Closed today. Next update by 10:00."},
+        {"audience": "visitors", "body": "Closed today. Next update by 10:00 GMT."},
         ONLY | {"operator": 201, "comms": 201, "admin": 201},
     ),
     (
         "POST",
         "/api/v1/incidents/{id}/updates/preview",
         new_incident,
-        {"audience": "visitors", "body": "Closed today. Next update by 10:00."},
+        {"audience": "visitors", "body": "Closed today. Next update by 10:00 GMT."},
         ONLY | {"operator": 200, "comms": 200, "admin": 200},
     ),
     ("GET", "/api/v1/updates", None, None, READ_ALL),
@@ -211,7 +214,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, Any] | None, dict[str, int]]] = [
         "PUT",
         "/api/v1/updates/{id}",
         new_update,
-        {"body": "Closed. Next update by 11:00."},
+        {"body": "Closed. Next update by 11:00 GMT."},
         ONLY | {"operator": 200, "comms": 200, "admin": 200},
     ),
     (
@@ -702,7 +705,10 @@ def test_update_api_errors_follow_the_contract(app: Flask, tokens: dict[str, str
     u = client.post(
         f"/api/v1/incidents/{iid}/updates",
         headers=bearer(tokens["comms"]),
-        json={"audience": "passengers", "body": "No comment on the cause. Next update by 10:00."},
+        json={
+            "audience": "passengers",
+            "body": "No comment on the cause. Next update by 10:00 GMT.",
+        },
     ).get_json()
     assert u["status"] == "pending_approval" and u["policy_violations"][0]["rule"] == "forbid"
     own = client.post(
@@ -718,7 +724,7 @@ def test_update_api_errors_follow_the_contract(app: Flask, tokens: dict[str, str
     client.put(
         f"/api/v1/updates/{u['id']}",
         headers=bearer(tokens["operator"]),
-        json={"body": "Trains are held at Lille. Next update by 10:00."},
+        json={"body": "Trains are held at Lille. Next update by 10:00 GMT."},
     )
     stale = client.post(
         f"/api/v1/updates/{u['id']}/approve", headers=bearer(tokens["admin"]), json={"revision": 1}
@@ -752,7 +758,7 @@ def test_draft_and_approve_from_the_pages(app: Flask, svc: Crisis, tokens: dict[
             "csrf_token": token,
             "audience": "passengers",
             "template": "",
-            "body": "Trains are held near <Lille>. Next update by 10:00.",
+            "body": "Trains are held near <Lille>. Next update by 10:00 GMT.",
             "locale": "en",
         },
     )

@@ -40,8 +40,8 @@ def x_notifier(base: str, *, secret: str = CONSUMER[1]) -> XNotifier:
 def test_an_x_thread_replies_to_the_newest_post(x: tuple[FakeX, str]) -> None:
     fake, base = x
     n = x_notifier(base)
-    first = n.send(msg("Trains between Lille and London are stopped. Next update by 22:15."))
-    second = n.send(msg("Still stopped. Next update by 22:45.", 2, reply_to=first.provider_id))
+    first = n.send(msg("Trains between Lille and London are stopped. Next update by 22:15 GMT."))
+    second = n.send(msg("Still stopped. Next update by 22:45 GMT.", 2, reply_to=first.provider_id))
     third = n.send(msg("Trains are moving again.", 3, reply_to=second.provider_id))
     assert [p["reply_to"] for p in fake.posts.values()] == [
         None, first.provider_id, second.provider_id

@@ -121,7 +121,10 @@ def test_unicode_in_templates_and_sms_segments(app: Flask, admin: dict[str, str]
     assert "perturbés" in fr["rendered"]["sms"]
     emoji = client.post(
         f"/api/v1/incidents/{iid}/updates",
-        json={"audience": "passengers", "body": "Trains 🚆 stopped. Next update by 10:00. " * 3},
+        json={
+            "audience": "passengers",
+            "body": "Trains 🚆 stopped. Next update by 10:00 GMT. " * 3,
+        },
         headers=admin,
     ).get_json()
     text = emoji["rendered"]["sms"]

@@ -46,7 +46,7 @@ def run(tmp_path: Path, store: Store, url: str, recipients: int, kills: int) -> 
     rng = random.Random(SEED)
     fake = FakeTwilio()
     fake.delay = 0.01
-    body = "All trains are held. Next update by 10:00."
+    body = "All trains are held. Next update by 10:00 GMT."
     log = tmp_path / "workers.log"
     try:
         chans = channels_file(tmp_path, fake.url)

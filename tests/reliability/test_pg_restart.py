@@ -48,7 +48,7 @@ def test_a_postgres_restart_mid_blast(tmp_path: Path, pg_store_url: tuple[Store,
     store, url = pg_store_url
     fake = FakeTwilio()
     fake.delay = 0.01
-    body = "Trains are held. Next update by 11:00."
+    body = "Trains are held. Next update by 11:00 GMT."
     log = tmp_path / "worker.log"
     try:
         chans = channels_file(tmp_path, fake.url)

@@ -80,7 +80,7 @@ def test_sigterm_to_a_worker_process(tmp_path: Path, pg_store_url: tuple[Store, 
     log = tmp_path / "worker.log"
     try:
         chans = channels_file(tmp_path, fake.url)
-        blast(store, chans, 300, "Held. Next update by 10:00.")
+        blast(store, chans, 300, "Held. Next update by 10:00 GMT.")
         worker = start(url, chans, log)
         deadline = time.monotonic() + 60
         while len(fake.requests) < 20 and time.monotonic() < deadline:

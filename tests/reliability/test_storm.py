@@ -42,7 +42,7 @@ def storm(service: Crisis, clock: FakeClock, recipients: int) -> None:
             actor=OPERATOR,
             incident_id=iid,
             audience="passengers",
-            body="Held. Next update by 10:00.",
+            body="Held. Next update by 10:00 GMT.",
         )
         service.updates.approve_update(actor=COMMS, update_id=u["id"], revision=1)
         client = make_client(account_sid=ACCOUNT, auth_token=TOKEN, base_url=fake.url, timeout=0.3)

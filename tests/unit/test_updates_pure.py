@@ -134,3 +134,39 @@ def test_empty_variables_a_template_shows(source: str, empty: tuple[str, ...]) -
     v = {"incident": {"summary": "", "regions": [], "services": [], "title": "Lille"},
          "next_update_at": None, "note": ""}  # fmt: skip
     assert empty_variables(source, v) == empty
+
+
+@pytest.mark.parametrize(
+    ("text", "bare"),
+    [
+        ("Next update by 12:15.", ["12:15"]),
+        ("Next update by 12:15 GMT.", []),
+        ("Prochaine information à 13h15 CET.", []),
+        ("Buses at 10:30 am, trains at 11:00 BST", ["10:30 am"]),
+        ("At 10:30 AM UTC and 12:00+01:00 and 09:00Z", []),
+        ("Prochaine information à 13:15. Merci", ["13:15"]),
+        ("No times here, platform 5", []),
+    ],
+)
+def test_times_that_do_not_say_their_zone(text: str, bare: list[str]) -> None:
+    from engine.updates.rules import times_without_zone
+
+    assert times_without_zone(text) == bare
+
+
+def test_a_public_update_with_a_bare_time_breaks_the_time_zone_rule() -> None:
+    from engine.playbooks.playbook import Policy
+    from engine.updates.rules import Rendered, violations
+
+    pb: Any = type("PB", (), {"policy": Policy(public_requires=("time_zone",))})()
+    found = violations(
+        playbook=pb, audience=PASSENGERS, media={"sms": "sms"},
+        rendered={"sms": Rendered("Next update by 12:15.", cites_next_update=True)},
+    )  # fmt: skip
+    assert [v["rule"] for v in found] == ["time_zone"] and "'12:15'" in found[0]["message"]
+    staff = Audience("staff", ("sms",), None)
+    quiet = violations(
+        playbook=pb, audience=staff, media={"sms": "sms"},
+        rendered={"sms": Rendered("Briefing at 12:15.")},
+    )  # fmt: skip
+    assert quiet == []  # the rule is for public updates

@@ -108,6 +108,7 @@ def subscribers() -> None:
 @click.option("--email")
 @click.option("--region")
 @click.option("--name")
+@click.option("--language", help="the language they read (fr, en-GB); none: each update's own")
 @click.pass_context
 @handles_errors
 def subscribers_add(
@@ -117,6 +118,7 @@ def subscribers_add(
     email: str | None,
     region: str | None,
     name: str | None,
+    language: str | None,
 ) -> None:
     """Opt a recipient in to AUDIENCE's updates."""
     core = _crisis(ctx)
@@ -127,6 +129,7 @@ def subscribers_add(
         email=email,
         region=region,
         name=name,
+        language=language,
     )
     click.echo(f"subscriber {sid} receives {audience} updates")
 

@@ -127,13 +127,14 @@ def demo(ctx: click.Context) -> None:
         core.roster.load_roster(actor=me, seed=load_roster_file(roster_file))
         click.echo(f"roster loaded from {roster_file}")
     if not core.audience.list_subscribers():
-        for i, (audience, region) in enumerate(DEMO_SUBSCRIBERS):
+        for i, (audience, region, language) in enumerate(DEMO_SUBSCRIBERS):
             core.audience.add_subscriber(
                 actor=me,
                 audience=audience,
                 phone=f"+1555555{1000 + i}",
                 email=f"{audience}{i}@example.org",
                 region=region,
+                language=language,
             )
         click.echo(f"demo subscribers: {len(DEMO_SUBSCRIBERS)}")
     if core.calendar.list_posts(per_page=1)[1] == 0:
