@@ -176,6 +176,9 @@ def card_blocks(card: dict[str, Any], public_url: str = "") -> list[dict[str, An
     same: dict[str, list[str]] = {}  # one section per distinct text, naming its channels
     for ch, text in card["texts"].items():
         same.setdefault(text, []).append(ch)
+    for loc, texts in (card.get("translations") or {}).items():  # approved with it
+        for ch, text in texts.items():
+            same.setdefault(text, []).append(f"{ch} ({loc})")
     for text, names in list(same.items())[:10]:
         ch = ", ".join(names)
         quoted = "\n".join(f"> {line}" for line in escape(text).splitlines() or [""])

@@ -132,6 +132,10 @@ def card(conn: Connection, update_id: int) -> dict[str, Any]:
         "audience": u.audience,
         "author": u.author,
         "texts": {ch: r.get("text", "") for ch, r in (u.rendered or {}).items()},
+        "translations": {  # the other languages, approved with it: {locale: {channel: text}}
+            loc: {ch: r.get("text", "") for ch, r in (v.get("rendered") or {}).items()}
+            for loc, v in (u.variants or {}).items()
+        },
         "violations": [v.get("message", "") for v in (u.violations or [])],
         "incident": {
             "id": u.incident_id,

@@ -123,7 +123,7 @@ def draft(w: World, *, by: Actor = OPERATOR) -> dict[str, Any]:
     )  # fmt: skip
     return w.crisis.updates.draft_update(
         actor=by, incident_id=inc.id, audience="passengers",
-        body="Trains between Lille and London are stopped. Next update by 10:20.",
+        body="Trains between Lille and London are stopped. Next update by 10:20 GMT.",
     )  # fmt: skip
 
 
@@ -163,7 +163,7 @@ def test_the_two_person_rule_and_roles_apply_in_slack(world: World) -> None:
 def test_a_revision_or_a_decision_elsewhere_leaves_no_stale_button(world: World) -> None:
     u = draft(world)
     world.send()
-    body = "Trains are stopped. Next update by 10:40."
+    body = "Trains are stopped. Next update by 10:40 GMT."
     world.crisis.updates.revise_update(actor=OPERATOR, update_id=u["id"], body=body)
     world.send()
     assert world.buttons()[0]["value"] == f"{u['id']}:2"  # the same message, new revision
@@ -251,3 +251,19 @@ def test_the_slash_command_declares_with_the_apis_checks(world: World) -> None:
     assert "not linked" in command("U0NOBODY1", "declare rail-disruption sev2 - Trains")["text"]
     assert command("U0OLU0001", "help")["text"].startswith("Usage: `/incident declare")
     assert world.crisis.incidents.list_incidents().total == 1
+
+
+def test_the_card_shows_every_language_it_approves(world: World) -> None:
+    """Issue 16: approving in Slack approves the French text too, so the card shows it."""
+    inc = world.crisis.incidents.declare(
+        actor=OPERATOR, playbook="rail-disruption", severity="sev2", title="Trains stopped",
+        regions=["lille"],
+    )  # fmt: skip
+    world.crisis.updates.draft_update(
+        actor=OPERATOR, incident_id=inc.id, audience="passengers", template="holding"
+    )
+    world.send()
+    sections = [b["text"]["text"] for b in world.card()["blocks"] if b["type"] == "section"]
+    [french] = [s for s in sections if "Prochaine information" in s]
+    assert french.startswith("*sms (fr), email (fr)*")
+    assert any(s.startswith("*sms, email, twitter, status_page*") for s in sections)
