@@ -43,7 +43,7 @@ from engine.public.projection import (
     day_strip,
     parse_components,
 )
-from web import feeds
+from web import badges, feeds
 from web.auth import crisis
 
 bp = Blueprint("public", __name__)
@@ -569,6 +569,46 @@ def sp_unresolved() -> Any:
             "incidents": [_sp_incident(i, comps) for i in incs if not i.resolved],
         },
     )
+
+
+# --- embeds: a badge and a banner for the organisation's own site --------------------------
+@bp.get("/status/badge.svg")
+@anonymous
+def page_badge() -> Any:
+    """The page's status as a shields-style SVG badge ("status | operational")."""
+
+    def build() -> str:
+        incidents, _ = _view()
+        indicator, _words = _overall([i for i in incidents if not i.resolved])
+        return badges.badge("status", indicator)
+
+    return _cached("badge", "image/svg+xml", build)
+
+
+@bp.get("/status/badge/<component_id>.svg")
+@anonymous
+def component_badge(component_id: str) -> Any:
+    """One component's status as a badge ("Lille | partial outage")."""
+    if not any(c.id == component_id for c in _page().components):
+        raise NotFound(f"no component {component_id!r} on this page")
+
+    def build() -> str:
+        _, comps = _view()
+        view = next(v for v in comps if v.component.id == component_id)
+        return badges.badge(view.component.name, view.status)
+
+    return _cached(f"badge:{component_id}", "image/svg+xml", build)
+
+
+@bp.get("/status/embed.js")
+@anonymous
+def embed_script() -> Any:
+    """The banner script for the organisation's own pages (it reads summary.json)."""
+    script = Path(str(current_app.static_folder)) / "embed.js"
+    resp = Response(script.read_bytes(), mimetype="text/javascript")
+    resp.headers["Cache-Control"] = "public, max-age=300"
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
 
 
 # --- subscriptions -----------------------------------------------------------------------
