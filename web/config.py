@@ -39,6 +39,7 @@ class Config:
     outbox_lease_seconds: float = 60.0  # CRISIS_OUTBOX_LEASE_SECONDS
     metrics_port: int | None = None  # CRISIS_METRICS_PORT: `crisis worker`'s own /metrics
     metrics_host: str = "127.0.0.1"  # CRISIS_METRICS_HOST
+    static_copy: Path | None = None  # CRISIS_STATIC_COPY: keep a static copy of /status here
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -72,6 +73,7 @@ class Config:
             if env.get("CRISIS_METRICS_PORT")
             else None,
             metrics_host=env.get("CRISIS_METRICS_HOST", "127.0.0.1"),
+            static_copy=Path(env["CRISIS_STATIC_COPY"]) if env.get("CRISIS_STATIC_COPY") else None,
         )
 
     def __repr__(self) -> str:

@@ -225,3 +225,14 @@ def test_updates_reach_subscribers_added_from_the_cli(workdir: Path) -> None:
     listed = crisis(workdir, "subscribers", "list").stdout
     assert "+15555550900" in listed and "lille" in listed
     assert "demo subscribers" not in crisis(workdir, "demo").stdout  # only into an empty list
+
+
+def test_static_copy_writes_the_public_side_once(workdir: Path) -> None:
+    """Issue 17: `crisis static-copy DIR` for cron or an upload elsewhere."""
+    shutil.copy(PLAYBOOKS.parent / "config" / "status.yaml", workdir / "config" / "status.yaml")
+    proc = crisis(workdir, "static-copy", "copy")
+    assert "files (" in proc.stdout and "written to copy" in proc.stdout
+    page = (workdir / "copy" / "status" / "index.html").read_text()
+    assert "Example Rail" in page and "All systems operational" in page
+    assert (workdir / "copy" / "api" / "v2" / "summary.json").exists()
+    assert (workdir / "copy" / "status" / "badge" / "lille.svg").exists()

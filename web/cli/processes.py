@@ -1,9 +1,11 @@
-"""``crisis db | serve | worker | demo``: the processes and the embedded demo."""
+"""``crisis db | serve | worker | demo | static-copy``: the processes, the embedded demo and the
+static copy of the status page."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -49,6 +51,7 @@ def serve(host: str, port: int) -> None:
         metrics=app.extensions["crisis.metrics"],
     )
     app.extensions["crisis.runtime"] = runtime  # /readyz checks its alarm clock
+    copier = _copier(app, config)
     server = make_server(host, port, app, threaded=True)
 
     def _stop(signum: int, _frame: object) -> None:
@@ -64,6 +67,20 @@ def serve(host: str, port: int) -> None:
     finally:
         server.server_close()
         runtime.stop()
+        if copier is not None:
+            copier.stop()
+
+
+def _copier(app: Any, config: Config) -> Any:
+    """The static copy of the status page (CRISIS_STATIC_COPY), kept current; None if unset."""
+    if config.static_copy is None:
+        return None
+    from web.static_copy import Copier
+
+    copier = Copier(app, config.static_copy)
+    copier.start()
+    click.echo(f"keeping a static copy of the status page in {config.static_copy}")
+    return copier
 
 
 @main.command()
@@ -96,10 +113,31 @@ def worker(ctx: click.Context, concurrency: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     runtime.start()
+    copier = None
+    if config.static_copy is not None:  # the copy is rendered by the app, so build one
+        from web import create_app
+
+        copier = _copier(create_app(config, crisis=core), config)
     click.echo(f"worker {runtime.node} running (SIGTERM to stop)")
     stop.wait()
     click.echo("stopping: finishing in-flight sends")
     runtime.stop()
+    if copier is not None:
+        copier.stop()
+
+
+@main.command("static-copy")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+@handles_errors
+def static_copy(ctx: click.Context, folder: Path) -> None:
+    """Write the status page, its feeds, JSON and badges into FOLDER once, for any web server
+    to serve (CRISIS_STATIC_COPY keeps such a copy current from `crisis serve` or a worker)."""
+    from web import create_app
+    from web.static_copy import write
+
+    copied = write(create_app(Config.from_env(), crisis=_crisis(ctx)), folder)
+    click.echo(f"{copied.files} files ({copied.bytes:,} bytes) written to {folder}")
 
 
 @main.command()
