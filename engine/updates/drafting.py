@@ -127,8 +127,6 @@ def render_update(
             channels=channels, now=now, correction=correction, places=places,
         )  # fmt: skip
         found += more if loc == main else [v | {"locale": loc} for v in more]
-        if loc != main and tpl is not None and (body or "").strip() and not texts:
-            found += locales.untranslated_note(main, loc, list(by_locale[loc]))
     rendered = by_locale.pop(main)
     return Draft(main, rendered, by_locale, found)
 

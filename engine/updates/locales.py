@@ -114,18 +114,3 @@ def behind(
                     "edit it too, or approve with a reason",
                 })  # fmt: skip
     return out
-
-
-def untranslated_note(main: str, other: str, channels: Sequence[str]) -> list[dict[str, str]]:
-    """A note typed beside a template is in one language: the other language's readers get
-    it as typed, inside their own text, until someone writes theirs (editing that text)."""
-    return [
-        {
-            "channel": ch,
-            "locale": other,
-            "rule": "untranslated_note",
-            "message": f"the note is written once, in {name(main)}: write it in {name(other)} "
-            "too (edit this draft), or approve with a reason",
-        }
-        for ch in channels
-    ]

@@ -265,3 +265,18 @@ def test_a_wrong_password_keeps_the_username(app: Flask) -> None:
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     r = client.post("/login", data={"csrf_token": token, "username": "comms", "password": "x"})
     assert r.status_code == 401 and b'value="comms"' in r.data
+
+
+def test_a_note_beside_a_template_in_two_languages_is_said_on_the_confirmation(
+    app: Flask, svc: Crisis
+) -> None:
+    iid = lille(svc)
+    client = app.test_client()
+    login(client, "operator")
+    shown = client.post(f"/incidents/{iid}/updates", data={
+        "csrf_token": csrf_of(client, f"/incidents/{iid}"), "what": "template:holding",
+        "body": "Buses every 15 minutes from 14:00 GMT.",
+    })  # fmt: skip
+    page = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", shown.get_data(as_text=True))))
+    assert "Your note is added, as you typed it, to the text in every language." in page
+    assert "Each person gets it once, in their language: English, French" in page
