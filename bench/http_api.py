@@ -91,7 +91,7 @@ def publish_incidents(svc: Crisis, n: int) -> None:
         for k in range(3):
             u = svc.updates.draft_update(
                 actor=op, incident_id=inc.id, audience="passengers",
-                body=f"Update {k} on disruption {i}. Next update by 10:{k}0.",
+                body=f"Update {k} on disruption {i}. Next update by 10:{k}0 GMT.",
             )  # fmt: skip
             svc.updates.approve_update(actor=cl, update_id=u["id"], revision=1)
     worker = Worker(

@@ -113,6 +113,19 @@ answers from a per-process cache keyed by a weak ETag; each process reads what w
 published at most once a second, so a conditional request costs no query and no body.""",
     ),
     Bench(
+        "The status page from the application and from its static copy (issue #17)",
+        ["bench/static_copy.py"],
+        ["bench/static_copy.py", "--requests", "1500"],
+        True,
+        """GET /status with 20 public incidents and 60 updates: gunicorn (`-k gthread -w 2
+--threads 16`) on PostgreSQL answering from its per-process page cache, against the copy
+`web.static_copy` wrote from the same application (checked byte for byte) on Debian's nginx
+with 2 workers. The load generator is Python threads in the bench's process on the same 2
+cores: nginx's figure is bounded by it, so the ratio understates the copy's headroom. The
+point of the copy is not speed but that it answers while the application or its database is
+down (tested in `tests/integration/test_static_copy.py`).""",
+    ),
+    Bench(
         "Freeze connectors: declare → every platform confirmed (issue #14)",
         ["bench/connectors.py"],
         ["bench/connectors.py", "--runs", "2", "--items", "40"],
