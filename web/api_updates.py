@@ -51,6 +51,7 @@ def draft_update(incident_id: int) -> Any:
         template=b.get("template"),
         body=b.get("body"),
         locale=b.get("locale", "en"),
+        notify=b.get("notify_subscribers", True),
     )
     return created(update_out(u), f"/api/v1/updates/{u['id']}")
 
@@ -75,6 +76,7 @@ def preview_update(incident_id: int) -> Any:
             template=b.get("template"),
             body=b.get("body"),
             locale=b.get("locale", "en"),
+            notify=b.get("notify_subscribers", True),
         )
     )
 

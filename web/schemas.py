@@ -363,6 +363,11 @@ UPDATE_IN: Schema = {
         "template": {"type": "string", "minLength": 1, "maxLength": 64},
         "body": {"type": "string", "minLength": 1, "maxLength": 5000},
         "locale": {"type": "string", "minLength": 2, "maxLength": 16},
+        "notify_subscribers": {
+            "type": "boolean",
+            "description": "false: post it (status page, social, chat) without messaging the "
+            "audience's subscribers (Statuspage's deliver_notifications); default true",
+        },
     },
 }
 
@@ -411,7 +416,9 @@ CORRECTION_IN: Schema = {
     "properties": {"body": {"type": "string", "minLength": 1, "maxLength": 5000}},
 }
 
-LANGUAGES: Schema = {  # an update's languages (issue 16: one message per person)
+LANGUAGES: Schema = {  # an update's languages (issue 16: one message per person), and whether
+    # it messages subscribers at all (issue 17)
+    "notify_subscribers": {"type": "boolean", "description": "false: posted, not sent"},
     "locales": {
         "type": "array",
         "items": {"type": "string"},

@@ -94,12 +94,15 @@ def reach_parts(reach: list[dict[str, Any]], audience: str) -> list[dict[str, An
         else:
             medium = MEDIUM.get(r["medium"], r["medium"])
             text = f"{medium} to {r['people']:,} {audience}"
+            if r.get("notified") is False:
+                text = f"{medium}: {audience} not notified"
             read = {loc: n for loc, n in (r.get("languages") or {}).items() if n}
             if len(read) > 1:  # each person in their language
                 text += " (" + ", ".join(
                     f"{n:,} in {language_name(loc)}" for loc, n in read.items()
                 ) + ")"  # fmt: skip
-        out.append({"text": text, "none": r["people"] == 0, "people": r["people"]})
+        quiet = r.get("notified") is False  # unticked on purpose: not a warning
+        out.append({"text": text, "none": r["people"] == 0 and not quiet, "people": r["people"]})
     return out
 
 
@@ -119,6 +122,8 @@ def _asked(form: Any) -> dict[str, Any]:
         "template": template,
         "body": form.get("body") or None,
         "locale": form.get("locale") or "en",
+        # a ticked box sends "1" after its hidden "0"; no field at all: the default, notify
+        "notify": (form.getlist("notify") or ["1"])[-1] != "0",
     }
 
 

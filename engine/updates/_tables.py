@@ -33,6 +33,8 @@ updates = sa.Table(
     sa.Column("editors", sa.JSON),  # migration 0008: everyone who wrote a later revision
     # migration 0018: the other locales' texts, {locale: {"rendered": …, "channel_texts": …}}
     sa.Column("variants", sa.JSON),
+    # migration 0019: False posts it (status page, social, chat) without telling subscribers
+    sa.Column("notify", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Index("ix_updates_status", "status"),
 )
 

@@ -209,6 +209,7 @@ def preview(
     channels: Mapping[str, Channel],
     now: datetime,
     places: Places = NO_PLACES,
+    notify: bool = True,
 ) -> dict[str, Any]:
     """What drafting this would do, without writing anything."""
     aud, problems = check(pb, inc, audience=audience, template=template, body=body)
@@ -232,8 +233,14 @@ def preview(
         "segments": {ch: r.segments for ch, r in rendered.items() if r.segments is not None},
         "policy_violations": found,
         "reach": reach(
-            conn, aud, list(inc.regions or []), channels, locales=[d.locale, *d.variants]
+            conn,
+            aud,
+            list(inc.regions or []),
+            channels,
+            locales=[d.locale, *d.variants],
+            notify=notify,
         ),  # fmt: skip
+        "notify_subscribers": notify,
         "goes_out": "at_once" if at_once else "approval",
         "why": at_once or "needs approval",
         "approval": aud.approval,

@@ -48,12 +48,14 @@ def draft(
     role: str | None = None,
     corrects: int | None = None,
     places: Places = NO_PLACES,
+    notify: bool = True,
 ) -> tuple[int, bool]:
     """Create an update; returns (id, whether it went straight out as pre-approved).
 
     ``hold`` keeps it for a person even where the playbook would send it at once (a
     pre-approved template, an audience without approval): monitoring drafts this way, since a
-    false alarm must not reach anyone without a human.
+    false alarm must not reach anyone without a human. ``notify`` False posts it to the
+    audience's broadcast channels only: its subscribers are not messaged.
     """
     aud, problems = drafting.check(pb, inc, audience=audience, template=template, body=body,
                                    corrects=corrects)  # fmt: skip
@@ -96,6 +98,7 @@ def draft(
                 corrects=corrects,
                 rendered={k: asdict(v) for k, v in rendered.items()},
                 variants=d.stored_variants({}),
+                notify=notify,
                 violations=found,
                 created_at=now,
                 updated_at=now,

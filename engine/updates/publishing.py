@@ -116,7 +116,8 @@ def publish(
         actor="outbox",
         at=now,
         data={"update": update_id, "audience": aud.name, "deliveries": queued}
-        | ({"languages": read} if len(read) > 1 else {}),
+        | ({"languages": read} if len(read) > 1 else {})
+        | ({} if u.notify else {"notify": False}),
     )
     if queued == 0:  # never silent: an update that reaches nobody says so
         append_event(
@@ -128,7 +129,9 @@ def publish(
             data={
                 "update": update_id,
                 "audience": aud.name,
-                "hint": "add subscribers to this audience, or channels to it",
+                "hint": "add subscribers to this audience, or channels to it"
+                if u.notify
+                else "subscribers were not notified, and the audience has no channel that posts",
             },
         )
     if aud.public:
@@ -235,6 +238,8 @@ def _fill(
     """The personal deliveries to write: per channel, one text per language of the update,
     each to the subscribers who read it (so each person gets exactly one)."""
     regions = tuple(inc.regions or [])
+    if not u.notify:  # posted, not sent: the comms lead unticked "notify subscribers"
+        return Fill(u.id, inc.id, aud.name, regions, now, ())
     texts = {u.locale: u.rendered} | {
         loc: v.get("rendered") or {} for loc, v in (u.variants or {}).items()
     }
@@ -359,6 +364,7 @@ def update_json(conn: Connection, u: Row[Any]) -> dict[str, Any]:
             loc: {ch: r.get("text", "") for ch, r in (v.get("rendered") or {}).items()}
             for loc, v in (u.variants or {}).items()
         },
+        "notify_subscribers": bool(u.notify),
         "status": status,
         "revision": u.revision,
         "author": u.author,

@@ -40,11 +40,13 @@ def reach(
     channels: Mapping[str, Channel],
     *,
     locales: Sequence[str] = (),
+    notify: bool = True,
 ) -> list[dict[str, Any]]:
     """One entry per channel of ``audience``: ``{channel, medium, people}``, where ``people``
     is how many confirmed, opted-in subscribers in ``regions`` have an address on it, or None
     for a channel that carries one post for everyone; with several ``locales``, also
-    ``languages``: how many of them get each."""
+    ``languages``: how many of them get each. Without ``notify`` the personal channels reach
+    nobody (``notified`` False): the update is only posted."""
     out: list[dict[str, Any]] = []
     counted: dict[str, dict[str, int]] = {}  # two channels on one medium reach the same people
     who = split(conn, audience.name, regions, locales) if len(locales) > 1 else {}
@@ -52,7 +54,9 @@ def reach(
         channel = channels.get(ch)
         medium = channel.medium if channel else ""
         entry: dict[str, Any] = {"channel": ch, "medium": medium, "people": None}
-        if medium in PERSONAL_MEDIA:
+        if medium in PERSONAL_MEDIA and not notify:
+            entry |= {"people": 0, "notified": False}
+        elif medium in PERSONAL_MEDIA:
             if medium not in counted:
                 counted[medium] = {
                     loc: subscriptions.count_reachable_on(

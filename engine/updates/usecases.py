@@ -46,12 +46,15 @@ class Updates:
         template: str | None = None,
         body: str | None = None,
         locale: str = "en",
+        notify: bool = True,
     ) -> dict[str, Any]:
-        """Draft an update from a template or free text; pre-approved ones go out at once."""
+        """Draft an update from a template or free text; pre-approved ones go out at once.
+        ``notify`` False posts it (status page, social, chat) without messaging subscribers."""
         require(actor, Perm.DRAFT, "draft updates")
         return self._draft(
-            actor, incident_id, audience=audience, template=template, body=body, locale=locale
-        )
+            actor, incident_id, audience=audience, template=template, body=body, locale=locale,
+            notify=notify,
+        )  # fmt: skip
 
     def preview_update(
         self,
@@ -62,6 +65,7 @@ class Updates:
         template: str | None = None,
         body: str | None = None,
         locale: str = "en",
+        notify: bool = True,
     ) -> dict[str, Any]:
         """What drafting this would send, on which channels, to how many people, and whether
         it would go out at once; nothing is written."""
@@ -72,7 +76,7 @@ class Updates:
             return drafting.preview(
                 conn, pb, row, audience=audience, template=template, body=body, locale=locale,
                 role=actor.role, channels=self.channels, now=self.work.now(),
-                places=self.places,
+                places=self.places, notify=notify,
             )  # fmt: skip
 
     def reach_of(self, *, update_id: int) -> list[dict[str, Any]]:
@@ -85,7 +89,7 @@ class Updates:
             row = incident_row(conn, u.incident_id, lock=False)
             aud = self.catalog.pinned(conn, row.playbook_version).audiences[u.audience]
             return reach(conn, aud, list(row.regions or []), self.channels,
-                         locales=[u.locale, *(u.variants or {})])  # fmt: skip
+                         locales=[u.locale, *(u.variants or {})], notify=u.notify)  # fmt: skip
 
     def draft_correction(self, *, actor: Actor, update_id: int, body: str) -> dict[str, Any]:
         """Draft a correction of a published update, for its audience: approved like any
