@@ -296,13 +296,15 @@ def _meta(u: Row[Any], inc: Row[Any], channel: Channel) -> dict[str, Any]:
 def _fallback(
     fb: str | None, u: Row[Any], channels: Mapping[str, Channel], rendered: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """What to send instead if a delivery fails for good (none: an empty dict), in the
-    language of the delivery (``rendered``). A personal fallback names the medium: the
-    subscriber's address on it is looked up when needed."""
+    """What to send instead if a delivery fails for good (none: an empty dict). A personal
+    fallback names the medium (the subscriber's address on it is looked up when needed) and
+    is in the delivery's language (``rendered``); a post (one for everyone) is in the
+    update's own."""
     channel = channels.get(fb) if fb else None
     if channel is None or fb is None:
         return {}
-    r: dict[str, Any] = rendered.get(fb) or next(iter(rendered.values()), {})
+    texts = rendered if channel.medium in PERSONAL_MEDIA else u.rendered
+    r: dict[str, Any] = texts.get(fb) or next(iter(texts.values()), {})
     where: dict[str, Any] = (
         {"medium": channel.medium, "dedupe_key": f"update:{u.id}:{fb}:"}
         if channel.medium in PERSONAL_MEDIA

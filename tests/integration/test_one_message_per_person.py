@@ -81,6 +81,8 @@ def test_each_subscriber_gets_exactly_one_message_in_their_language(service: Cri
         else:
             assert "Next update by" in m.body and ("GMT" in m.body or "BST" in m.body)
     assert by_phone["+15555550204"].language == "fr-BE"
+    # A failed SMS falls back to one post on X for everyone: in the update's own language.
+    assert by_phone["+15555550203"].meta["fallback"]["body"] == u["rendered"]["twitter"]
     [published] = [e for e in service.incidents.timeline(incident_id=iid) if e.type == "published"]
     # SMS and email: 3 people read English, 2 French; the status page and X are one post each
     assert published.data["languages"] == {"en": 6, "fr": 4}
