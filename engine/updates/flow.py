@@ -171,6 +171,17 @@ def revise(
             "the update is not written in that language",
             details={"variants": f"its other languages: {', '.join(stored) or 'none'}"},
         )
+    posts = {
+        f"{loc}: {ch}"
+        for loc, texts in (variant_texts or {}).items()
+        for ch in set(texts) - set(stored[loc].get("rendered") or {})
+    }
+    if posts:
+        raise ValidationFailed(
+            "the other languages go to people one by one (SMS, email, voice): a post carries "
+            "the update's own language",
+            details={"variants": ", ".join(sorted(posts))},
+        )
     if unknown:
         raise ValidationFailed(
             "only the audience's channels carry this update",

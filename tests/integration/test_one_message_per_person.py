@@ -151,6 +151,10 @@ def test_a_fact_changed_in_one_language_must_change_in_the_other(service: Crisis
         variant_texts={"fr": {"sms": french.replace("12h00", "12h15")}},
     )  # fmt: skip
     assert r["policy_violations"] == [] and "12h15" in r["variants"]["fr"]["sms"]
+    with pytest.raises(ValidationFailed, match="a post carries the update's own language"):
+        service.updates.revise_update(
+            actor=OPERATOR, update_id=u["id"], variant_texts={"fr": {"twitter": "Bonjour"}}
+        )
     with pytest.raises(ValidationFailed, match="not written in that language"):
         service.updates.revise_update(
             actor=OPERATOR, update_id=u["id"], variant_texts={"de": {"sms": "Hallo"}}
