@@ -96,7 +96,7 @@ def test_a_rewriter_cannot_approve_a_colleagues_draft_alone(service: Crisis) -> 
     service.updates.revise_update(
         actor=COMMS2, update_id=u["id"],
         body="Trains are stopped near Lille. Next update 10:30 GMT.",
-        variant_texts={"fr": dict.fromkeys(u["channels"], french)},
+        variant_texts={"fr": dict.fromkeys(u["variants"]["fr"], french)},
     )  # fmt: skip
     with pytest.raises(Forbidden, match="two-person"):
         service.updates.approve_update(actor=COMMS2, update_id=u["id"], revision=2)
@@ -150,7 +150,7 @@ def test_a_monitoring_draft_rewritten_by_one_person_needs_another_to_approve(
     service.updates.revise_update(
         actor=COMMS, update_id=draft["id"],
         body="Trains stopped near Lille. Next update 10:30 GMT.",
-        variant_texts={"fr": dict.fromkeys(draft["channels"], french)},
+        variant_texts={"fr": dict.fromkeys(draft["variants"]["fr"], french)},
     )  # fmt: skip
     with pytest.raises(Forbidden, match="two-person"):
         service.updates.approve_update(actor=COMMS, update_id=draft["id"], revision=2)
